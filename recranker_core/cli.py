@@ -1,0 +1,119 @@
+"""``python -m recranker_core <command>``: argument parsing only; the work is in runner and data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from recranker_core.errors import InputError
+
+log = logging.getLogger("recranker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recranker_core",
+        description="RecRanker Studio: an LLM as ranker for top-k recommendation.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def dataset_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--dataset",
+            default="ml-100k",
+            help="'ml-100k' (embedded), a MovieLens folder or zip, or a ratings .csv/.tsv (default: ml-100k)",
+        )
+        p.add_argument("--items", help="items CSV (item, title[, genres]) for a ratings CSV")
+        p.add_argument("--profile", default="quick", help="smoke, quick, paper or a TOML file (default: quick)")
+
+    p = commands.add_parser("data", parents=[common], help="load a dataset and print its summary and split sizes")
+    dataset_args(p)
+
+    for name, text in (
+        ("baselines", "create a run: split, fit the conventional recommenders, evaluate their top-10"),
+        ("run", "run every stage into a new run directory"),
+    ):
+        p = commands.add_parser(name, parents=[common], help=text)
+        dataset_args(p)
+        p.add_argument("--out", required=True, type=Path, help="run directory to create, e.g. runs/NAME")
+        p.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
+
+    p = commands.add_parser("evaluate", parents=[common], help="recompute metrics.json of an existing run")
+    p.add_argument("--run", required=True, type=Path, help="the run directory")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    log.propagate = False
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no partial run was kept", file=sys.stderr)
+        return 130
+
+
+def _data(args: argparse.Namespace) -> int:
+    from recranker_core.config import load_profile
+    from recranker_core.data import load_dataset
+    from recranker_core.data.split import split_likes
+
+    config = load_profile(args.profile)
+    data = load_dataset(args.dataset, args.items)
+    split = split_likes(data.ratings, config.data, name=data.name)
+    print(f"dataset      {data.name}  ({data.source})")
+    print(f"fingerprint  {data.fingerprint()}")
+    for key, value in {**data.summary(), **split.summary()}.items():
+        print(f"{key:<20} {value:>10}")
+    return 0
+
+
+def _create(args: argparse.Namespace) -> int:
+    from recranker_core.config import load_profile
+    from recranker_core.runner import create_run
+
+    config = load_profile(args.profile)
+    created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
+    print(f"{'wrote' if created else 'up to date:'} {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from recranker_core.runner import evaluate_run
+
+    metrics = evaluate_run(args.run)
+    print(f"wrote {args.run / 'metrics.json'} ({len(metrics['methods'])} methods)")
+    return 0
+
+
+COMMANDS = {"data": _data, "baselines": _create, "run": _create, "evaluate": _evaluate}
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return f"warning: {message}" if record.levelno >= logging.WARNING else message
+
+
+def _quiet_libraries() -> None:
+    """Keep the terminal for our own progress and messages."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.filterwarnings("ignore", module=r"lenskit")  # its pandas and parser chatter
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(torch|pandas)")
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

@@ -1,0 +1,118 @@
+"""The RecRanker leave-one-out split of likes.
+
+Rules (docs/run-format.md repeats them for readers of ``split.parquet``):
+
+* feedback: rating >= like_threshold -> ``like``; < dislike_threshold -> ``dislike``;
+  otherwise ``neutral``.
+* Each user's ratings are put in one total order: by timestamp, and among equal
+  timestamps by CRC-32 of ``"<user_id>\\t<item_id>"`` (then by item_id). ML-100K
+  has many equal timestamps; the hash makes the held-out item a fixed, seed-free
+  choice that favours neither low nor high item IDs (item ID order follows
+  release and popularity in MovieLens).
+* In that order: the last like -> ``test``, the second-last -> ``valid``, earlier
+  likes -> ``train``. Dislikes before the validation like -> ``train`` (prompt
+  history); later dislikes and all neutral ratings -> ``dropped``. So every train
+  row comes before the validation item, which comes before the test item.
+* Users with fewer than min_likes likes are ``dropped`` entirely and counted.
+
+"Seen" items, excluded from a user's candidates: every item the user rated in
+the data, whatever its rating or role, except the target itself.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recranker_core.config import DataConfig
+from recranker_core.errors import InputError
+
+ROLES = ("train", "valid", "test", "dropped")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Every rating with its role; the frame written to ``split.parquet``."""
+
+    table: pd.DataFrame
+    """Columns: user_id, item_id, rating, timestamp, feedback, seq (position in the user's order), role."""
+    users_too_few_likes: int
+    """Users left out for having fewer than min_likes likes."""
+
+    @property
+    def train_likes(self) -> pd.DataFrame:
+        t = self.table
+        return t[(t["role"] == "train") & (t["feedback"] == "like")]
+
+    @property
+    def train_rated(self) -> pd.DataFrame:
+        """Training likes and dislikes: what an explicit-rating model may learn from."""
+        return self.table[self.table["role"] == "train"]
+
+    def targets(self, role: str) -> pd.DataFrame:
+        """One row per user: its ``valid`` or ``test`` item."""
+        return self.table.loc[self.table["role"] == role, ["user_id", "item_id"]].reset_index(drop=True)
+
+    def seen(self) -> dict:
+        """user_id -> array of every item the user rated (candidates exclude these, but for the target)."""
+        kept = self.table[self.table["user_id"].isin(self.targets("test")["user_id"])]
+        return {user: items.to_numpy() for user, items in kept.groupby("user_id")["item_id"]}
+
+    def summary(self) -> dict[str, int]:
+        counts = self.table["role"].value_counts()
+        feedback = self.table["feedback"].value_counts()
+        return {
+            "likes": int(feedback.get("like", 0)),
+            "dislikes": int(feedback.get("dislike", 0)),
+            "neutral": int(feedback.get("neutral", 0)),
+            **{role: int(counts.get(role, 0)) for role in ROLES},
+            "users_kept": int(self.table.loc[self.table["role"] == "test", "user_id"].nunique()),
+            "users_too_few_likes": self.users_too_few_likes,
+        }
+
+
+def tie_break_key(users: pd.Series, items: pd.Series) -> np.ndarray:
+    return np.fromiter(
+        (zlib.crc32(f"{u}\t{i}".encode()) for u, i in zip(users, items)), dtype=np.int64, count=len(users)
+    )
+
+
+def split_likes(ratings: pd.DataFrame, config: DataConfig, name: str = "dataset") -> Split:
+    table = ratings[["user_id", "item_id", "rating", "timestamp"]].copy()
+    table["feedback"] = np.select(
+        [table["rating"] >= config.like_threshold, table["rating"] < config.dislike_threshold],
+        ["like", "dislike"],
+        "neutral",
+    )
+    table["_tie"] = tie_break_key(table["user_id"], table["item_id"])
+    table = table.sort_values(["user_id", "timestamp", "_tie", "item_id"], kind="stable")
+    table["seq"] = table.groupby("user_id").cumcount().astype("int64")
+
+    is_like = table["feedback"] == "like"
+    likes_from_end = table[is_like].groupby("user_id").cumcount(ascending=False)
+    n_likes = table[is_like].groupby("user_id").size()
+    kept_users = n_likes.index[n_likes >= config.min_likes]
+
+    role = pd.Series("dropped", index=table.index, dtype=object)
+    role[likes_from_end.index[likes_from_end.to_numpy() == 0]] = "test"
+    role[likes_from_end.index[likes_from_end.to_numpy() == 1]] = "valid"
+    role[likes_from_end.index[likes_from_end.to_numpy() >= 2]] = "train"
+
+    valid_seq = table.loc[role == "valid"].set_index("user_id")["seq"]
+    before_valid = table["seq"] < table["user_id"].map(valid_seq).fillna(-1)
+    role[(table["feedback"] == "dislike") & before_valid] = "train"
+    role[~table["user_id"].isin(kept_users)] = "dropped"
+    table["role"] = role
+
+    if not len(kept_users):
+        raise InputError(
+            f"{name}: no user has {config.min_likes} or more likes (rating >= {config.like_threshold}); "
+            "nothing to evaluate"
+        )
+    return Split(
+        table=table.drop(columns="_tie").reset_index(drop=True),
+        users_too_few_likes=int(table["user_id"].nunique() - len(kept_users)),
+    )

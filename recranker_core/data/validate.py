@@ -1,0 +1,151 @@
+"""Reading delimited files and checking ratings, with one-line errors.
+
+Every check raises :class:`InputError` with the file, the column, the line and
+the value, so the CLI can print it and exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recranker_core.errors import InputError
+
+log = logging.getLogger("recranker")
+
+# A data row's line number in a file with one header line.
+HEADER_LINES = 1
+
+
+def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a delimited file as strings, mapping every failure to one clear line."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        table = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            header=0 if header else None,
+            encoding=encoding,
+            quotechar='"',
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not {encoding} text (bad byte at offset {exc.start})") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: cannot parse as a table ({str(exc).splitlines()[0]})") from None
+    if header:
+        table.columns = [str(c).strip() for c in table.columns]
+    if table.empty:
+        raise InputError(f"{path}: no data rows")
+    return table
+
+
+def pick_columns(
+    table: pd.DataFrame, path: Path, wanted: Mapping[str, Sequence[str]], required: Sequence[str]
+) -> pd.DataFrame:
+    """Rename the first matching alias (case-insensitive) of each wanted column to its canonical name."""
+    by_lower = {c.lower(): c for c in table.columns}
+    chosen = {}
+    for canonical, aliases in wanted.items():
+        found = next((by_lower[a.lower()] for a in aliases if a.lower() in by_lower), None)
+        if found is not None:
+            chosen[found] = canonical
+        elif canonical in required:
+            raise InputError(
+                f"{path}: missing column '{canonical}' (accepted names: {', '.join(aliases)}; "
+                f"found: {', '.join(map(str, table.columns))})"
+            )
+    return table[list(chosen)].rename(columns=chosen)
+
+
+def to_number(values: pd.Series, path: Path | str, column: str, *, integer: bool = False) -> pd.Series:
+    """Parse a column of strings as numbers; name the first bad line if any."""
+    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
+    bad = numbers.isna() | ~np.isfinite(numbers)
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
+            f"{values.iloc[position]!r} is not a number"
+        )
+    if integer:
+        if (numbers != np.floor(numbers)).any():
+            position = int(np.flatnonzero((numbers != np.floor(numbers)).to_numpy())[0])
+            raise InputError(
+                f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
+                f"{values.iloc[position]!r} is not a whole number"
+            )
+        return numbers.astype("int64")
+    return numbers.astype("float64")
+
+
+def check_ids(values: pd.Series, path: Path | str, column: str) -> pd.Series:
+    """IDs must be non-empty; all-integer IDs become int64 so they sort and join as numbers."""
+    stripped = values.str.strip()
+    empty = stripped == ""
+    if empty.any():
+        position = int(np.flatnonzero(empty.to_numpy())[0])
+        raise InputError(f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: empty value")
+    if stripped.str.fullmatch(r"-?\d{1,18}").all():
+        return stripped.astype("int64")
+    return stripped
+
+
+def finish_ratings(ratings: pd.DataFrame, path: Path | str) -> pd.DataFrame:
+    """Reject exact duplicates; keep only the latest rating of an item a user rated twice."""
+    ratings = ratings.reset_index(drop=True)
+    key = ["user_id", "item_id", "timestamp"]
+    dup = ratings.duplicated(key, keep=False)
+    if dup.any():
+        lines = np.flatnonzero(dup.to_numpy())[:2] + 1 + HEADER_LINES
+        row = ratings.loc[int(lines[0] - 1 - HEADER_LINES), key].tolist()
+        raise InputError(
+            f"{path}: duplicate (user, item, timestamp) {tuple(row)} at lines {lines[0]} and {lines[1]}"
+        )
+    ratings = ratings.sort_values(["user_id", "item_id", "timestamp"], kind="stable")
+    rerated = ratings.duplicated(["user_id", "item_id"], keep="last")
+    if rerated.any():
+        log.warning(
+            "%s: %d ratings of an item the same user rated again later; kept the latest of each",
+            path,
+            int(rerated.sum()),
+        )
+        ratings = ratings[~rerated]
+    return ratings.reset_index(drop=True)
+
+
+def complete_items(ratings: pd.DataFrame, items: pd.DataFrame | None, path: Path | str) -> pd.DataFrame:
+    """One row per rated item; items with no title get 'item <id>' and a warning."""
+    rated = pd.DataFrame({"item_id": ratings["item_id"].unique()})
+    if items is None:
+        items = pd.DataFrame({"item_id": rated["item_id"], "title": "", "genres": [[]] * len(rated)})
+    # Join on the IDs' text so that "7" in an items file matches 7 in the ratings.
+    items = items.assign(key=items["item_id"].astype(str)).drop(columns="item_id")
+    items = items.drop_duplicates("key", keep="first")
+    merged = rated.assign(key=rated["item_id"].astype(str)).merge(items, on="key", how="left")
+    title = merged["title"].fillna("").astype(str).str.strip()
+    untitled = title == ""
+    if untitled.any():
+        example = merged.loc[untitled, "item_id"].iloc[0]
+        log.warning(
+            "%s: %d items have no title (e.g. item %s); shown as 'item <id>'",
+            path,
+            int(untitled.sum()),
+            example,
+        )
+        title = title.where(~untitled, "item " + merged["item_id"].astype(str))
+    genres = merged["genres"].apply(lambda g: list(g) if isinstance(g, (list, tuple, np.ndarray)) else [])
+    return (
+        pd.DataFrame({"item_id": merged["item_id"], "title": title, "genres": genres})
+        .sort_values("item_id", kind="stable")
+        .reset_index(drop=True)
+    )

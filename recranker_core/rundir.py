@@ -1,0 +1,130 @@
+"""The run directory: its files, safe writing, and reading it back (for the CLI and the app).
+
+Only json and Parquet are read from a run directory; nothing is unpickled.
+docs/run-format.md describes every file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recranker_core.errors import InputError
+
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+RANKINGS = "rankings.parquet"
+SPLIT = "split.parquet"
+ITEMS = "items.parquet"
+CANDIDATES = "candidates.parquet"
+USER_EMBEDDINGS = "user_embeddings.parquet"
+FORMAT_VERSION = 1
+RUNS_ENV = "RECRANKER_RUNS"
+# A run name a user may type or put in a URL: one path component, no dot-files.
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+def run_path(root: Path, name: str) -> Path:
+    """The run called ``name`` under ``root``; names that could leave ``root`` are refused."""
+    if not RUN_NAME.fullmatch(name) or ".." in name:
+        raise InputError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (no slashes or '..')")
+    return root / name
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    path: Path
+    manifest: dict[str, Any] | None
+    """The parsed manifest, or None when it could not be read (see ``problem``)."""
+    problem: str | None = None
+
+
+def list_runs(root: Path) -> list[RunInfo]:
+    """Every run directory under ``root``, newest first; unreadable ones carry their problem."""
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        if not path.is_dir() or not RUN_NAME.fullmatch(path.name):
+            continue
+        try:
+            runs.append(RunInfo(path.name, path, read_json(path / MANIFEST)))
+        except InputError as exc:
+            runs.append(RunInfo(path.name, path, None, str(exc)))
+    return sorted(runs, key=lambda r: ((r.manifest or {}).get("created", ""), r.name), reverse=True)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return document
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except Exception as exc:  # pyarrow raises several unrelated types for damaged files
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    table.to_parquet(partial, index=False)
+    os.replace(partial, path)
+
+
+@contextmanager
+def staged_run(out: Path, *, replace: bool) -> Iterator[Path]:
+    """Build a run in a hidden sibling folder and move it to ``out`` only when complete.
+
+    If the body fails, the partial folder is removed and ``out`` is untouched;
+    an existing run is replaced only after the new one is whole.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        if not replace:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise InputError(f"{out}: appeared while this run was being written; nothing was replaced")
+        retired = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, retired)
+        os.replace(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, out)
