@@ -169,7 +169,7 @@ def _coerce(value: Any, hint: Any, where: str, name: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
         (item_type, _) = typing.get_args(hint)
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):
             raise InputError(f"{where}: '{name}' must be a list, got {value!r}")
         return tuple(_coerce(v, item_type, where, name) for v in value)
     ok = {

@@ -40,7 +40,7 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     table = wide.join(ci)
     table = table[[c for name in names for c in (name, f"{name} CI")]]
     table.insert(0, "coverage", pd.Series({m: e["coverage"] for m, e in metrics["methods"].items()}))
-    table = table.reset_index()
+    table = table.rename_axis(columns=None).reset_index()
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
 
 

@@ -107,10 +107,9 @@ def finish_ratings(ratings: pd.DataFrame, path: Path | str) -> pd.DataFrame:
     dup = ratings.duplicated(key, keep=False)
     if dup.any():
         lines = np.flatnonzero(dup.to_numpy())[:2] + 1 + HEADER_LINES
-        row = ratings.loc[int(lines[0] - 1 - HEADER_LINES), key].tolist()
-        raise InputError(
-            f"{path}: duplicate (user, item, timestamp) {tuple(row)} at lines {lines[0]} and {lines[1]}"
-        )
+        first = int(lines[0] - 1 - HEADER_LINES)
+        row = ", ".join(str(ratings.at[first, column]) for column in key)
+        raise InputError(f"{path}: duplicate (user, item, timestamp) ({row}) at lines {lines[0]} and {lines[1]}")
     ratings = ratings.sort_values(["user_id", "item_id", "timestamp"], kind="stable")
     rerated = ratings.duplicated(["user_id", "item_id"], keep="last")
     if rerated.any():

@@ -1,0 +1,42 @@
+"""Shared fixtures: real data loaded once per session, and one small run directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+MINI = FIXTURES / "ml-100k-mini"
+# The dashboard's helper package lives in app/, as Streamlit puts app/ on sys.path.
+sys.path.insert(0, str(ROOT / "app"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def ml100k():
+    from recranker_core.data import load_dataset
+
+    return load_dataset("ml-100k")
+
+
+@pytest.fixture(scope="session")
+def ml100k_split(ml100k):
+    from recranker_core.config import DataConfig
+    from recranker_core.data.split import split_likes
+
+    return split_likes(ml100k.ratings, DataConfig())
+
+
+@pytest.fixture(scope="session")
+def mini_run(tmp_path_factory) -> Path:
+    """A complete run (smoke profile) on the committed ML-100K-format fixture folder."""
+    from recranker_core.config import load_profile
+    from recranker_core.runner import create_run
+
+    out = tmp_path_factory.mktemp("runs") / "mini"
+    assert create_run(str(MINI), out, load_profile("smoke"))
+    return out

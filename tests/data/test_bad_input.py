@@ -1,0 +1,117 @@
+"""Bad data through the CLI: exit 2, one line naming file / column / line / value, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recranker_core.cli import main
+
+GOOD_HEADER = "user,item,rating,timestamp\n"
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    err = capsys.readouterr().err
+    return code, err
+
+
+def error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+CASES = {
+    "empty file": ("", "file is empty"),
+    "header only": (GOOD_HEADER, "no data rows"),
+    "missing column": ("user,item,rating\n1,2,4\n", "missing column 'timestamp'"),
+    "non-numeric rating": (GOOD_HEADER + "1,2,4,100\n1,3,five,200\n", "column 'rating', line 3: 'five' is not a number"),
+    "non-numeric timestamp": (GOOD_HEADER + "1,2,4,yesterday\n", "column 'timestamp', line 2: 'yesterday'"),
+    "fractional timestamp": (GOOD_HEADER + "1,2,4,10.5\n", "column 'timestamp', line 2: '10.5' is not a whole number"),
+    "empty user": (GOOD_HEADER + "1,2,4,100\n,3,4,100\n", "column 'user_id', line 3: empty value"),
+    "duplicate rows": (
+        GOOD_HEADER + "1,2,4,100\n1,3,4,100\n1,2,5,100\n",
+        "duplicate (user, item, timestamp) (1, 2, 100) at lines 2 and 4",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_ratings_csv(tmp_path, capsys, case):
+    text, expected = CASES[case]
+    path = tmp_path / "ratings.csv"
+    path.write_text(text)
+    out = tmp_path / "runs" / "x"
+    code, err = run_cli(capsys, "baselines", "--dataset", str(path), "--out", str(out), "--profile", "smoke")
+    assert code == 2
+    line = error_line(err)
+    assert str(path) in line and expected in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_not_utf8(tmp_path, capsys):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(GOOD_HEADER.encode() + b"1,2,4,100\n\xff\xfe,3,4,100\n")
+    code, err = run_cli(capsys, "data", "--dataset", str(path))
+    assert code == 2 and "not utf-8 text" in error_line(err)
+
+
+def test_missing_file_and_unknown_name(tmp_path, capsys):
+    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "nope.csv"))
+    assert code == 2 and "nope.csv': not a known dataset" in error_line(err)
+    code, err = run_cli(capsys, "data", "--dataset", "ml-5m")
+    assert code == 2 and "dataset 'ml-5m'" in error_line(err)
+
+
+def test_missing_items_file(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text(GOOD_HEADER + "1,2,4,100\n")
+    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "i.csv"))
+    assert code == 2 and f"{tmp_path / 'i.csv'}: file not found" in error_line(err)
+
+
+def test_items_file_without_title_column(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text(GOOD_HEADER + "1,2,4,100\n")
+    (tmp_path / "i.csv").write_text("item,name_of_thing\n2,x\n")
+    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "i.csv"))
+    assert code == 2 and "missing column 'title'" in error_line(err)
+
+
+def test_folder_that_is_not_movielens(tmp_path, capsys):
+    (tmp_path / "stuff").mkdir()
+    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "stuff"))
+    assert code == 2 and "not a MovieLens folder or zip" in error_line(err)
+
+
+def test_too_few_likes_for_any_user(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text(GOOD_HEADER + "1,2,4,100\n1,3,5,200\n2,2,1,100\n")
+    code, err = run_cli(capsys, "data", "--dataset", str(path))
+    assert code == 2 and "no user has 3 or more likes" in error_line(err)
+
+
+def test_unknown_profile_and_bad_profile_fields(tmp_path, capsys):
+    code, err = run_cli(capsys, "data", "--profile", "huge")
+    assert code == 2 and "profile 'huge'" in error_line(err)
+    bad = tmp_path / "p.toml"
+    bad.write_text("[baselines]\nepochs_of_fun = 3\n")
+    code, err = run_cli(capsys, "data", "--profile", str(bad))
+    assert code == 2 and "unknown field 'baselines.epochs_of_fun'" in error_line(err)
+
+
+def test_subprocess_exit_code_and_no_traceback(tmp_path):
+    """The real entry point, as a user runs it."""
+    path = tmp_path / "ratings.csv"
+    path.write_text(GOOD_HEADER + "1,2,abc,100\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "recranker_core", "data", "--dataset", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {path}: column 'rating', line 2: 'abc' is not a number"]

@@ -1,0 +1,89 @@
+"""The run directory: its files, skipping an identical run, refusing to clobber, and failing cleanly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from recranker_core import rundir
+from recranker_core.cli import main
+from recranker_core.config import load_profile
+from recranker_core.errors import InputError
+from recranker_core.runner import create_run, evaluate_run
+from tests.conftest import MINI
+
+
+def test_run_directory_contents(mini_run):
+    manifest = json.loads((mini_run / "manifest.json").read_text())
+    assert manifest["profile"] == "smoke" and manifest["seed"] == 42
+    assert manifest["dataset"]["name"] == "ml-100k-mini" and len(manifest["dataset"]["fingerprint"]) == 16
+    assert [s for s in manifest["stages"]] == ["data", "baselines", "evaluate"]
+    assert all(s["status"] == "done" and s["seconds"] >= 0 for s in manifest["stages"].values())
+    assert manifest["versions"]["lenskit"] == "2025.8.1"
+    split = pd.read_parquet(mini_run / "split.parquet")
+    assert {"user_id", "item_id", "rating", "timestamp", "role"} <= set(split.columns)
+    rankings = pd.read_parquet(mini_run / "rankings.parquet")
+    assert list(rankings.columns) == ["user_id", "method", "item_id", "rank"]
+    assert rankings["method"].str.startswith("base:").all()
+    metrics = json.loads((mini_run / "metrics.json").read_text())
+    assert set(metrics["methods"]) == set(rankings["method"])
+    assert not list(mini_run.parent.glob(".*"))  # no staging folders left behind
+
+
+def test_identical_run_is_skipped_and_a_different_one_refused(mini_run, capsys):
+    assert main(["baselines", "--dataset", str(MINI), "--profile", "smoke", "--out", str(mini_run)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    before = (mini_run / "manifest.json").read_text()
+    assert main(["baselines", "--dataset", str(MINI), "--profile", "quick", "--out", str(mini_run)]) == 2
+    assert "holds another run" in capsys.readouterr().err
+    assert (mini_run / "manifest.json").read_text() == before
+
+
+def test_out_folder_with_other_files_is_refused(tmp_path, capsys):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    code = main(["baselines", "--dataset", str(MINI), "--profile", "smoke", "--out", str(tmp_path / "notes")])
+    assert code == 2 and "is not a run directory" in capsys.readouterr().err
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+
+
+def test_failure_mid_run_keeps_the_old_run_and_leaves_nothing_half_written(mini_run, tmp_path, monkeypatch):
+    out = tmp_path / "kept"
+    shutil.copytree(mini_run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("recranker_core.baselines.candidates.run_baselines", broken)
+    with pytest.raises(RuntimeError):
+        create_run(str(MINI), out, load_profile("quick"), overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+
+
+def test_evaluate_recomputes_the_same_metrics(mini_run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(mini_run, out)
+    original = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()
+    assert evaluate_run(out) == original
+
+
+def test_evaluate_names_the_broken_file(mini_run, tmp_path):
+    out = tmp_path / "broken"
+    shutil.copytree(mini_run, out)
+    (out / "rankings.parquet").write_bytes(b"PAR1 truncated")
+    with pytest.raises(InputError, match="rankings.parquet: not a readable Parquet file"):
+        evaluate_run(out)
+    with pytest.raises(InputError, match="not a run directory"):
+        evaluate_run(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "..", ""])
+def test_run_names_cannot_leave_the_runs_folder(tmp_path, name):
+    with pytest.raises(InputError, match="run name"):
+        rundir.run_path(tmp_path, name)
