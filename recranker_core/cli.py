@@ -44,8 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, type=Path, help="run directory to create, e.g. runs/NAME")
         p.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
 
-    p = commands.add_parser("evaluate", parents=[common], help="recompute metrics.json of an existing run")
-    p.add_argument("--run", required=True, type=Path, help="the run directory")
+    for name, text in (
+        ("sample", "draw the users that instruction data is built from (adaptive sampling)"),
+        ("instructions", "build the training/validation instructions and the test prompts"),
+        ("evaluate", "recompute metrics.json of an existing run"),
+    ):
+        p = commands.add_parser(name, parents=[common], help=text)
+        p.add_argument("--run", required=True, type=Path, help="the run directory")
+        if name == "instructions":
+            p.add_argument("--show", metavar="USER", help="print this user's prompts (builds them if needed)")
     return parser
 
 
@@ -84,11 +91,39 @@ def _data(args: argparse.Namespace) -> int:
 
 def _create(args: argparse.Namespace) -> int:
     from recranker_core.config import load_profile
-    from recranker_core.runner import create_run
+    from recranker_core.runner import create_run, run_all
 
     config = load_profile(args.profile)
+    if args.command == "run":
+        run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
+        print(f"done: {args.out}")
+        return 0
     created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
     print(f"{'wrote' if created else 'up to date:'} {args.out}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from recranker_core.runner import sample_stage
+
+    summary = sample_stage(args.run)
+    print(f"sampled {summary['draws']} draws ({summary['distinct_users']} distinct users) into {args.run}")
+    return 0
+
+
+def _instructions(args: argparse.Namespace) -> int:
+    from recranker_core import rundir
+    from recranker_core.runner import instructions_stage
+
+    folder = args.run / rundir.INSTRUCTIONS
+    if args.show is None or not folder.is_dir():
+        summary = instructions_stage(args.run)
+        print(f"wrote {folder}: train {summary['train_examples']}, valid {summary['valid_examples']}, "
+              f"test {summary['test_prompts']}")
+    if args.show is not None:
+        from recranker_core.prompts.show import show_user
+
+        print(show_user(folder, args.show))
     return 0
 
 
@@ -100,7 +135,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": _data, "baselines": _create, "run": _create, "evaluate": _evaluate}
+COMMANDS = {
+    "data": _data,
+    "baselines": _create,
+    "run": _create,
+    "sample": _sample,
+    "instructions": _instructions,
+    "evaluate": _evaluate,
+}
 
 
 class _Formatter(logging.Formatter):

@@ -103,6 +103,93 @@ class EvaluationConfig:
             )
 
 
+SAMPLING_METHODS = ("adaptive", "uniform", "importance", "clustering")
+NEGATIVES = ("candidates", "random")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    method: str = "adaptive"
+    """Which users get instruction data: adaptive, uniform, importance or clustering."""
+    n_users: int = 1000
+    """N, the number of user draws (duplicates allowed; the paper uses 5,000, 10,000 for ML-1M)."""
+    importance_fraction: float = 0.6
+    """Adaptive: share of N drawn importance-aware (weight ln #training likes) into the pool."""
+    clustering_fraction: float = 0.6
+    """Adaptive: share of N drawn clustering-based (cluster quotas in proportion to size) into the pool."""
+    clusters: int = 10
+    """KMeans clusters on the base model's user embeddings."""
+    repetition_penalty: float = 0.95
+    """Adaptive: a pooled user drawn c times gets weight penalty^(c - 1) per pool entry in the final draw."""
+
+    def check(self, where: str) -> None:
+        if self.method not in SAMPLING_METHODS:
+            raise InputError(
+                f"{where}: sampling.method = '{self.method}' (known: {', '.join(SAMPLING_METHODS)})"
+            )
+        if self.n_users < 1 or self.clusters < 1:
+            raise InputError(f"{where}: sampling.n_users and sampling.clusters must be positive")
+        for name in ("importance_fraction", "clustering_fraction"):
+            if not 0 < getattr(self, name) <= 1:
+                raise InputError(f"{where}: sampling.{name} = {getattr(self, name)} must lie in (0, 1]")
+        if not 0 < self.repetition_penalty <= 1:
+            raise InputError(f"{where}: sampling.repetition_penalty = {self.repetition_penalty} must lie in (0, 1]")
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    domain: str = "movie"
+    """The noun for items in prompts ("movie", "book", ...)."""
+    max_liked: int = 10
+    """Most recent liked titles shown in a prompt's history."""
+    max_disliked: int = 10
+    """Most recent disliked titles shown ("None." when there are none)."""
+    shift: bool = True
+    """Position shifting: shuffle the history (pointwise), swap the pair (pairwise), shuffle candidates (listwise)."""
+    swap_probability: float = 0.5
+    """Pairwise shift: chance that the two items are shown in swapped order."""
+    rating_hint_model: str = "biasedmf"
+    """Explicit model whose predicted rating is the pointwise hint ("" for none)."""
+    hint_models: tuple[str, ...] = ("implicitmf",)
+    """Models whose scores give the pairwise and listwise hints, side by side (empty for none)."""
+    pointwise_hint: bool = True
+    """Show the predicted-rating hint in pointwise prompts."""
+    pairwise_hint: bool = True
+    """Show which item each hint model scores higher in pairwise prompts."""
+    listwise_hint: bool = True
+    """Show each hint model's top 5 among the candidates in listwise prompts."""
+    genres: bool = False
+    """Show item genres next to titles."""
+    popularity: bool = False
+    """Show a coarse popularity bucket next to titles."""
+    negatives: str = "candidates"
+    """Training negatives: base-model top-10 at the held-out moment ("candidates") or random unseen items ("random")."""
+    pairwise_per_user: int = 2
+    """Pairwise training examples per sampled user (the first against a disliked item when there is one)."""
+    listwise_answer: int = 5
+    """Labels in a listwise answer."""
+    test_pairs: int = 5
+    """Random candidate pairs per test user (each asked in both orders)."""
+    test_all_pairs: bool = False
+    """Ask every pair of candidates instead (45 for ten candidates), in both orders."""
+    listwise_copies: int = 3
+    """Listwise test prompts per user: the shown order plus K - 1 more shuffles (test-time bootstrap)."""
+
+    def check(self, where: str) -> None:
+        for name in (*self.hint_models, *((self.rating_hint_model,) if self.rating_hint_model else ())):
+            if name not in BASELINE_MODELS:
+                raise InputError(f"{where}: prompts: unknown hint model '{name}' (known: {', '.join(BASELINE_MODELS)})")
+        if self.negatives not in NEGATIVES:
+            raise InputError(f"{where}: prompts.negatives = '{self.negatives}' (known: {', '.join(NEGATIVES)})")
+        if not 0 <= self.swap_probability <= 1:
+            raise InputError(f"{where}: prompts.swap_probability = {self.swap_probability} must lie in [0, 1]")
+        for name in ("max_liked", "pairwise_per_user", "listwise_answer", "test_pairs", "listwise_copies"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{where}: prompts.{name} = {getattr(self, name)} must be at least 1")
+        if self.max_disliked < 0:
+            raise InputError(f"{where}: prompts.max_disliked = {self.max_disliked} must not be negative")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     profile: str = "quick"
@@ -115,12 +202,22 @@ class RunConfig:
     """The conventional recommenders and their candidate lists."""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     """Metrics and confidence intervals."""
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    """Which users the instruction data is built from."""
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    """Prompt content, hints, position shifting, negatives and test-time prompts."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-SECTIONS = {"data": DataConfig, "baselines": BaselineConfig, "evaluation": EvaluationConfig}
+SECTIONS = {
+    "data": DataConfig,
+    "baselines": BaselineConfig,
+    "evaluation": EvaluationConfig,
+    "sampling": SamplingConfig,
+    "prompts": PromptConfig,
+}
 
 
 def load_profile(name_or_path: str) -> RunConfig:
@@ -149,8 +246,11 @@ def config_from_dict(raw: dict[str, Any], *, where: str, profile: str) -> RunCon
             raise InputError(f"{where}: '{key}' must be a table, got {value!r}")
         sections[key] = _section(SECTIONS[key], value, where, key)
     config = RunConfig(profile=str(profile), seed=seed, **sections)
-    for section in (config.data, config.baselines, config.evaluation):
+    for section in (config.data, config.baselines, config.evaluation, config.sampling, config.prompts):
         section.check(where)
+    for name in (*config.prompts.hint_models, config.prompts.rating_hint_model):
+        if name and name not in config.baselines.models:
+            raise InputError(f"{where}: hint model '{name}' is not in baselines.models")
     return config
 
 

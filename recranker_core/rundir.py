@@ -27,6 +27,10 @@ SPLIT = "split.parquet"
 ITEMS = "items.parquet"
 CANDIDATES = "candidates.parquet"
 USER_EMBEDDINGS = "user_embeddings.parquet"
+SAMPLED_USERS = "sampled_users.parquet"
+USER_SAMPLING = "user_sampling.parquet"
+INSTRUCTIONS = "instructions"
+INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl")
 FORMAT_VERSION = 1
 RUNS_ENV = "RECRANKER_RUNS"
 # A run name a user may type or put in a URL: one path component, no dot-files.
@@ -100,6 +104,41 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
     partial = path.with_name(f".{path.name}.partial")
     table.to_parquet(partial, index=False)
     os.replace(partial, path)
+
+
+def write_jsonl_folder(folder: Path, files: dict[str, list[dict[str, Any]]]) -> None:
+    """Write a folder of JSONL files, replacing the old folder only once the new one is whole."""
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        for name, rows in files.items():
+            with open(partial / name, "w", encoding="utf-8") as out:
+                for row in rows:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if folder.exists():
+        retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.replace(folder, retired)
+        os.replace(partial, folder)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(partial, folder)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    rows = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+    return rows
 
 
 @contextmanager

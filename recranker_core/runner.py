@@ -1,9 +1,12 @@
 """Stages of a run and the run directory they fill.
 
 Stages so far: ``data`` (load, validate, split), ``baselines`` (fit the
-conventional recommenders, top-N candidates) and ``evaluate`` (metrics.json).
-A new run is built in a hidden folder and moved into place only when every
-stage has finished, so a failure leaves no half-written run and keeps the old one.
+conventional recommenders, top-N candidates) and ``evaluate`` (metrics.json),
+which create a run; then ``sample`` (users for instruction data) and
+``instructions`` (training/validation examples and test prompts), which add to
+it. A new run is built in a hidden folder and moved into place only when its
+first three stages have finished; later stages write each output to a temporary
+name and rename it, then record themselves in the manifest.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import recranker_core
 from recranker_core import rundir
 from recranker_core.config import RunConfig, config_from_dict
 from recranker_core.data import load_dataset
-from recranker_core.data.split import split_likes
+from recranker_core.data.split import Split, split_likes
 from recranker_core.errors import InputError
 from recranker_core.evaluation import metrics_document
 
 log = logging.getLogger("recranker")
+CREATION_STAGES = ("data", "baselines", "evaluate")
+LATER_STAGES = ("sample", "instructions")
 VERSIONED = ("lenskit", "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "transformers", "peft", "streamlit")
 
 
@@ -167,7 +172,7 @@ def _is_same_run(out: Path, config: RunConfig, fingerprint: str) -> bool:
     return (
         manifest.get("config") == _jsonable(config.to_dict())
         and manifest.get("dataset", {}).get("fingerprint") == fingerprint
-        and all(s.get("status") == "done" for s in manifest.get("stages", {}).values())
+        and all(manifest.get("stages", {}).get(s, {}).get("status") == "done" for s in CREATION_STAGES)
         and (out / rundir.METRICS).is_file()
     )
 
@@ -175,3 +180,81 @@ def _is_same_run(out: Path, config: RunConfig, fingerprint: str) -> bool:
 def _jsonable(value: Any) -> Any:
     """What a value looks like after a JSON round trip (tuples become lists)."""
     return json.loads(json.dumps(value))
+
+
+def run_all(dataset: str, out: Path, config: RunConfig, *, items: str | None = None, overwrite: bool = False) -> None:
+    """Every stage: create the run (or find it up to date), then each later stage not yet done."""
+    created = create_run(dataset, out, config, items=items, overwrite=overwrite)
+    stages = rundir.read_json(out / rundir.MANIFEST).get("stages", {})
+    for name in LATER_STAGES:
+        if created or stages.get(name, {}).get("status") != "done":
+            STAGES[name](out)
+            created = True  # a re-done stage makes every later one stale
+
+
+def load_split(run: Path, manifest: dict[str, Any]) -> Split:
+    table = rundir.read_table(run / rundir.SPLIT)
+    return Split(table=table, users_too_few_likes=manifest.get("dataset", {}).get("split", {}).get("users_too_few_likes", 0))
+
+
+def _open_run(run: Path) -> tuple[dict[str, Any], RunConfig]:
+    if not (run / rundir.MANIFEST).is_file():
+        raise InputError(f"{run}: not a run directory (no {rundir.MANIFEST})")
+    manifest = rundir.read_json(run / rundir.MANIFEST)
+    return manifest, config_from_manifest(manifest, run / rundir.MANIFEST)
+
+
+def sample_stage(run: Path) -> dict[str, Any]:
+    """Cluster the eligible users and draw the users that instruction data is built from."""
+    import numpy as np
+
+    from recranker_core.instructions import eligible_users, rng_for
+    from recranker_core.sampling import cluster_users, sample_users
+
+    manifest, config = _open_run(run)
+    stages = manifest.setdefault("stages", {})
+    with _stage(stages, "sample") as record:
+        split = load_split(run, manifest)
+        eligible = eligible_users(split)
+        embeddings = rundir.read_table(run / rundir.USER_EMBEDDINGS).set_index("user_id")["embedding"]
+        eligible = eligible[eligible["user_id"].isin(embeddings.index)].reset_index(drop=True)
+        if eligible.empty:
+            raise InputError(f"{run}: no user has two training likes; nothing to sample from")
+        vectors = np.stack(embeddings.loc[eligible["user_id"]].to_numpy())
+        eligible["cluster"] = cluster_users(vectors, config.sampling.clusters, config.seed)
+        kept = int(split.table.loc[split.table["role"] == "test", "user_id"].nunique())
+        sample = sample_users(eligible, config.sampling, rng_for(config.seed, "sampling"), ineligible=kept - len(eligible))
+        rundir.write_table(run / rundir.SAMPLED_USERS, sample.draws)
+        rundir.write_table(run / rundir.USER_SAMPLING, sample.population)
+        record["summary"] = sample.summary
+        log.info("sample: %s", sample.summary)
+    rundir.write_json(run / rundir.MANIFEST, manifest)
+    return sample.summary
+
+
+def instructions_stage(run: Path) -> dict[str, Any]:
+    """Write instructions/train.jsonl, valid.jsonl and test.jsonl from the sampled users."""
+    from recranker_core.instructions import build_instructions
+
+    manifest, config = _open_run(run)
+    stages = manifest.setdefault("stages", {})
+    if stages.get("sample", {}).get("status") != "done":
+        raise InputError(f"{run}: run the 'sample' stage first (python -m recranker_core sample --run {run})")
+    with _stage(stages, "instructions") as record:
+        result = build_instructions(
+            load_split(run, manifest),
+            rundir.read_table(run / rundir.ITEMS),
+            rundir.read_table(run / rundir.CANDIDATES),
+            rundir.read_table(run / rundir.SAMPLED_USERS),
+            config,
+        )
+        rundir.write_jsonl_folder(
+            run / rundir.INSTRUCTIONS, dict(zip(rundir.INSTRUCTION_FILES, (result.train, result.valid, result.test)))
+        )
+        record["summary"] = result.summary
+        log.info("instructions: %s", result.summary)
+    rundir.write_json(run / rundir.MANIFEST, manifest)
+    return result.summary
+
+
+STAGES = {"sample": sample_stage, "instructions": instructions_stage}

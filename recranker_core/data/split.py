@@ -43,11 +43,6 @@ class Split:
     """Users left out for having fewer than min_likes likes."""
 
     @property
-    def train_likes(self) -> pd.DataFrame:
-        t = self.table
-        return t[(t["role"] == "train") & (t["feedback"] == "like")]
-
-    @property
     def train_rated(self) -> pd.DataFrame:
         """Training likes and dislikes: what an explicit-rating model may learn from."""
         return self.table[self.table["role"] == "train"]

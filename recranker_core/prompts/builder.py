@@ -1,0 +1,193 @@
+"""Assemble one prompt (chat messages + meta) per example from item ids, scores and a shift.
+
+An example is a dict ``{"messages": [...], "meta": {...}}``: system and user
+messages, plus the assistant's answer for training and validation examples.
+``meta`` records everything needed to read the prompt back: the task, the user,
+the items in shown order, the permutation that produced that order, the history
+shown, every hint value, and (train/valid only) the target and the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recranker_core.config import PromptConfig
+from recranker_core.prompts import hints, shift, templates
+
+POPULARITY_BUCKETS = ((0.10, "very popular"), (0.30, "popular"), (0.60, "known"), (1.01, "niche"))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """How items are written in prompts: quoted title, optionally genres and a popularity bucket."""
+
+    titles: dict
+    genres: dict
+    popularity: dict
+    """item -> bucket name, from like counts in the data the phase's hint models learn from."""
+    show_genres: bool
+    show_popularity: bool
+
+    @classmethod
+    def build(cls, items: pd.DataFrame, likes: pd.Series, config: PromptConfig) -> Catalogue:
+        """items: item_id, title, genres; likes: item_id -> like count."""
+        counts = likes.reindex(items["item_id"]).fillna(0).to_numpy()
+        share_above = (-counts).argsort(kind="stable").argsort() / max(len(counts), 1)
+        buckets = [next(name for cut, name in POPULARITY_BUCKETS if s < cut) for s in share_above]
+        return cls(
+            titles=dict(zip(items["item_id"], items["title"])),
+            genres=dict(zip(items["item_id"], items["genres"])),
+            popularity=dict(zip(items["item_id"], buckets)),
+            show_genres=config.genres,
+            show_popularity=config.popularity,
+        )
+
+    def text(self, item) -> str:
+        extras = []
+        if self.show_genres and len(self.genres.get(item, [])):
+            extras.append(", ".join(self.genres[item]))
+        if self.show_popularity:
+            extras.append(self.popularity.get(item, "niche"))
+        title = f'"{self.titles.get(item, f"item {item}")}"'
+        return f"{title} ({'; '.join(extras)})" if extras else title
+
+
+@dataclass(frozen=True)
+class History:
+    liked: tuple
+    """Liked items, most recent first, capped at max_liked."""
+    disliked: tuple
+    """Disliked items, most recent first, capped at max_disliked."""
+
+    @classmethod
+    def from_rows(cls, rows: pd.DataFrame, config: PromptConfig) -> History:
+        """rows: one user's rows with feedback and seq, already limited to what the prompt may show."""
+        rows = rows.sort_values("seq", ascending=False)
+        liked = rows.loc[rows["feedback"] == "like", "item_id"].head(config.max_liked)
+        disliked = rows.loc[rows["feedback"] == "dislike", "item_id"].head(config.max_disliked)
+        return cls(tuple(liked), tuple(disliked))
+
+
+class PromptBuilder:
+    def __init__(self, config: PromptConfig, catalogue: Catalogue, scale: tuple[int, int], labels: dict[str, str]):
+        self.config = config
+        self.catalogue = catalogue
+        self.low, self.high = scale
+        self.labels = labels
+        """model name -> how hints call it."""
+
+    # -- the three tasks -------------------------------------------------------------------------
+
+    def pointwise(
+        self, base: dict, history: History, item, rng, *, rating_hint: float | None, answer: int | None,
+        perm: list[int] | None = None,
+    ):  # fmt: skip
+        """base: split, user_id, variant (and draw). The liked history is shown in order ``perm``,
+        or in a fresh shuffle when shifting (identity otherwise)."""
+        if perm is None:
+            perm = shift.permutation(len(history.liked), rng, self.config.shift)
+        liked = [history.liked[i] for i in perm]
+        question = templates.pointwise(self.catalogue.text(item), self.config.domain, self.low, self.high)
+        hint_lines, hint_meta = [], {}
+        if rating_hint is not None:
+            hint_lines.append(hints.rating(self.labels[self.config.rating_hint_model], rating_hint))
+            hint_meta[self.config.rating_hint_model] = _number(rating_hint)
+        meta = {
+            "task": "pointwise",
+            **base,
+            "items": [plain(item)],
+            "permutation": perm,
+            "shifted": "history",
+            "hint": hint_meta,
+        }
+        answer_text = None if answer is None else str(answer)
+        return self._example(liked, history.disliked, question, hint_lines, meta, answer_text, target=item)
+
+    def pairwise(
+        self, base: dict, history: History, pair: tuple, swap: bool, *, scores: dict[str, tuple[float, float]],
+        positive=None,
+    ):  # fmt: skip
+        """pair: the two items in original order; scores: hint model -> (score of pair[0], of pair[1])."""
+        perm = [1, 0] if swap else [0, 1]
+        first, second = pair[perm[0]], pair[perm[1]]
+        question = templates.pairwise(self.catalogue.text(first), self.catalogue.text(second), self.config.domain)
+        hint_lines = [
+            hints.pairwise(self.labels[model], pair_scores[perm[0]], pair_scores[perm[1]])
+            for model, pair_scores in scores.items()
+        ]
+        meta = {
+            "task": "pairwise",
+            **base,
+            "items": [plain(first), plain(second)],
+            "permutation": perm,
+            "shifted": "pair",
+            "hint": {model: [_number(s[perm[0]]), _number(s[perm[1]])] for model, s in scores.items()},
+        }
+        answer = None if positive is None else (templates.YES if first == positive else templates.NO)
+        return self._example(list(history.liked), history.disliked, question, hint_lines, meta, answer, target=positive)
+
+    def listwise(
+        self, base: dict, history: History, items: list, perm: list[int], *, scores: dict[str, np.ndarray],
+        ranking: list | None = None,
+    ):  # fmt: skip
+        """items: candidates in original (base-score) order; scores: hint model -> scores in that order;
+        ranking: the answer's items, best first (train/valid)."""
+        shown = [items[i] for i in perm]
+        question = templates.listwise([self.catalogue.text(i) for i in shown], self.config.domain, self._top)
+        hint_lines, hint_meta = [], {}
+        for model, model_scores in scores.items():
+            shown_scores = np.asarray(model_scores, dtype=float)[perm]
+            top = list(np.argsort(-np.nan_to_num(shown_scores, nan=-np.inf), kind="stable")[: self._top])
+            hint_lines.append(hints.listwise(self.labels[model], top))
+            hint_meta[model] = [int(p) for p in top]
+        meta = {
+            "task": "listwise",
+            **base,
+            "items": [plain(i) for i in shown],
+            "permutation": perm,
+            "shifted": "candidates",
+            "hint": hint_meta,
+        }
+        answer = None
+        if ranking is not None:
+            answer = templates.listwise_answer([shown.index(i) for i in ranking[: self._top]])
+        target = ranking[0] if ranking else None
+        return self._example(list(history.liked), history.disliked, question, hint_lines, meta, answer, target=target)
+
+    # -- shared -----------------------------------------------------------------------------------
+
+    @property
+    def _top(self) -> int:
+        return self.config.listwise_answer
+
+    def _example(self, liked, disliked, question, hint_lines, meta, answer, *, target) -> dict[str, Any]:
+        text = templates.history(
+            [self.catalogue.text(i) for i in liked], [self.catalogue.text(i) for i in disliked], self.config.domain
+        )
+        text += "\n\n" + question
+        if hint_lines:
+            text += "\n" + "\n".join(hint_lines)
+        messages = [
+            {"role": "system", "content": templates.SYSTEM.format(domain=self.config.domain)},
+            {"role": "user", "content": text},
+        ]
+        meta["history"] = {"liked": [plain(i) for i in liked], "disliked": [plain(i) for i in disliked]}
+        if answer is not None:
+            messages.append({"role": "assistant", "content": answer})
+            meta["target"] = plain(target)
+            meta["answer"] = answer
+        return {"messages": messages, "meta": meta}
+
+
+def plain(value):
+    """numpy scalars -> Python values, for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _number(value: float) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else round(value, 4)
