@@ -31,6 +31,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/baselines.py
+	$(PY) bench/instructions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -87,3 +87,42 @@ def test_evaluate_names_the_broken_file(mini_run, tmp_path):
 def test_run_names_cannot_leave_the_runs_folder(tmp_path, name):
     with pytest.raises(InputError, match="run name"):
         rundir.run_path(tmp_path, name)
+
+
+def test_run_does_every_stage_once_and_resumes_the_missing_ones(tmp_path, capsys):
+    out = tmp_path / "full"
+    args = ["run", "--dataset", str(MINI), "--profile", "smoke", "--out", str(out)]
+    assert main(args) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["stages"]) == ["data", "baselines", "evaluate", "sample", "instructions"]
+    assert sorted(p.name for p in (out / "instructions").iterdir()) == ["test.jsonl", "train.jsonl", "valid.jsonl"]
+    assert main(args) == 0  # nothing left to do
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    # A run made by `baselines` alone gets its later stages from `run`.
+    shutil.rmtree(out / "instructions")
+    del manifest["stages"]["instructions"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(args) == 0
+    assert (out / "instructions" / "train.jsonl").is_file()
+
+
+def test_stage_commands_on_bad_run_directories(tmp_path, mini_run, capsys):
+    assert main(["sample", "--run", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    copy = tmp_path / "copy"
+    shutil.copytree(mini_run, copy)
+    assert main(["instructions", "--run", str(copy)]) == 2
+    assert "run the 'sample' stage first" in capsys.readouterr().err
+    assert not (copy / "instructions").exists()
+
+
+def test_show_prints_one_users_prompts(tmp_path, mini_run, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(mini_run, copy)
+    assert main(["sample", "--run", str(copy), "-q"]) == 0
+    user = str(pd.read_parquet(copy / "sampled_users.parquet")["user_id"].iloc[0])
+    assert main(["instructions", "--run", str(copy), "--show", user, "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "── train · listwise" in out and ">>> answer: (" in out and "The user liked these movies" in out
+    assert main(["instructions", "--run", str(copy), "--show", "no-such-user"]) == 2
+    assert "no prompts for user 'no-such-user'" in capsys.readouterr().err

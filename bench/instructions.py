@@ -1,0 +1,69 @@
+"""Time to build the instruction data on the embedded ML-100K with the default settings (N = 1,000 draws).
+
+    .venv/bin/python bench/instructions.py
+
+Writes bench/results/instructions.json and instructions.md: seconds of the sample and
+instructions stages (from the run's own manifest), example counts, and the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from baselines import RESULTS, machine
+
+from recranker_core.config import load_profile
+from recranker_core.runner import run_all
+
+
+def main() -> None:
+    config = load_profile("quick")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench"
+        run_all("ml-100k", out, config)
+        manifest = json.loads((out / "manifest.json").read_text())
+        sizes = {p.name: p.stat().st_size for p in (out / "instructions").iterdir()}
+    stages = manifest["stages"]
+    document = {
+        "dataset": manifest["dataset"]["name"],
+        "profile": config.profile,
+        "n_users": config.sampling.n_users,
+        "sampling_method": config.sampling.method,
+        "negatives": config.prompts.negatives,
+        "sample_seconds": stages["sample"]["seconds"],
+        "instructions_seconds": stages["instructions"]["seconds"],
+        "sample": stages["sample"]["summary"],
+        "instructions": stages["instructions"]["summary"],
+        "file_bytes": sizes,
+        "machine": machine(),
+    }
+    (RESULTS / "instructions.json").write_text(json.dumps(document, indent=2) + "\n")
+    m, s = document["machine"], document["instructions"]
+    text = "\n".join(
+        [
+            "# Building the instruction data on ML-100K",
+            "",
+            f"Profile `{document['profile']}` defaults: N = {document['n_users']} draws ({document['sampling_method']} "
+            f"sampling), `{document['negatives']}` negatives, position shifting on.",
+            "",
+            "| stage | seconds | output |",
+            "|---|---|---|",
+            f"| sample | {document['sample_seconds']:.1f} | {document['sample']['draws']} draws, "
+            f"{document['sample']['distinct_users']} distinct users |",
+            f"| instructions | {document['instructions_seconds']:.1f} | train {s['train_examples']}, "
+            f"valid {s['valid_examples']}, test {s['test_prompts']} ({s['test_users_prompted']} test users) |",
+            "",
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+            "",
+            "Reproduce: `.venv/bin/python bench/instructions.py`.",
+            "",
+        ]
+    )
+    (RESULTS / "instructions.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
