@@ -32,7 +32,7 @@ MIN_TRAIN_LIKES = 2
 @dataclass(frozen=True)
 class Sample:
     draws: pd.DataFrame
-    """One row per draw: draw, user_id, source (importance/clustering/uniform), pool_count."""
+    """One row per draw: draw, user_id, source (importance/clustering/uniform), cluster, pool_count."""
     population: pd.DataFrame
     """One row per eligible user: user_id, train_likes, cluster, pool_count, times_sampled."""
     summary: dict[str, int | float | str]
@@ -86,6 +86,7 @@ def sample_users(
             "draw": np.arange(len(draws)),
             "user_id": users[draws["index"].to_numpy()],
             "source": draws["source"].to_numpy(),
+            "cluster": clusters[draws["index"].to_numpy()],
             "pool_count": pool_counts[draws["index"].to_numpy()],
         }
     )

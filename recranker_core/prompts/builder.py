@@ -95,7 +95,7 @@ class PromptBuilder:
         hint_lines, hint_meta = [], {}
         if rating_hint is not None:
             hint_lines.append(hints.rating(self.labels[self.config.rating_hint_model], rating_hint))
-            hint_meta[self.config.rating_hint_model] = _number(rating_hint)
+            hint_meta[self.config.rating_hint_model] = [_number(rating_hint)]
         meta = {
             "task": "pointwise",
             **base,

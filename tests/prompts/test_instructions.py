@@ -198,3 +198,11 @@ def test_same_seed_same_bytes(run, tmp_path):
     pd.testing.assert_frame_equal(
         rundir.read_table(again / "sampled_users.parquet"), rundir.read_table(run / "sampled_users.parquet")
     )
+
+
+def test_files_read_with_arrow_as_datasets_does(run):
+    import pyarrow.json
+
+    for name in rundir.INSTRUCTION_FILES:
+        table = pyarrow.json.read_json(run / "instructions" / name)
+        assert table.num_rows > 0 and {"messages", "meta"} <= set(table.column_names)
