@@ -15,10 +15,10 @@ Three phases, each with hint models fitted only on what that phase may know:
   target, all training rows as history, models fitted on all training rows,
   and the primary model's validation candidates.
 * test: for each user whose test item is among the primary model's ten
-  candidates: pointwise for each candidate (one history order per user, so the
-  prompts share a prefix), pairwise for random candidate pairs in both orders,
+  candidates: pointwise for each candidate, pairwise for random candidate pairs in both orders,
   listwise for the candidate list in K orders. History = all training rows plus
-  the validation like. Nothing in these prompts depends on
+  the validation like, in its natural order in every prompt, so that all of a
+  user's test prompts share one prefix. Nothing in these prompts depends on
   which candidate is the test item.
 
 "Unseen" always means: never rated by the user, in any role, so a user's
@@ -265,8 +265,9 @@ def build_instructions(
         base = {"split": "test", "user_id": plain(user), "draw": None}
         shown = history(user, np.inf, also=valid_rows[valid_rows["user_id"] == user])
         listed = lists_by[("test", user)]  # base rank order
-        # One history order for all of a user's candidates, so they share a cacheable prompt prefix.
-        history_order = permutation(len(shown.liked), rng, prompts.shift)
+        # One history, in its natural order, for every test prompt of a user: they all share a
+        # prompt prefix that the scorer encodes once. (Shifting the history is a training augmentation.)
+        history_order = list(range(len(shown.liked)))
         for rank, item in enumerate(listed, start=1):
             test.append(
                 builder.pointwise(

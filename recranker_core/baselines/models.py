@@ -11,7 +11,7 @@ from recranker_core.config import BaselineConfig
 @dataclass(frozen=True)
 class ModelSpec:
     label: str
-    """Human-readable name for tables and plots."""
+    """Short human-readable name for tables, plots and prompt hints."""
     explicit: bool
     """True when the model learns rating values (from likes and dislikes), False for likes only."""
     build: Callable[[BaselineConfig], Any]
@@ -68,9 +68,9 @@ def _biasedmf(cfg: BaselineConfig):
 
 MODELS: dict[str, ModelSpec] = {
     "popular": ModelSpec("Popularity", False, _popular),
-    "implicitmf": ModelSpec("ImplicitMF (ALS)", False, _implicitmf),
+    "implicitmf": ModelSpec("ImplicitMF", False, _implicitmf),
     "bpr": ModelSpec("BPR-MF", False, _bpr),
     "itemknn": ModelSpec("ItemKNN", False, _itemknn),
     "ease": ModelSpec("EASE", False, _ease),
-    "biasedmf": ModelSpec("BiasedMF (explicit)", True, _biasedmf),
+    "biasedmf": ModelSpec("BiasedMF", True, _biasedmf),
 }

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from string import ascii_uppercase
 
-SYSTEM = (
-    "You are a recommender system. From a user's rating history you judge how much the user "
-    "will like {domain}s they have not seen yet."
-)
+SYSTEM = "You are a {domain} recommender. From a user's ratings you judge which {domain}s they will like."
 YES, NO = "Yes.", "No."
 LABELS = tuple(f"({letter})" for letter in ascii_uppercase)
+
+# Kept short on purpose: on a CPU every prompt token costs about 4 ms.
 
 
 def history(liked: list[str], disliked: list[str], domain: str) -> str:
@@ -20,26 +19,16 @@ def history(liked: list[str], disliked: list[str], domain: str) -> str:
 
 
 def pointwise(item: str, domain: str, low: int, high: int) -> str:
-    return (
-        f"How would the user rate the {domain} {item} on a scale from {low} to {high}?\n"
-        f"Answer with a single number from {low} to {high}."
-    )
+    return f"Rate the {domain} {item} for this user from {low} to {high}. Answer with one number."
 
 
 def pairwise(first: str, second: str, domain: str) -> str:
-    return (
-        f"Would the user prefer the {domain} {first} over the {domain} {second}?\n"
-        f"Answer {YES} or {NO}"
-    )
+    return f"Does the user prefer the {domain} {first} to the {domain} {second}? Answer {YES} or {NO}"
 
 
 def listwise(candidates: list[str], domain: str, answer: int) -> str:
     lines = "\n".join(f"{LABELS[i]} {text}" for i, text in enumerate(candidates))
-    return (
-        f"Candidate {domain}s:\n{lines}\n"
-        f"Rank the candidates for the user. Answer with the labels of the top {answer}, best first, "
-        f"separated by spaces."
-    )
+    return f"Candidate {domain}s:\n{lines}\nRank them for the user. Answer with the top {answer} labels, best first."
 
 
 def listwise_answer(positions: list[int]) -> str:

@@ -183,7 +183,7 @@ def test_hints_can_be_switched_off_and_extra_models_shown_side_by_side(run):
     listwise = next(e for e in rich["train"] if e["meta"]["task"] == "listwise")
     assert set(listwise["meta"]["hint"]) == {"implicitmf", "itemknn"}
     text = listwise["messages"][1]["content"]
-    assert "ImplicitMF (ALS) ranks" in text and "ItemKNN ranks" in text
+    assert "Hint: ImplicitMF ranks" in text and "Hint: ItemKNN ranks" in text
     assert any(word in text for word in ("very popular", "niche")) and "Drama" in text
 
 
