@@ -43,10 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         dataset_args(p)
         p.add_argument("--out", required=True, type=Path, help="run directory to create, e.g. runs/NAME")
         p.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
+        p.add_argument("--model", help="'embedded' (SmolLM2-135M-Instruct), 'tiny', or a local Hugging Face model folder")
+        if name == "run":
+            p.add_argument("--until", choices=["sample", "instructions", "train", "rerank"], help="stop after this stage")
 
     for name, text in (
         ("sample", "draw the users that instruction data is built from (adaptive sampling)"),
         ("instructions", "build the training/validation instructions and the test prompts"),
+        ("train", "instruction-tune the LLM (LoRA) on the run's instructions"),
+        ("rerank", "score and rerank the candidates with the tuned and untuned LLM, tune the hybrid"),
         ("evaluate", "recompute metrics.json of an existing run"),
     ):
         p = commands.add_parser(name, parents=[common], help=text)
@@ -72,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no partial run was kept", file=sys.stderr)
         return 130
+    finally:
+        log.removeHandler(handler)
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -94,8 +101,16 @@ def _create(args: argparse.Namespace) -> int:
     from recranker_core.runner import create_run, run_all
 
     config = load_profile(args.profile)
+    if args.model:
+        import dataclasses
+
+        from recranker_core.llm.models import resolve_model
+
+        if args.model not in ("embedded", "tiny"):
+            resolve_model(args.model)  # check the folder before any work starts
+        config = dataclasses.replace(config, llm=dataclasses.replace(config.llm, model=args.model))
     if args.command == "run":
-        run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
+        run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite, until=args.until)
         print(f"done: {args.out}")
         return 0
     created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
@@ -135,12 +150,33 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from recranker_core.runner import train_stage
+
+    summary = train_stage(args.run)
+    print(
+        f"trained on {summary['examples']} examples in {summary['steps']} steps; validation loss "
+        f"{summary['valid_loss_before']:.3f} -> {summary['valid_loss_after']:.3f}"
+    )
+    return 0
+
+
+def _rerank(args: argparse.Namespace) -> int:
+    from recranker_core.runner import rerank_stage
+
+    summary = rerank_stage(args.run)
+    print(f"reranked {summary['test_users']} test users; metrics in {args.run / 'metrics.json'}")
+    return 0
+
+
 COMMANDS = {
     "data": _data,
     "baselines": _create,
     "run": _create,
     "sample": _sample,
     "instructions": _instructions,
+    "train": _train,
+    "rerank": _rerank,
     "evaluate": _evaluate,
 }
 

@@ -174,6 +174,10 @@ class PromptConfig:
     """Ask every pair of candidates instead (45 for ten candidates), in both orders."""
     listwise_copies: int = 3
     """Listwise test prompts per user: the shown order plus K - 1 more shuffles (test-time bootstrap)."""
+    test_users: int = 0
+    """Evaluate on a seeded random subset of this many test users (0 = all); for CPU-sized runs."""
+    rerank_valid_users: int = 100
+    """Validation users given test-style prompts, whose scores tune the hybrid (0 = all eligible)."""
 
     def check(self, where: str) -> None:
         for name in (*self.hint_models, *((self.rating_hint_model,) if self.rating_hint_model else ())):
@@ -188,6 +192,73 @@ class PromptConfig:
                 raise InputError(f"{where}: prompts.{name} = {getattr(self, name)} must be at least 1")
         if self.max_disliked < 0:
             raise InputError(f"{where}: prompts.max_disliked = {self.max_disliked} must not be negative")
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+RERANK_MODES = ("logits", "generate")
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    model: str = "embedded"
+    """The causal LM: "embedded" (SmolLM2-135M-Instruct), "tiny" (tests) or a local Hugging Face folder."""
+    full_finetune: bool = False
+    """Train every weight instead of a LoRA adapter."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (scale = alpha / r)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA branch."""
+    target_modules: tuple[str, ...] = LORA_TARGETS
+    """Linear layers that get LoRA adapters (all attention and MLP projections by default)."""
+    lora_layers: int = 0
+    """Adapt only the top this many transformer layers (0 = all); backward then stops there, which saves CPU time."""
+    learning_rate: float = 3e-4
+    """AdamW learning rate."""
+    epochs: float = 1.0
+    """Passes over the (capped) training examples."""
+    batch_size: int = 8
+    """Examples per optimizer step."""
+    max_length: int = 512
+    """Longest tokenized example; longer ones are skipped and counted."""
+    train_examples: int = 0
+    """Training examples used, drawn evenly from the three tasks in a seeded order (0 = all)."""
+    valid_examples: int = 120
+    """Validation examples for the evaluation loss (0 = all)."""
+    eval_every: int = 0
+    """Evaluation-loss interval in optimizer steps (0 = only before and after training)."""
+
+    def check(self, where: str) -> None:
+        for name in ("lora_r", "lora_alpha", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{where}: llm.{name} = {getattr(self, name)} must be at least 1")
+        if self.learning_rate <= 0 or self.epochs <= 0:
+            raise InputError(f"{where}: llm.learning_rate and llm.epochs must be positive")
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    mode: str = "logits"
+    """"logits": constrained label probabilities; "generate": greedy generation then parsing (the paper's)."""
+    prefix_cache: bool = True
+    """Encode each user's shared prompt prefix once and reuse its KV cache (logits mode)."""
+    batch_size: int = 16
+    """Prompt continuations scored per forward pass."""
+    zeroshot: bool = True
+    """Also score every prompt with the untuned model (methods zeroshot:<task>)."""
+    hybrid_weights: tuple[float, ...] = (0.5, 0.05, 0.025)
+    """Paper's hybrid weights a1 (pairwise wins), a2 (base rank), a3 (listwise position)."""
+    threads: int = 0
+    """torch CPU threads (0 = all cores)."""
+
+    def check(self, where: str) -> None:
+        if self.mode not in RERANK_MODES:
+            raise InputError(f"{where}: rerank.mode = '{self.mode}' (known: {', '.join(RERANK_MODES)})")
+        if len(self.hybrid_weights) != 3:
+            raise InputError(f"{where}: rerank.hybrid_weights needs three numbers (a1, a2, a3)")
+        if self.batch_size < 1:
+            raise InputError(f"{where}: rerank.batch_size = {self.batch_size} must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -206,6 +277,10 @@ class RunConfig:
     """Which users the instruction data is built from."""
     prompts: PromptConfig = field(default_factory=PromptConfig)
     """Prompt content, hints, position shifting, negatives and test-time prompts."""
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    """The language model and its instruction tuning."""
+    rerank: RerankConfig = field(default_factory=RerankConfig)
+    """How the tuned (and untuned) model scores the candidates."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -217,6 +292,8 @@ SECTIONS = {
     "evaluation": EvaluationConfig,
     "sampling": SamplingConfig,
     "prompts": PromptConfig,
+    "llm": LLMConfig,
+    "rerank": RerankConfig,
 }
 
 
@@ -246,7 +323,9 @@ def config_from_dict(raw: dict[str, Any], *, where: str, profile: str) -> RunCon
             raise InputError(f"{where}: '{key}' must be a table, got {value!r}")
         sections[key] = _section(SECTIONS[key], value, where, key)
     config = RunConfig(profile=str(profile), seed=seed, **sections)
-    for section in (config.data, config.baselines, config.evaluation, config.sampling, config.prompts):
+    for section in (
+        config.data, config.baselines, config.evaluation, config.sampling, config.prompts, config.llm, config.rerank
+    ):  # fmt: skip
         section.check(where)
     for name in (*config.prompts.hint_models, config.prompts.rating_hint_model):
         if name and name not in config.baselines.models:

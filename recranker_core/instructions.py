@@ -18,7 +18,10 @@ Three phases, each with hint models fitted only on what that phase may know:
   candidates: pointwise for each candidate, pairwise for random candidate pairs in both orders,
   listwise for the candidate list in K orders. History = all training rows plus
   the validation like, in its natural order in every prompt, so that all of a
-  user's test prompts share one prefix. Nothing in these prompts depends on
+  user's test prompts share one prefix.
+* valid-rerank: the same test-style prompts for (up to ``rerank_valid_users``)
+  users whose validation item is among the primary model's validation
+  candidates, with the training rows as history; their scores tune the hybrid. Nothing in these prompts depends on
   which candidate is the test item.
 
 "Unseen" always means: never rated by the user, in any role, so a user's
@@ -58,6 +61,11 @@ class InstructionSet:
     train: list[dict[str, Any]]
     valid: list[dict[str, Any]]
     test: list[dict[str, Any]]
+    """Test prompts, without answers."""
+    valid_rerank: list[dict[str, Any]]
+    """Test-style prompts for validation users (for tuning hybrid weights), without answers."""
+    evaluation_users: list | None
+    """The test users every method is evaluated on, when a subset is configured (else None: all)."""
     summary: dict[str, Any]
 
 
@@ -224,12 +232,26 @@ def build_instructions(
         others = [i for i in listed if i != target]
         negatives = list(rng.choice(others, size=min(prompts.pairwise_per_user, len(others)), replace=False))
         valid_plans.append((index, user, target, listed, negatives))
-    test_users = [u for u in test_target.index if test_target[u] in lists_by.get(("test", u), [])]
+    evaluation_users = None
+    if 0 < prompts.test_users < len(test_target):
+        # A seeded subset of ALL test users (chosen before looking at candidates), so every
+        # method, base models included, is then evaluated on the same users.
+        chosen = rng_for(seed, "evaluation-users").choice(len(test_target), prompts.test_users, replace=False)
+        evaluation_users = sorted(test_target.index[chosen].tolist())
+    test_users = [
+        u for u in test_target.index
+        if test_target[u] in lists_by.get(("test", u), []) and (evaluation_users is None or u in evaluation_users)
+    ]  # fmt: skip
+    valid_rerank_users = [u for u in valid_target.index if valid_target[u] in lists_by.get(("valid", u), [])]
+    if 0 < prompts.rerank_valid_users < len(valid_rerank_users):
+        chosen = rng_for(seed, "valid-rerank-users").choice(len(valid_rerank_users), prompts.rerank_valid_users, replace=False)
+        valid_rerank_users = [valid_rerank_users[i] for i in sorted(chosen)]
     wanted = {}
     for _, user, target, listed, negatives in valid_plans:
         wanted.setdefault(user, set()).update([target, *listed, *negatives])
-    for user in test_users:
-        wanted.setdefault(user, set()).update(lists_by[("test", user)])
+    for target, users in (("test", test_users), ("valid", valid_rerank_users)):
+        for user in users:
+            wanted.setdefault(user, set()).update(lists_by[(target, user)])
     full.score_all(wanted)
     builder = PromptBuilder(prompts, full.catalogue, scale, labels)
     valid_rating = split.table[split.table["role"] == "valid"].set_index("user_id")["rating"]
@@ -257,45 +279,51 @@ def build_instructions(
         ordered = full.base_order(user, listed)
         valid.append(_listwise(builder, full, prompts, base | {"variant": "validation like"}, seen_history, user, ordered, rng, target))
 
-    # -- test phase: prompts only; nothing depends on which candidate is the test item -------------
-    valid_rows = split.table[split.table["role"] == "valid"]
-    test = []
-    for index, user in enumerate(tqdm(test_users, desc="test prompts", unit="user", leave=False)):
-        rng = rng_for(seed, "test", index)
-        base = {"split": "test", "user_id": plain(user), "draw": None}
-        shown = history(user, np.inf, also=valid_rows[valid_rows["user_id"] == user])
-        listed = lists_by[("test", user)]  # base rank order
-        # One history, in its natural order, for every test prompt of a user: they all share a
-        # prompt prefix that the scorer encodes once. (Shifting the history is a training augmentation.)
-        history_order = list(range(len(shown.liked)))
-        for rank, item in enumerate(listed, start=1):
-            test.append(
-                builder.pointwise(
-                    base | {"variant": f"candidate {rank}"}, shown, item, rng,
-                    rating_hint=_rating_hint(full, prompts, user, item), answer=None, perm=history_order,
-                )
-            )  # fmt: skip
-        all_pairs = list(itertools.combinations(range(len(listed)), 2))
-        if not prompts.test_all_pairs:
-            chosen = rng.choice(len(all_pairs), size=min(prompts.test_pairs, len(all_pairs)), replace=False)
-            all_pairs = [all_pairs[i] for i in sorted(chosen)]
-        for a, b in all_pairs:
-            pair = (listed[a], listed[b])
-            for swap in (False, True):
-                test.append(
-                    builder.pairwise(
-                        base | {"variant": f"pair {a + 1}-{b + 1} " + ("ba" if swap else "ab")}, shown, pair, swap,
-                        scores=_pair_scores(full, prompts, user, pair),
+    # -- rerank prompts (test, and validation for tuning): nothing depends on which candidate is the target
+    def rerank_prompts(target: str, users: list, with_valid_like: bool) -> list[dict]:
+        out = []
+        for index, user in enumerate(tqdm(users, desc=f"{target} rerank prompts", unit="user", leave=False)):
+            rng = rng_for(seed, f"rerank-{target}", index)
+            base = {"split": "test" if target == "test" else "valid-rerank", "user_id": plain(user), "draw": None}
+            also = valid_rows[valid_rows["user_id"] == user] if with_valid_like else None
+            shown = history(user, np.inf, also=also)
+            listed = lists_by[(target, user)]  # base rank order
+            # One history, in its natural order, for every prompt of a user: they all share a prompt
+            # prefix that the scorer encodes once. (Shifting the history is a training augmentation.)
+            natural = list(range(len(shown.liked)))
+            for rank, item in enumerate(listed, start=1):
+                out.append(
+                    builder.pointwise(
+                        base | {"variant": f"candidate {rank}"}, shown, item, rng,
+                        rating_hint=_rating_hint(full, prompts, user, item), answer=None, perm=natural,
                     )
                 )  # fmt: skip
-        for copy in range(prompts.listwise_copies):
-            perm = permutation(len(listed), rng, prompts.shift or copy > 0)
-            test.append(
-                builder.listwise(
-                    base | {"variant": f"copy {copy}"}, shown, listed, perm,
-                    scores=_list_scores(full, prompts, user, listed),
-                )
-            )  # fmt: skip
+            pairs = list(itertools.combinations(range(len(listed)), 2))
+            if not prompts.test_all_pairs:
+                chosen = rng.choice(len(pairs), size=min(prompts.test_pairs, len(pairs)), replace=False)
+                pairs = [pairs[i] for i in sorted(chosen)]
+            for a, b in pairs:
+                pair = (listed[a], listed[b])
+                for swap in (False, True):
+                    out.append(
+                        builder.pairwise(
+                            base | {"variant": f"pair {a + 1}-{b + 1} " + ("ba" if swap else "ab")}, shown, pair,
+                            swap, scores=_pair_scores(full, prompts, user, pair),
+                        )
+                    )  # fmt: skip
+            for copy in range(prompts.listwise_copies):
+                perm = permutation(len(listed), rng, prompts.shift or copy > 0)
+                out.append(
+                    builder.listwise(
+                        base | {"variant": f"copy {copy}"}, shown, listed, perm,
+                        scores=_list_scores(full, prompts, user, listed),
+                    )
+                )  # fmt: skip
+        return out
+
+    valid_rows = split.table[split.table["role"] == "valid"]
+    test = rerank_prompts("test", test_users, with_valid_like=True)
+    valid_rerank = rerank_prompts("valid", valid_rerank_users, with_valid_like=False)
 
     summary = {
         "negatives": prompts.negatives,
@@ -303,11 +331,16 @@ def build_instructions(
         "train_examples": _count(train),
         "valid_examples": _count(valid),
         "test_prompts": _count(test),
+        "valid_rerank_prompts": _count(valid_rerank),
+        "valid_rerank_users": len(valid_rerank_users),
         "sampled_users": len(sampled),
         "test_users_prompted": len(test_users),
         "test_users": int(len(test_target)),
+        "evaluation_users": len(evaluation_users) if evaluation_users is not None else "all",
     }
-    return InstructionSet(train=train, valid=valid, test=test, summary=summary)
+    return InstructionSet(
+        train=train, valid=valid, test=test, valid_rerank=valid_rerank, evaluation_users=evaluation_users, summary=summary
+    )
 
 
 def _listwise(builder, phase, prompts, base, history, user, ordered, rng, target):

@@ -30,7 +30,13 @@ USER_EMBEDDINGS = "user_embeddings.parquet"
 SAMPLED_USERS = "sampled_users.parquet"
 USER_SAMPLING = "user_sampling.parquet"
 INSTRUCTIONS = "instructions"
-INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl")
+ADAPTER = "adapter"
+TRAIN_LOG = "train_log.json"
+LLM_OUTPUTS = "llm_outputs.parquet"
+TASK_SCORES = "task_scores.parquet"
+HYBRID = "hybrid.json"
+EVALUATION_USERS = "evaluation_users.parquet"
+INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl", "valid-rerank.jsonl")
 FORMAT_VERSION = 1
 RUNS_ENV = "RECRANKER_RUNS"
 # A run name a user may type or put in a URL: one path component, no dot-files.

@@ -94,16 +94,20 @@ def test_run_does_every_stage_once_and_resumes_the_missing_ones(tmp_path, capsys
     args = ["run", "--dataset", str(MINI), "--profile", "smoke", "--out", str(out)]
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["data", "baselines", "evaluate", "sample", "instructions"]
-    assert sorted(p.name for p in (out / "instructions").iterdir()) == ["test.jsonl", "train.jsonl", "valid.jsonl"]
+    assert list(manifest["stages"]) == ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]
+    assert sorted(p.name for p in (out / "instructions").iterdir()) == [
+        "test.jsonl", "train.jsonl", "valid-rerank.jsonl", "valid.jsonl"
+    ]  # fmt: skip
     assert main(args) == 0  # nothing left to do
     assert json.loads((out / "manifest.json").read_text()) == manifest
-    # A run made by `baselines` alone gets its later stages from `run`.
-    shutil.rmtree(out / "instructions")
-    del manifest["stages"]["instructions"]
+    # A run stopped after `instructions` gets its later stages from `run`.
+    for stage in ("train", "rerank"):
+        del manifest["stages"][stage]
     (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main([*args, "--until", "train"]) == 0
+    assert "rerank" not in json.loads((out / "manifest.json").read_text())["stages"]
     assert main(args) == 0
-    assert (out / "instructions" / "train.jsonl").is_file()
+    assert "rerank" in json.loads((out / "manifest.json").read_text())["stages"]
 
 
 def test_stage_commands_on_bad_run_directories(tmp_path, mini_run, capsys):

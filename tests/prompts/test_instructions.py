@@ -146,9 +146,11 @@ def test_test_prompts_do_not_reveal_the_test_item(examples, split):
         assert len(pointwise) == 10 and test_items[user] in {e["meta"]["items"][0] for e in pointwise}
         # Every candidate's prompt shares one history (a cacheable prefix): only item and hint differ.
         assert len({json.dumps(e["meta"]["history"]) for e in pointwise}) == 1
+        settings = load_profile("smoke").prompts
         pairs = [e for e in prompts if e["meta"]["task"] == "pairwise"]
-        assert len(pairs) == 10 and Counter(e["meta"]["permutation"][0] for e in pairs) == {0: 5, 1: 5}
-        assert len([e for e in prompts if e["meta"]["task"] == "listwise"]) == 3
+        asked = settings.test_pairs
+        assert len(pairs) == 2 * asked and Counter(e["meta"]["permutation"][0] for e in pairs) == {0: asked, 1: asked}
+        assert len([e for e in prompts if e["meta"]["task"] == "listwise"]) == settings.listwise_copies
 
 
 def chi_square_p(positions: list[int]) -> float:

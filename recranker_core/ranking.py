@@ -1,0 +1,134 @@
+"""From per-prompt label probabilities to per-candidate task scores, rankings and the hybrid.
+
+* pointwise: expected rating under the label distribution over the rating scale;
+* pairwise: soft wins, each asked pair adding P(candidate preferred), averaged
+  over the two orders in which the pair was asked;
+* listwise: the probability of the candidate's label as the first answer,
+  averaged over the shuffled copies (test-time bootstrap).
+
+Hybrid (RecRanker, with 0-based positions): pointwise + a2 * (10 - base_rank)
++ a1 * pairwise_wins + a3 * max(0, 5 - listwise_position). Ties are always
+broken by the base model's rank.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+GRID = {
+    "a1": (0.0, 0.25, 0.5, 1.0, 2.0),
+    "a2": (0.0, 0.025, 0.05, 0.1, 0.2, 0.4),
+    "a3": (0.0, 0.025, 0.05, 0.1, 0.2),
+}
+TASKS = ("pointwise", "pairwise", "listwise")
+
+
+def task_scores(outputs: pd.DataFrame, candidates: pd.DataFrame, scale: tuple[int, int]) -> pd.DataFrame:
+    """outputs: split, family, user_id, task, items, probs (one row per prompt);
+    candidates: split, user_id, item_id, base_rank (0-based).
+    Returns one row per (split, family, user, candidate): base_rank and a column per task."""
+    rows = []
+    ratings = np.arange(scale[0], scale[1] + 1, dtype=float)
+    for (split, family, user, task), group in outputs.groupby(["split", "family", "user_id", "task"], sort=False):
+        totals: dict = {}
+        counts: dict = {}
+        for items, probs in zip(group["items"], group["probs"]):
+            probs = np.asarray(probs, dtype=float)
+            if task == "pointwise":
+                contributions = {items[0]: float(probs @ ratings)}
+            elif task == "pairwise":
+                contributions = {items[0]: float(probs[0]) / 2, items[1]: float(probs[1]) / 2}
+            else:
+                contributions = {item: float(p) for item, p in zip(items, probs)}
+            for item, value in contributions.items():
+                totals[item] = totals.get(item, 0.0) + value
+                counts[item] = counts.get(item, 0) + 1
+        for item, value in totals.items():
+            score = value / counts[item] if task == "listwise" else value
+            rows.append((split, family, user, item, task, score))
+    long = pd.DataFrame(rows, columns=["split", "family", "user_id", "item_id", "task", "score"])
+    wide = long.pivot_table(index=["split", "family", "user_id", "item_id"], columns="task", values="score")
+    wide = wide.reset_index().rename_axis(columns=None)
+    families = wide[["split", "family", "user_id"]].drop_duplicates()
+    table = families.merge(candidates, on=["split", "user_id"]).merge(
+        wide, on=["split", "family", "user_id", "item_id"], how="left"
+    )
+    for task in TASKS:
+        if task not in table:
+            table[task] = np.nan
+    table["pairwise"] = table["pairwise"].fillna(0.0)  # a candidate in no asked pair has no wins
+    return table.sort_values(["split", "family", "user_id", "base_rank"], kind="stable").reset_index(drop=True)
+
+
+def rank_within_user(table: pd.DataFrame, score: pd.Series) -> pd.Series:
+    """1-based rank by descending score; ties (and missing scores) by base rank."""
+    keyed = table.assign(_score=score.fillna(-np.inf).to_numpy())
+    keyed = keyed.sort_values(["split", "family", "user_id", "_score", "base_rank"], ascending=[True, True, True, False, True], kind="stable")
+    ranks = keyed.groupby(["split", "family", "user_id"]).cumcount() + 1
+    return ranks.reindex(table.index)
+
+
+def hybrid_score(table: pd.DataFrame, weights: tuple[float, ...]) -> pd.Series:
+    a1, a2, a3 = weights
+    listwise_position = rank_within_user(table, table["listwise"]) - 1
+    return (
+        table["pointwise"].fillna(0.0)
+        + a2 * (10 - table["base_rank"])
+        + a1 * table["pairwise"]
+        + a3 * np.maximum(0, 5 - listwise_position)
+    )
+
+
+def method_rankings(
+    table: pd.DataFrame, paper_weights: tuple[float, ...], tuned_weights: tuple[float, ...]
+) -> pd.DataFrame:
+    """rankings rows (split, user_id, method, item_id, rank) for every LLM method in ``table``."""
+    frames = []
+    for family, rows in table.groupby("family", sort=False):
+        prefix = "zeroshot:" if family == "zeroshot" else ""
+        for task in TASKS:
+            if rows[task].notna().any():
+                frames.append(_ranked(rows, rows[task], prefix + task))
+        if family == "tuned":
+            frames.append(_ranked(rows, hybrid_score(rows, paper_weights), "hybrid"))
+            frames.append(_ranked(rows, hybrid_score(rows, tuned_weights), "hybrid-tuned"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["split", "user_id", "method", "item_id", "rank"]
+    )
+
+
+def _ranked(rows: pd.DataFrame, score: pd.Series, method: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "split": rows["split"].to_numpy(),
+            "user_id": rows["user_id"].to_numpy(),
+            "method": method,
+            "item_id": rows["item_id"].to_numpy(),
+            "rank": rank_within_user(rows, score).to_numpy(),
+        }
+    )
+
+
+def tune_weights(table: pd.DataFrame, truth: pd.DataFrame) -> tuple[tuple[float, float, float], list[dict]]:
+    """Grid search of (a1, a2, a3) by mean NDCG@5 over the validation users (every user in ``table``).
+
+    table: one family's validation rows; truth: user_id, item_id (the validation items).
+    """
+    target = table.merge(truth.assign(_target=1), on=["user_id", "item_id"], how="left")["_target"].notna()
+    results = []
+    for a1, a2, a3 in itertools.product(GRID["a1"], GRID["a2"], GRID["a3"]):
+        ranks = rank_within_user(table, hybrid_score(table, (a1, a2, a3)))[target.to_numpy()]
+        ndcg = np.where(ranks <= 5, 1.0 / np.log2(ranks + 1.0), 0.0).mean() if len(ranks) else 0.0
+        results.append({"a1": a1, "a2": a2, "a3": a3, "ndcg@5": round(float(ndcg), 6)})
+    best = max(results, key=lambda r: r["ndcg@5"])  # first best in grid order on ties
+    return (best["a1"], best["a2"], best["a3"]), results
+
+
+def pairwise_accuracy(rankings: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """Per method: how often the target outranks each other candidate, over users whose target is listed."""
+    sizes = rankings.groupby(["method", "user_id"]).size().rename("n").reset_index()
+    hits = rankings.merge(truth, on=["user_id", "item_id"]).merge(sizes, on=["method", "user_id"])
+    return ((hits["n"] - hits["rank"]) / (hits["n"] - 1)).groupby(hits["method"]).mean()

@@ -1,0 +1,78 @@
+"""Model folders, the tiny model, and LoRA training that really changes the adapter and lowers the loss."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from recranker_core.config import LLMConfig
+from recranker_core.errors import InputError
+from recranker_core.llm.models import load, resolve_model
+from recranker_core.llm.training import mixed_subset, tokenize_examples, train
+
+
+def test_tiny_model_is_a_llama_with_a_chat_template():
+    model, tokenizer = load(resolve_model("tiny"))
+    assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    assert text == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_model_folders_are_checked(tmp_path):
+    with pytest.raises(InputError, match="not 'embedded', 'tiny' or a model folder"):
+        resolve_model(str(tmp_path / "nope"))
+    folder = tmp_path / "m"
+    shutil.copytree(resolve_model("tiny"), folder)
+    assert resolve_model(str(folder)) == folder
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer_config.json").unlink()
+    with pytest.raises(InputError, match="no tokenizer"):
+        resolve_model(str(folder))
+    for weights in folder.glob("*.safetensors"):
+        weights.rename(weights.with_suffix(".bin"))
+    with pytest.raises(InputError, match="only safetensors"):
+        resolve_model(str(folder))
+
+
+def example(task: str, question: str, answer: str) -> dict:
+    return {
+        "messages": [
+            {"role": "system", "content": "You are a movie recommender."},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ],
+        "meta": {"task": task},
+    }
+
+
+def test_only_the_answer_is_learned():
+    _, tokenizer = load(resolve_model("tiny"))
+    rows, skipped = tokenize_examples(tokenizer, [example("pairwise", "Does the user prefer A?", "Yes.")], 512)
+    assert skipped == 0
+    labels = [t for t in rows[0]["labels"] if t != -100]
+    assert tokenizer.decode(labels) == "Yes.<|im_end|>\n"
+    _, skipped = tokenize_examples(tokenizer, [example("pairwise", "x" * 600, "Yes.")], 64)
+    assert skipped == 1
+
+
+def test_mixed_subset_interleaves_tasks():
+    examples = [example(t, str(i), "1") for t in ("pointwise", "pairwise", "listwise") for i in range(10)]
+    subset = mixed_subset(examples, 6, np.random.default_rng(0))
+    assert sorted(e["meta"]["task"] for e in subset) == ["listwise"] * 2 + ["pairwise"] * 2 + ["pointwise"] * 2
+
+
+def test_lora_training_changes_the_adapter_and_lowers_validation_loss(tmp_path):
+    data = [example("pairwise", f"Does the user prefer the movie number {i}? Answer Yes. or No.", "Yes.") for i in range(48)]
+    config = LLMConfig(model="tiny", learning_rate=5e-3, epochs=4, batch_size=8, max_length=512)
+    summary = train(resolve_model("tiny"), data, data[:16], config, tmp_path / "adapter", seed=0)
+    assert summary["valid_loss_after"] < summary["valid_loss_before"] - 0.1
+    weights = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    lora_b = [v for k, v in weights.items() if "lora_B" in k]
+    assert lora_b and all(np.abs(v).max() > 0 for v in lora_b)  # lora_B starts at zero
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == 8
+    model, _ = load(resolve_model("tiny"), tmp_path / "adapter")
+    assert hasattr(model, "disable_adapter")

@@ -1,0 +1,70 @@
+"""Task scores, rankings and the hybrid on hand-made numbers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recranker_core.ranking import hybrid_score, method_rankings, pairwise_accuracy, rank_within_user, task_scores, tune_weights
+
+
+def outputs(rows):
+    return pd.DataFrame(rows, columns=["split", "family", "user_id", "task", "items", "probs"])
+
+
+CANDIDATES = pd.DataFrame({"split": "test", "user_id": 1, "item_id": [10, 11, 12], "base_rank": [0, 1, 2]})
+
+
+def test_task_scores_expected_rating_soft_wins_and_listwise_average():
+    table = task_scores(
+        outputs(
+            [
+                ("test", "tuned", 1, "pointwise", [10], [0, 0, 0, 0, 1.0]),
+                ("test", "tuned", 1, "pointwise", [11], [0.5, 0, 0, 0, 0.5]),
+                ("test", "tuned", 1, "pointwise", [12], [0, 0, 1.0, 0, 0]),
+                ("test", "tuned", 1, "pairwise", [10, 11], [0.8, 0.2]),  # 10 preferred with 0.8
+                ("test", "tuned", 1, "pairwise", [11, 10], [0.4, 0.6]),  # 11 preferred with 0.4
+                ("test", "tuned", 1, "listwise", [12, 10, 11], [0.5, 0.3, 0.2]),
+                ("test", "tuned", 1, "listwise", [10, 11, 12], [0.1, 0.2, 0.7]),
+            ]
+        ),
+        CANDIDATES,
+        (1, 5),
+    ).set_index("item_id")
+    assert table["pointwise"].tolist() == [5.0, 3.0, 3.0]
+    assert table["pairwise"].to_dict() == pytest.approx({10: (0.8 + 0.6) / 2, 11: (0.2 + 0.4) / 2, 12: 0.0})
+    assert table["listwise"].to_dict() == pytest.approx({10: 0.2, 11: 0.2, 12: 0.6})
+    assert table["base_rank"].tolist() == [0, 1, 2]
+
+
+def test_hybrid_arithmetic_with_zero_based_positions():
+    table = pd.DataFrame(
+        {"split": "test", "family": "tuned", "user_id": 1, "item_id": [10, 11, 12], "base_rank": [0, 1, 2],
+         "pointwise": [3.0, 4.0, 2.0], "pairwise": [1.0, 0.0, 2.0], "listwise": [0.2, 0.5, 0.3]}
+    )  # fmt: skip
+    score = hybrid_score(table, (0.5, 0.05, 0.025))
+    # listwise positions: 11 -> 0, 12 -> 1, 10 -> 2
+    assert score.tolist() == pytest.approx([3 + 0.5 + 0.5 + 0.025 * 3, 4 + 0.45 + 0 + 0.025 * 5, 2 + 0.4 + 1.0 + 0.025 * 4])
+
+
+def test_ties_and_missing_scores_fall_back_to_base_rank():
+    table = pd.DataFrame({"split": "t", "family": "f", "user_id": 1, "item_id": [1, 2, 3, 4], "base_rank": [0, 1, 2, 3]})
+    ranks = rank_within_user(table, pd.Series([1.0, 2.0, 2.0, np.nan]))
+    assert ranks.tolist() == [3, 1, 2, 4]
+
+
+def test_methods_and_tuning_find_the_weight_that_ranks_targets_first():
+    # The target (item 11) is never first by pointwise, but always wins its pairs.
+    rows = []
+    for user in range(6):
+        for item, base, point, pair in ((10, 0, 4.0, 0.0), (11, 1, 3.9, 2.0), (12, 2, 1.0, 0.0)):
+            rows.append(("valid-rerank", "tuned", user, item, base, point, pair, 1 / 3))
+    table = pd.DataFrame(rows, columns=["split", "family", "user_id", "item_id", "base_rank", "pointwise", "pairwise", "listwise"])
+    truth = pd.DataFrame({"user_id": range(6), "item_id": 11})
+    weights, grid = tune_weights(table, truth)
+    assert weights[0] > 0 and max(r["ndcg@5"] for r in grid) == 1.0
+    ranked = method_rankings(table, (0.0, 0.0, 0.0), weights)
+    assert set(ranked["method"]) == {"pointwise", "pairwise", "listwise", "hybrid", "hybrid-tuned"}
+    top = ranked[ranked["rank"] == 1].set_index(["method", "user_id"])["item_id"]
+    assert (top["hybrid-tuned"] == 11).all() and (top["hybrid"] == 10).all()
+    accuracy = pairwise_accuracy(ranked, truth)
+    assert accuracy["hybrid-tuned"] == 1.0 and accuracy["pointwise"] == 0.5  # rank 2 of 3: beats one of two

@@ -1,0 +1,63 @@
+"""Label scoring on the tiny model: the prefix cache changes nothing but speed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recranker_core.errors import InputError
+from recranker_core.llm.models import load, resolve_model
+from recranker_core.llm.rerank import task_labels
+from recranker_core.llm.scoring import Counter, LabelScorer, label_tokens, prompt_ids
+from recranker_core.prompts import templates
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load(resolve_model("tiny"))
+
+
+def messages(question: str, liked: str = '"Heat (1995)", "Fargo (1996)"') -> list[dict]:
+    return [
+        {"role": "system", "content": templates.SYSTEM.format(domain="movie")},
+        {"role": "user", "content": templates.history([liked], [], "movie") + "\n\n" + question},
+    ]
+
+
+def user_prompts():
+    prompts = [messages(templates.pointwise(f'"Movie {i}"', "movie", 1, 5)) for i in range(7)]
+    prompts += [messages(templates.pairwise('"A (1990)"', f'"B {i}"', "movie")) for i in range(4)]
+    prompts += [messages(templates.listwise([f'"C{j}"' for j in range(10)][::step], "movie", 5)) for step in (1, -1)]
+    tasks = ["pointwise"] * 7 + ["pairwise"] * 4 + ["listwise"] * 2
+    return prompts, tasks
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_cached_scores_equal_uncached(tiny, batch_size):
+    model, tokenizer = tiny
+    prompts, tasks = user_prompts()
+    labels = {t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, (1, 5), 10)) for t in set(tasks)}
+    sequences = [prompt_ids(tokenizer, p) + list(labels[t].prefix) for p, t in zip(prompts, tasks)]
+    ids = [labels[t].ids for t in tasks]
+    cached_count, plain_count = Counter(), Counter()
+    cached = LabelScorer(model, batch_size=batch_size, prefix_cache=True, counter=cached_count).score(sequences, ids)
+    plain = LabelScorer(model, prefix_cache=False, counter=plain_count).score(sequences, ids)
+    for a, b in zip(cached, plain):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+        assert a.sum() == pytest.approx(1.0)
+    assert cached_count.prompt_tokens < plain_count.prompt_tokens
+
+
+def test_label_tokens_share_the_parenthesis_and_differ_by_one_token(tiny):
+    _, tokenizer = tiny
+    prompt = messages("Rank them.")
+    listwise = label_tokens(tokenizer, prompt, templates.LABELS[:10])
+    assert len(set(listwise.ids)) == 10 and tokenizer.decode(list(listwise.prefix)) == "("
+    yes_no = label_tokens(tokenizer, prompt, (templates.YES, templates.NO))
+    assert yes_no.prefix == () and len(set(yes_no.ids)) == 2
+
+
+def test_labels_that_cannot_be_told_apart_are_refused(tiny):
+    _, tokenizer = tiny
+    with pytest.raises(InputError, match="cannot tell the answers"):
+        label_tokens(tokenizer, messages("?"), ("Yes", "Yes."))

@@ -1,0 +1,80 @@
+"""The whole method end to end with the smoke profile (tiny model) on the ML-100K-format fixture."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recranker_core.cli import main
+from tests.conftest import MINI
+
+LLM_METHODS = {
+    "zeroshot:pointwise", "zeroshot:pairwise", "zeroshot:listwise",
+    "pointwise", "pairwise", "listwise", "hybrid", "hybrid-tuned",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "-q"]) == 0
+    return out
+
+
+def test_metrics_compare_every_method_with_intervals(smoke):
+    metrics = json.loads((smoke / "metrics.json").read_text())
+    assert LLM_METHODS | {"base:implicitmf", "base:ease"} <= set(metrics["methods"])
+    for entry in metrics["methods"].values():
+        assert entry["users"] == metrics["test_users"] == 40
+        for interval in entry["metrics"].values():
+            assert interval["ci_low"] <= interval["value"] <= interval["ci_high"]
+    assert set(metrics["validation_pairwise_accuracy"]) >= LLM_METHODS - {"hybrid-tuned"} | {"base:implicitmf"}
+    assert len(metrics["hybrid_tuned_weights"]) == 3
+
+
+def test_llm_methods_rerank_exactly_the_base_candidates(smoke):
+    rankings = pd.read_parquet(smoke / "rankings.parquet")
+    base = rankings[rankings["method"] == "base:implicitmf"]
+    for method in LLM_METHODS:
+        ranked = rankings[rankings["method"] == method]
+        assert len(ranked) > 0
+        for user, rows in ranked.groupby("user_id"):
+            assert sorted(rows["rank"]) == list(range(1, 11))
+            assert set(rows["item_id"]) == set(base.loc[base["user_id"] == user, "item_id"])
+
+
+def test_outputs_hold_label_probabilities_for_the_dashboard(smoke):
+    outputs = pd.read_parquet(smoke / "llm_outputs.parquet")
+    assert set(outputs["family"]) == {"tuned", "zeroshot"} and set(outputs["split"]) == {"test", "valid-rerank"}
+    sizes = {"pointwise": 5, "pairwise": 2, "listwise": 10}
+    for task, probs in zip(outputs["task"], outputs["probs"]):
+        assert len(probs) == sizes[task] and np.isclose(sum(probs), 1.0, atol=1e-5)
+    scores = pd.read_parquet(smoke / "task_scores.parquet")
+    assert {"pointwise", "pairwise", "listwise", "base_rank"} <= set(scores.columns)
+    assert scores["pointwise"].between(1, 5).all()
+    manifest = json.loads((smoke / "manifest.json").read_text())
+    assert manifest["stages"]["train"]["summary"]["valid_loss_after"] < manifest["stages"]["train"]["summary"]["valid_loss_before"]
+    assert (smoke / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_generate_mode_parses_and_counts_failures(smoke, tmp_path):
+    import shutil
+
+    from recranker_core.runner import rerank_stage
+
+    copy = tmp_path / "generate"
+    shutil.copytree(smoke, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["config"]["rerank"]["mode"] = "generate"
+    manifest["config"]["rerank"]["zeroshot"] = False
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    summary = rerank_stage(copy)
+    rates = summary["parse_failure_rate"]
+    assert set(rates) == {"tuned:pointwise", "tuned:pairwise", "tuned:listwise"}
+    # The tiny model is random: most answers do not parse, and each one is counted, not hidden.
+    assert all(0.0 <= r <= 1.0 for r in rates.values()) and max(rates.values()) > 0
+    outputs = pd.read_parquet(copy / "llm_outputs.parquet")
+    assert outputs["raw"].notna().all()
