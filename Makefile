@@ -32,6 +32,7 @@ test: setup
 bench: setup
 	$(PY) bench/baselines.py
 	$(PY) bench/instructions.py
+	$(PY) bench/inference.py --run $(RUN)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -14,6 +14,7 @@ broken by the base model's rank.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -132,3 +133,44 @@ def pairwise_accuracy(rankings: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
     sizes = rankings.groupby(["method", "user_id"]).size().rename("n").reset_index()
     hits = rankings.merge(truth, on=["user_id", "item_id"]).merge(sizes, on=["method", "user_id"])
     return ((hits["n"] - hits["rank"]) / (hits["n"] - 1)).groupby(hits["method"]).mean()
+
+
+@dataclass(frozen=True)
+class Reranked:
+    table: pd.DataFrame
+    """Task scores per (split, family, user, candidate), from :func:`task_scores`."""
+    rankings: pd.DataFrame
+    """split, user_id, method, item_id, rank for every LLM method."""
+    tuned_weights: tuple[float, ...]
+    grid: list[dict]
+    """Every grid point with its validation NDCG@5."""
+    accuracy: pd.Series
+    """Validation pairwise accuracy per method, base models included."""
+    validation_users: int
+
+
+def rank_outputs(
+    outputs: pd.DataFrame, candidates: pd.DataFrame, valid_truth: pd.DataFrame, primary: str,
+    paper_weights: tuple[float, ...], scale: tuple[int, int],
+) -> Reranked:  # fmt: skip
+    """Per-prompt outputs and the baselines' candidates -> task scores, tuned hybrid, rankings, validation accuracy.
+
+    candidates: candidates.parquet (target valid/test, model, user_id, item_id, rank);
+    valid_truth: user_id, item_id of the validation items.
+    """
+    base = candidates[candidates["model"] == primary]
+    base = base.assign(split=base["target"].map({"test": "test", "valid": "valid-rerank"}), base_rank=base["rank"] - 1)
+    table = task_scores(outputs, base[["split", "user_id", "item_id", "base_rank"]], scale)
+    valid_tuned = table[(table["split"] == "valid-rerank") & (table["family"] == "tuned")]
+    tuned, grid = tune_weights(valid_tuned, valid_truth) if len(valid_tuned) else (paper_weights, [])
+    ranked = method_rankings(table, paper_weights, tuned)
+    valid_ranked = ranked[ranked["split"] == "valid-rerank"]
+    users = valid_ranked["user_id"].unique()
+    base_valid = candidates[(candidates["target"] == "valid") & candidates["user_id"].isin(users)]
+    accuracy = pd.concat(
+        [
+            pairwise_accuracy(base_valid.assign(method="base:" + base_valid["model"]), valid_truth),
+            pairwise_accuracy(valid_ranked, valid_truth),
+        ]
+    )
+    return Reranked(table, ranked, tuned, grid, accuracy, int(len(users)))

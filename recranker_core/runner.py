@@ -334,7 +334,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
 
     from recranker_core.llm.models import load
     from recranker_core.llm.rerank import score_prompts
-    from recranker_core.ranking import method_rankings, pairwise_accuracy, task_scores, tune_weights
+    from recranker_core.ranking import rank_outputs
 
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
@@ -371,48 +371,33 @@ def rerank_stage(run: Path) -> dict[str, Any]:
         rundir.write_table(run / rundir.LLM_OUTPUTS, outputs)
 
         candidates = rundir.read_table(run / rundir.CANDIDATES)
-        primary = candidates[candidates["model"] == config.baselines.primary]
-        base = primary.assign(
-            split=primary["target"].map({"test": "test", "valid": "valid-rerank"}), base_rank=primary["rank"] - 1
-        )[["split", "user_id", "item_id", "base_rank"]]
-        table = task_scores(outputs, base, scale)
-        rundir.write_table(run / rundir.TASK_SCORES, table)
-
-        valid_truth = split.targets("valid")
-        valid_tuned = table[(table["split"] == "valid-rerank") & (table["family"] == "tuned")]
-        paper = tuple(config.rerank.hybrid_weights)
-        tuned, grid = tune_weights(valid_tuned, valid_truth) if len(valid_tuned) else (paper, [])
-        ranked = method_rankings(table, paper, tuned)
-
-        valid_ranked = ranked[ranked["split"] == "valid-rerank"]
-        all_base_valid = candidates[candidates["target"] == "valid"].assign(method="base:" + candidates["model"])
-        valid_users = valid_ranked["user_id"].unique()
-        accuracy = pd.concat(
-            [
-                pairwise_accuracy(all_base_valid[all_base_valid["user_id"].isin(valid_users)], valid_truth),
-                pairwise_accuracy(valid_ranked, valid_truth),
-            ]
+        result = rank_outputs(
+            outputs, candidates, split.targets("valid"), config.baselines.primary, tuple(config.rerank.hybrid_weights), scale
         )
+        rundir.write_table(run / rundir.TASK_SCORES, result.table)
+        ranked = result.rankings
         rankings = rundir.read_table(run / rundir.RANKINGS)
         rankings = rankings[rankings["method"].str.startswith("base:")]
         test_ranked = ranked[ranked["split"] == "test"][["user_id", "method", "item_id", "rank"]]
         rundir.write_table(run / rundir.RANKINGS, pd.concat([rankings, test_ranked], ignore_index=True))
         parse = outputs.groupby(["family", "task"])["parsed"].agg(lambda s: round(1 - float(s.mean()), 6))
-        hybrid = {
-            "paper_weights": list(paper),
-            "tuned_weights": list(tuned),
-            "tuned_on": "mean NDCG@5 of the tuned model's hybrid over the validation rerank users",
-            "validation_users": int(len(valid_users)),
-            "grid": grid,
-        }
-        rundir.write_json(run / rundir.HYBRID, hybrid)
+        rundir.write_json(
+            run / rundir.HYBRID,
+            {
+                "paper_weights": list(config.rerank.hybrid_weights),
+                "tuned_weights": list(result.tuned_weights),
+                "tuned_on": "mean NDCG@5 of the tuned model's hybrid over the validation rerank users",
+                "validation_users": result.validation_users,
+                "grid": result.grid,
+            },
+        )
         record["summary"] = {
             "mode": config.rerank.mode,
             "prompts": len(prompts),
-            "test_users": int(table.loc[table["split"] == "test", "user_id"].nunique()),
-            "validation_users": int(len(valid_users)),
-            "tuned_weights": list(tuned),
-            "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in accuracy.items()},
+            "test_users": int(result.table.loc[result.table["split"] == "test", "user_id"].nunique()),
+            "validation_users": result.validation_users,
+            "tuned_weights": list(result.tuned_weights),
+            "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in result.accuracy.items()},
             "parse_failure_rate": {f"{f}:{t}": v for (f, t), v in parse.items()},
         }
         log.info("rerank: %s", record["summary"])

@@ -32,7 +32,13 @@ CHAT_TEMPLATE = (
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, ".cache")) / "models"
+    """$RECRANKER_CACHE, else .cache/ in the source checkout (git-ignored), else ~/.cache/recranker-studio."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]) / "models"
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / ".cache" / "models"
+    return Path.home() / ".cache" / "recranker-studio" / "models"
 
 
 def resolve_model(spec: str) -> Path:

@@ -15,7 +15,7 @@ is computed only at the one position that is read.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,7 +38,6 @@ class Counter:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     forward_calls: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
