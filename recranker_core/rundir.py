@@ -114,24 +114,11 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
 
 def write_jsonl_folder(folder: Path, files: dict[str, list[dict[str, Any]]]) -> None:
     """Write a folder of JSONL files, replacing the old folder only once the new one is whole."""
-    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with staged_folder(folder) as partial:
         for name, rows in files.items():
             with open(partial / name, "w", encoding="utf-8") as out:
                 for row in rows:
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if folder.exists():
-        retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        os.replace(folder, retired)
-        os.replace(partial, folder)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(partial, folder)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -148,14 +135,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def staged_run(out: Path, *, replace: bool) -> Iterator[Path]:
-    """Build a run in a hidden sibling folder and move it to ``out`` only when complete.
+def staged_folder(target: Path, *, replace: bool = True) -> Iterator[Path]:
+    """Fill a hidden sibling folder and move it to ``target`` only when the body has finished.
 
-    If the body fails, the partial folder is removed and ``out`` is untouched;
-    an existing run is replaced only after the new one is whole.
+    If the body fails, the partial folder is removed and ``target`` is untouched; an
+    existing ``target`` is replaced (when ``replace``) only after the new one is whole.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
@@ -163,13 +150,13 @@ def staged_run(out: Path, *, replace: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if out.exists():
+    if target.exists():
         if not replace:
             shutil.rmtree(staging, ignore_errors=True)
-            raise InputError(f"{out}: appeared while this run was being written; nothing was replaced")
-        retired = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, retired)
-        os.replace(staging, out)
+            raise InputError(f"{target}: appeared while this was being written; nothing was replaced")
+        retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, retired)
+        os.replace(staging, target)
         shutil.rmtree(retired, ignore_errors=True)
     else:
-        os.replace(staging, out)
+        os.replace(staging, target)

@@ -82,7 +82,7 @@ def create_run(
             raise InputError(f"{out}: exists and is not a run directory; choose another --out")
 
     stages: dict[str, dict[str, Any]] = {}
-    with rundir.staged_run(out, replace=True) as staging:
+    with rundir.staged_folder(out) as staging:
         with _stage(stages, "data"):
             split = split_likes(data.ratings, config.data, name=data.name)
             rundir.write_table(staging / rundir.SPLIT, split.table)
@@ -142,10 +142,7 @@ def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate_run(run: Path) -> dict[str, Any]:
     """Recompute metrics.json of an existing run from its rankings and split."""
-    if not (run / rundir.MANIFEST).is_file():
-        raise InputError(f"{run}: not a run directory (no {rundir.MANIFEST})")
-    manifest = rundir.read_json(run / rundir.MANIFEST)
-    config = config_from_manifest(manifest, run / rundir.MANIFEST)
+    manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
     with _stage(stages, "evaluate"):
         rankings = rundir.read_table(run / rundir.RANKINGS)
@@ -214,10 +211,13 @@ def load_split(run: Path, manifest: dict[str, Any]) -> Split:
     return Split(table=table, users_too_few_likes=manifest.get("dataset", {}).get("split", {}).get("users_too_few_likes", 0))
 
 
-def _open_run(run: Path) -> tuple[dict[str, Any], RunConfig]:
+def _open_run(run: Path, after: str | None = None) -> tuple[dict[str, Any], RunConfig]:
+    """The manifest and config of an existing run whose stage ``after`` is done."""
     if not (run / rundir.MANIFEST).is_file():
         raise InputError(f"{run}: not a run directory (no {rundir.MANIFEST})")
     manifest = rundir.read_json(run / rundir.MANIFEST)
+    if after and manifest.get("stages", {}).get(after, {}).get("status") != "done":
+        raise InputError(f"{run}: run the '{after}' stage first (python -m recranker_core {after} --run {run})")
     return manifest, config_from_manifest(manifest, run / rundir.MANIFEST)
 
 
@@ -253,10 +253,8 @@ def instructions_stage(run: Path) -> dict[str, Any]:
     """Write instructions/train.jsonl, valid.jsonl and test.jsonl from the sampled users."""
     from recranker_core.instructions import build_instructions
 
-    manifest, config = _open_run(run)
+    manifest, config = _open_run(run, after="sample")
     stages = manifest.setdefault("stages", {})
-    if stages.get("sample", {}).get("status") != "done":
-        raise InputError(f"{run}: run the 'sample' stage first (python -m recranker_core sample --run {run})")
     with _stage(stages, "instructions") as record:
         result = build_instructions(
             load_split(run, manifest),
@@ -295,17 +293,13 @@ def train_stage(run: Path) -> dict[str, Any]:
     from recranker_core.llm.models import resolve_model
     from recranker_core.llm.training import train
 
-    manifest, config = _open_run(run)
+    manifest, config = _open_run(run, after="instructions")
     stages = manifest.setdefault("stages", {})
-    if stages.get("instructions", {}).get("status") != "done":
-        raise InputError(f"{run}: run the 'instructions' stage first")
     _set_threads(config)
     folder = run / rundir.INSTRUCTIONS
     with _stage(stages, "train") as record:
         model_dir = resolve_model(config.llm.model)
-        partial = run / f".{rundir.ADAPTER}.partial-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
+        with rundir.staged_folder(run / rundir.ADAPTER) as partial:
             summary = train(
                 model_dir,
                 rundir.read_jsonl(folder / "train.jsonl"),
@@ -314,10 +308,6 @@ def train_stage(run: Path) -> dict[str, Any]:
                 partial,
                 config.seed,
             )
-            shutil.rmtree(run / rundir.ADAPTER, ignore_errors=True)
-            os.replace(partial, run / rundir.ADAPTER)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
         record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
         rundir.write_json(run / rundir.TRAIN_LOG, {"log": summary["log"]})
         log.info(
@@ -336,10 +326,8 @@ def rerank_stage(run: Path) -> dict[str, Any]:
     from recranker_core.llm.rerank import score_prompts
     from recranker_core.ranking import rank_outputs
 
-    manifest, config = _open_run(run)
+    manifest, config = _open_run(run, after="train")
     stages = manifest.setdefault("stages", {})
-    if stages.get("train", {}).get("status") != "done":
-        raise InputError(f"{run}: run the 'train' stage first")
     _set_threads(config)
     folder = run / rundir.INSTRUCTIONS
     with _stage(stages, "rerank") as record:

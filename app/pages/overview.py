@@ -46,17 +46,25 @@ if run.problem:
 
 manifest = run.manifest or {}
 dataset = manifest.get("dataset", {})
-split = dataset.get("split", {})
-left, middle, right, last = st.columns(4)
-left.metric("Dataset", dataset.get("name", "?"), help=dataset.get("source"))
-middle.metric("Test users", f"{split.get('users_kept', '?'):,}", help="users with at least three likes")
-right.metric("Profile · seed", f"{manifest.get('profile', '?')} · {manifest.get('seed', '?')}")
-last.metric("Created (UTC)", str(manifest.get("created", "?"))[:16].replace("T", " "))
-
+kept = dataset.get("split", {}).get("users_kept", "?")
 try:
     metrics = cached_json(run.path / rundir.METRICS)
 except InputError as exc:
-    st.error(f"No metrics to show: {exc}", icon=":material/error:")
+    metrics = None
+    problem = exc
+left, middle, right, last = st.columns(4)
+left.metric("Dataset", dataset.get("name", "?"), help=dataset.get("source"))
+evaluated = metrics["test_users"] if metrics else kept
+subset = metrics is not None and metrics.get("evaluation_users") == "random subset"
+middle.metric(
+    "Test users",
+    f"{evaluated:,}" if isinstance(evaluated, int) else str(evaluated),
+    help=f"a seeded random subset of the {kept} users with three or more likes" if subset else "users with three or more likes",
+)
+right.metric("Profile · seed", f"{manifest.get('profile', '?')} · {manifest.get('seed', '?')}")
+last.metric("Created (UTC)", str(manifest.get("created", "?"))[:16].replace("T", " "))
+if metrics is None:
+    st.error(f"No metrics to show: {problem}", icon=":material/error:")
     st.stop()
 
 st.subheader("Metrics")
