@@ -76,3 +76,12 @@ def test_lora_training_changes_the_adapter_and_lowers_validation_loss(tmp_path):
     assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == 8
     model, _ = load(resolve_model("tiny"), tmp_path / "adapter")
     assert hasattr(model, "disable_adapter")
+
+
+def test_full_finetune_saves_a_loadable_model_folder(tmp_path):
+    data = [example("pointwise", f"Rate the movie number {i} from 1 to 5.", "4") for i in range(16)]
+    config = LLMConfig(model="tiny", full_finetune=True, learning_rate=1e-3, epochs=1, batch_size=8, max_length=512)
+    summary = train(resolve_model("tiny"), data, data[:8], config, tmp_path / "full", seed=0)
+    assert summary["trainable_parameters"] > 30_000  # every weight, not an adapter
+    model, tokenizer = load(resolve_model(str(tmp_path / "full")))
+    assert not hasattr(model, "disable_adapter") and tokenizer.chat_template
