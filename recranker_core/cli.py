@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         log.removeHandler(handler)
+        log.propagate = True
 
 
 def _data(args: argparse.Namespace) -> int:

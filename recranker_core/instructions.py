@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import logging
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from recranker_core.baselines.candidates import unseen_pools
 from recranker_core.baselines.fitting import fit, score, top_n
 from recranker_core.baselines.models import MODELS
 from recranker_core.config import RunConfig
@@ -121,8 +123,7 @@ def build_instructions(
     split: Split, items: pd.DataFrame, candidates: pd.DataFrame, draws: pd.DataFrame, config: RunConfig
 ) -> InstructionSet:
     prompts, seed = config.prompts, config.seed
-    ratings = split.table["rating"]
-    scale = (int(np.floor(ratings.min())), int(np.ceil(ratings.max())))
+    scale = split.rating_scale()
     labels = {name: MODELS[name].label for name in MODELS}
     rows_by_user = {u: g for u, g in split.table.groupby("user_id")}
     catalogue_items = np.sort(split.table["item_id"].unique())
@@ -132,8 +133,8 @@ def build_instructions(
     held = held_out(split, eligible_users(split)["user_id"])
     held_by_user = {u: dict(zip(g["kind"], zip(g["item_id"], g["rating"], g["seq"]))) for u, g in held.groupby("user_id")}
 
-    def unseen(user, rng, k, avoid=()) -> list:
-        pool = np.setdiff1d(catalogue_items, np.fromiter(rated[user] | set(avoid), dtype=catalogue_items.dtype))
+    def unseen(user, rng, k) -> list:
+        pool = np.setdiff1d(catalogue_items, np.fromiter(rated[user], dtype=catalogue_items.dtype))
         return list(rng.choice(pool, size=min(k, len(pool)), replace=False))
 
     def history(user, before_seq: float, hide=(), also=None) -> History:
@@ -153,10 +154,7 @@ def build_instructions(
     moment = _Phase(moment_rows(split, held), items, config, seed)
     moment_lists: dict = {}
     if prompts.negatives == "candidates":
-        pools = [
-            (u, np.union1d(np.setdiff1d(catalogue_items, np.fromiter(rated[u], dtype=catalogue_items.dtype)), [held_by_user[u]["like"][0]]))
-            for u in sampled
-        ]
+        pools = unseen_pools(split, sampled, extra=[[held_by_user[u]["like"][0]] for u in sampled])
         lists = top_n(moment.models[moment.primary], pools, LIST_SIZE)
         moment_lists = {u: g.sort_values("rank")["item_id"].tolist() for u, g in lists.groupby("user_id")}
 
@@ -374,7 +372,4 @@ def _clip(rating: float, scale: tuple[int, int]) -> int:
 
 
 def _count(examples: list[dict]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for example in examples:
-        counts[example["meta"]["task"]] = counts.get(example["meta"]["task"], 0) + 1
-    return counts
+    return dict(Counter(example["meta"]["task"] for example in examples))

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -343,7 +342,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
             if config.rerank.zeroshot:
                 families.append(("zeroshot", tuned_model, tuned_model.disable_adapter()))
         split = load_split(run, manifest)
-        scale = (int(split.table["rating"].min() // 1), int(-(-split.table["rating"].max() // 1)))
+        scale = split.rating_scale()
         prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
         outputs = []
         for family, model, context in families:

@@ -56,6 +56,11 @@ class Split:
         kept = self.table[self.table["user_id"].isin(self.targets("test")["user_id"])]
         return {user: items.to_numpy() for user, items in kept.groupby("user_id")["item_id"]}
 
+    def rating_scale(self) -> tuple[int, int]:
+        """The whole-number rating scale prompts ask for (1-5 for MovieLens; half stars widen outward)."""
+        ratings = self.table["rating"]
+        return int(np.floor(ratings.min())), int(np.ceil(ratings.max()))
+
     def summary(self) -> dict[str, int]:
         counts = self.table["role"].value_counts()
         feedback = self.table["feedback"].value_counts()
