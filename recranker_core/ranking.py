@@ -72,11 +72,12 @@ def rank_within_user(table: pd.DataFrame, score: pd.Series) -> pd.Series:
     return ranks.reindex(table.index)
 
 
-def hybrid_score(table: pd.DataFrame, weights: tuple[float, ...]) -> pd.Series:
+def hybrid_score(table: pd.DataFrame, weights: tuple[float, ...], pointwise: float = 1.0) -> pd.Series:
+    """weights = (a1, a2, a3); ``pointwise`` scales the expected rating (the paper fixes it at 1)."""
     a1, a2, a3 = weights
     listwise_position = rank_within_user(table, table["listwise"]) - 1
     return (
-        table["pointwise"].fillna(0.0)
+        pointwise * table["pointwise"].fillna(0.0)
         + a2 * (10 - table["base_rank"])
         + a1 * table["pairwise"]
         + a3 * np.maximum(0, 5 - listwise_position)

@@ -139,20 +139,26 @@ def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def evaluation_truth(run: Path) -> pd.DataFrame:
+    """user_id, item_id of the test items every method is evaluated on (the seeded subset, if any)."""
+    split = rundir.read_table(run / rundir.SPLIT, columns=["user_id", "item_id", "role"])
+    truth = split.loc[split["role"] == "test", ["user_id", "item_id"]]
+    subset = run / rundir.EVALUATION_USERS
+    if subset.is_file():
+        truth = truth[truth["user_id"].isin(rundir.read_table(subset)["user_id"])]
+    return truth.reset_index(drop=True)
+
+
 def evaluate_run(run: Path) -> dict[str, Any]:
     """Recompute metrics.json of an existing run from its rankings and split."""
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
     with _stage(stages, "evaluate"):
+        truth = evaluation_truth(run)
         rankings = rundir.read_table(run / rundir.RANKINGS)
-        split = rundir.read_table(run / rundir.SPLIT, columns=["user_id", "item_id", "role"])
-        truth = split.loc[split["role"] == "test", ["user_id", "item_id"]]
-        subset = run / rundir.EVALUATION_USERS
-        if subset.is_file():
-            truth = truth[truth["user_id"].isin(rundir.read_table(subset)["user_id"])]
-            rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
+        rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
         metrics = metrics_document(rankings, truth, config.evaluation, config.seed)
-        metrics["evaluation_users"] = "random subset" if subset.is_file() else "all"
+        metrics["evaluation_users"] = "random subset" if (run / rundir.EVALUATION_USERS).is_file() else "all"
         rerank = stages.get("rerank", {}).get("summary", {})
         if rerank:
             metrics["validation_pairwise_accuracy"] = rerank["validation_pairwise_accuracy"]
@@ -280,7 +286,7 @@ def instructions_stage(run: Path) -> dict[str, Any]:
 STAGES = {"sample": sample_stage, "instructions": instructions_stage}
 
 
-def _set_threads(config: RunConfig) -> None:
+def set_threads(config: RunConfig) -> None:
     import torch
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -294,7 +300,7 @@ def train_stage(run: Path) -> dict[str, Any]:
 
     manifest, config = _open_run(run, after="instructions")
     stages = manifest.setdefault("stages", {})
-    _set_threads(config)
+    set_threads(config)
     folder = run / rundir.INSTRUCTIONS
     with _stage(stages, "train") as record:
         model_dir = resolve_model(config.llm.model)
@@ -317,6 +323,15 @@ def train_stage(run: Path) -> dict[str, Any]:
     return summary
 
 
+def load_tuned(run: Path, manifest: dict[str, Any], config: RunConfig):
+    """(model, tokenizer) of a trained run: the base model with the run's adapter, or its full fine-tune."""
+    from recranker_core.llm.models import load
+
+    if config.llm.full_finetune:
+        return load(run / rundir.ADAPTER)
+    return load(Path(manifest["stages"]["train"]["model"]), run / rundir.ADAPTER)
+
+
 def rerank_stage(run: Path) -> dict[str, Any]:
     """Score the test and validation rerank prompts (tuned, and untuned for zeroshot:*), rank, tune the hybrid."""
     import torch
@@ -327,20 +342,15 @@ def rerank_stage(run: Path) -> dict[str, Any]:
 
     manifest, config = _open_run(run, after="train")
     stages = manifest.setdefault("stages", {})
-    _set_threads(config)
+    set_threads(config)
     folder = run / rundir.INSTRUCTIONS
     with _stage(stages, "rerank") as record:
-        model_dir = Path(stages["train"]["model"])
-        if config.llm.full_finetune:
-            tuned_model, tokenizer = load(run / rundir.ADAPTER)
-            families = [("tuned", tuned_model, nullcontext())]
-            if config.rerank.zeroshot:
-                families.append(("zeroshot", load(model_dir)[0], nullcontext()))
-        else:
-            tuned_model, tokenizer = load(model_dir, run / rundir.ADAPTER)
-            families = [("tuned", tuned_model, nullcontext())]
-            if config.rerank.zeroshot:
-                families.append(("zeroshot", tuned_model, tuned_model.disable_adapter()))
+        tuned_model, tokenizer = load_tuned(run, manifest, config)
+        families = [("tuned", tuned_model, nullcontext())]
+        if config.rerank.zeroshot and config.llm.full_finetune:
+            families.append(("zeroshot", load(Path(stages["train"]["model"]))[0], nullcontext()))
+        elif config.rerank.zeroshot:
+            families.append(("zeroshot", tuned_model, tuned_model.disable_adapter()))
         split = load_split(run, manifest)
         scale = split.rating_scale()
         prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
