@@ -1,4 +1,7 @@
-"""RecRanker Studio dashboard: `streamlit run app/streamlit_app.py` (or `make run`)."""
+"""RecRanker Studio dashboard: `streamlit run app/streamlit_app.py` (or `make run`).
+
+Each page picks its run in the sidebar (``studio.session``; ``?run=NAME`` deep-links one) and is a
+thin layer over the pure functions in ``studio``."""
 
 import streamlit as st
 
@@ -6,5 +9,11 @@ st.set_page_config(page_title="RecRanker Studio", page_icon=":material/leaderboa
 
 pages = [
     st.Page("pages/overview.py", title="Runs", icon=":material/leaderboard:", default=True),
+    st.Page("pages/users.py", title="User explorer", icon=":material/person_search:"),
+    st.Page("pages/prompts.py", title="Prompt inspector", icon=":material/chat:"),
+    st.Page("pages/hybrid.py", title="Hybrid lab", icon=":material/tune:"),
+    st.Page("pages/bias.py", title="Position bias", icon=":material/swap_vert:"),
+    st.Page("pages/sampling.py", title="Sampling", icon=":material/scatter_plot:"),
+    st.Page("pages/live.py", title="Live rerank", icon=":material/bolt:"),
 ]
 st.navigation(pages).run()

@@ -40,3 +40,15 @@ def mini_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "mini"
     assert create_run(str(MINI), out, load_profile("smoke"))
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """Every stage (smoke profile, tiny model) on the fixture folder, through the CLI; read-only for tests.
+
+    It is the only run in its runs folder (its parent), for the dashboard tests."""
+    from recranker_core.cli import main
+
+    out = tmp_path_factory.mktemp("smoke-runs") / "smoke"
+    assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "-q"]) == 0
+    return out

@@ -8,20 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recranker_core.cli import main
-from tests.conftest import MINI
-
 LLM_METHODS = {
     "zeroshot:pointwise", "zeroshot:pairwise", "zeroshot:listwise",
     "pointwise", "pairwise", "listwise", "hybrid", "hybrid-tuned",
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "-q"]) == 0
-    return out
+@pytest.fixture
+def smoke(smoke_run):
+    return smoke_run
 
 
 def test_metrics_compare_every_method_with_intervals(smoke):

@@ -1,57 +1,21 @@
-"""Runs: pick a run (``?run=NAME``), read its manifest, metrics table and metric bars."""
-
-from pathlib import Path
+"""Runs: the picked run's manifest, metrics with CIs, change over the base model, a second run beside it."""
 
 import streamlit as st
-from studio import charts, tables
+from studio import charts, session, tables
 
 from recranker_core import rundir
 from recranker_core.errors import InputError
 
-NEW_RUN = "python -m recranker_core run --profile quick --dataset ml-100k --out runs/ml-100k-quick"
-
-
-@st.cache_data(show_spinner=False)
-def read_json(path: str, mtime: float) -> dict:
-    return rundir.read_json(Path(path))
-
-
-def cached_json(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    return read_json(str(path), path.stat().st_mtime)
-
-
-st.title("RecRanker Studio")
-root = rundir.runs_root()
-runs = rundir.list_runs(root)
-if not runs:
-    st.info(f"No runs yet in `{root.resolve()}`. Create one from the project folder:", icon=":material/info:")
-    st.code(NEW_RUN, language="bash")
-    st.stop()
-
-names = [run.name for run in runs]
-wanted = st.query_params.get("run")
-if wanted is not None and wanted not in names:
-    st.warning(f"No run called {wanted!r} in `{root}`; showing the newest run instead.")
-labels = {run.name: tables.run_label(run.name, run.manifest) for run in runs}
-choice = st.selectbox(
-    "Run", names, index=names.index(wanted) if wanted in names else 0, format_func=labels.get, key="overview_run"
-)
-st.query_params["run"] = choice
-run = runs[names.index(choice)]
-if run.problem:
-    st.error(f"This run cannot be read: {run.problem}", icon=":material/error:")
-    st.stop()
-
+st.title("Runs")
+run = session.require_run()
 manifest = run.manifest or {}
 dataset = manifest.get("dataset", {})
 kept = dataset.get("split", {}).get("users_kept", "?")
 try:
-    metrics = cached_json(run.path / rundir.METRICS)
+    metrics = session.document(run, rundir.METRICS)
 except InputError as exc:
-    metrics = None
-    problem = exc
+    metrics, problem = None, exc
+
 left, middle, right, last = st.columns(4)
 left.metric("Dataset", dataset.get("name", "?"), help=dataset.get("source"))
 evaluated = metrics["test_users"] if metrics else kept
@@ -61,8 +25,9 @@ middle.metric(
     f"{evaluated:,}" if isinstance(evaluated, int) else str(evaluated),
     help=f"a seeded random subset of the {kept} users with three or more likes" if subset else "users with three or more likes",
 )
-right.metric("Profile · seed", f"{manifest.get('profile', '?')} · {manifest.get('seed', '?')}")
-last.metric("Created (UTC)", str(manifest.get("created", "?"))[:16].replace("T", " "))
+right.metric("Profile", manifest.get("profile", "?"), help=f"seed {manifest.get('seed', '?')}")
+last.metric("Model", manifest.get("config", {}).get("llm", {}).get("model", "?"))
+st.caption(f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC · seed {manifest.get('seed', '?')}")
 if metrics is None:
     st.error(f"No metrics to show: {problem}", icon=":material/error:")
     st.stop()
@@ -80,9 +45,72 @@ st.dataframe(
     width="stretch",
     column_config={name: number for name in table.columns if "@" in name and not name.endswith("CI")},
 )
-st.plotly_chart(charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch")
+st.plotly_chart(charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch", key="metric_bars")
+
+primary = "base:" + manifest.get("config", {}).get("baselines", {}).get("primary", "implicitmf")
+if any(not m.startswith("base:") for m in metrics["methods"]) and primary in metrics["methods"]:
+    st.subheader(f"Change over the base model ({primary})")
+    change = tables.improvement(metrics, primary)
+    metric = st.segmented_control("Metric", tables.HEADLINE, default="NDCG@5", key="overview_change_metric") or "NDCG@5"
+    llm = change[~change["method"].str.startswith("base:")]
+    st.plotly_chart(charts.improvement_bars(llm, metric), width="stretch", key="improvement")
+    st.caption("The base model ranks the same ten candidates the LLM methods rerank; other base models are listed for reference.")
+else:
+    st.caption("No LLM methods in this run yet: its LLM stages have not run (finish it with the command in *Run details*).")
+
+downloads = st.columns(3)
+downloads[0].download_button(
+    "Metrics (CSV)", table.to_csv(index=False), file_name=f"{run.name}-metrics.csv", mime="text/csv",
+    icon=":material/download:", key="download_metrics",
+)  # fmt: skip
+rankings_file = run.path / rundir.RANKINGS
+downloads[1].download_button(
+    "Rankings (Parquet)", rankings_file.read_bytes, file_name=f"{run.name}-rankings.parquet",
+    mime="application/vnd.apache.parquet", icon=":material/download:", key="download_rankings_parquet",
+)  # fmt: skip
+
+
+def rankings_csv() -> str:
+    from recranker_core.runner import evaluation_truth
+
+    rankings = session.table(run, rundir.RANKINGS)
+    return tables.rankings_with_titles(rankings, session.table(run, rundir.ITEMS), evaluation_truth(run.path)).to_csv(index=False)
+
+
+downloads[2].download_button(
+    "Rankings with titles (CSV)", rankings_csv, file_name=f"{run.name}-rankings.csv", mime="text/csv",
+    icon=":material/download:", key="download_rankings_csv",
+)  # fmt: skip
+
+others = [r for r in rundir.list_runs(rundir.runs_root()) if r.name != run.name and r.manifest]
+with st.expander("Compare with another run", expanded=False):
+    if not others:
+        st.caption("There is no other run to compare with.")
+    else:
+        other = st.selectbox(
+            "Second run", [r.name for r in others], key="overview_compare",
+            format_func=lambda name: tables.run_label(name, next(r.manifest for r in others if r.name == name)),
+        )  # fmt: skip
+        second = next(r for r in others if r.name == other)
+        try:
+            long = tables.compare_runs(metrics, session.document(second, rundir.METRICS), (run.name, second.name))
+        except InputError as exc:
+            st.error(f"Cannot read the second run: {exc}", icon=":material/error:")
+        else:
+            metric = st.segmented_control("Metric", tables.HEADLINE, default="NDCG@5", key="overview_compare_metric") or "NDCG@5"
+            st.dataframe(
+                tables.compare_wide(long, metric, (run.name, second.name)), hide_index=True, width="stretch",
+                column_config={"difference": st.column_config.NumberColumn(format="%+.4f")},
+            )  # fmt: skip
+            st.plotly_chart(
+                charts.metric_bars(long[long["metric"] == metric], (run.name, second.name), by="run", ytitle=metric),
+                width="stretch", key="compare_bars",
+            )  # fmt: skip
+            st.caption("Methods both runs have. Intervals are each run's own; the runs' test users may differ.")
 
 with st.expander("Run details"):
+    st.markdown("**Command**")
+    st.code(manifest.get("command", "?"), language="bash")
     st.markdown("**Stages**")
     st.dataframe(tables.stage_table(manifest), hide_index=True)
     st.markdown("**Baseline fit and candidate time (seconds)**")

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 
 PALETTE = ("#3b5bdb", "#12b886", "#f59f00", "#e8590c", "#7048e8", "#1098ad")
+HIGHLIGHT = "#e8590c"
+MUTED = "#adb5bd"
 
 
-def metric_bars(long: pd.DataFrame, metrics: tuple[str, ...]) -> go.Figure:
-    """Grouped bars: one group per method, one bar per metric, 95% CI as error bars.
+def _layout(figure: go.Figure, height: int = 420, **extra) -> go.Figure:
+    figure.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": 1.12, "x": 0, "title": None},
+        **extra,
+    )
+    return figure
 
-    ``long`` is :func:`studio.tables.metrics_long`'s output.
-    """
+
+def metric_bars(long: pd.DataFrame, series: tuple[str, ...], by: str = "metric", ytitle: str = "mean over test users (95% CI)") -> go.Figure:
+    """Grouped bars: one group per method, one bar per value of column ``by`` in ``series``, CI as error bars.
+
+    ``long`` has method, value, ci_low, ci_high and ``by`` (see :func:`studio.tables.metrics_long`)."""
     figure = go.Figure()
-    for colour, metric in zip(PALETTE * 2, metrics):
-        rows = long[long["metric"] == metric]
+    for colour, name in zip(PALETTE * 2, series):
+        rows = long[long[by] == name]
         figure.add_bar(
-            name=metric,
+            name=name,
             x=rows["method"],
             y=rows["value"],
             marker_color=colour,
@@ -29,15 +42,96 @@ def metric_bars(long: pd.DataFrame, metrics: tuple[str, ...]) -> go.Figure:
                 "thickness": 1.2,
                 "width": 3,
             },
-            hovertemplate="%{x}<br>" + metric + " = %{y:.4f}<extra></extra>",
+            hovertemplate="%{x}<br>" + str(name) + " = %{y:.4f}<extra></extra>",
         )
-    figure.update_layout(
-        barmode="group",
-        template="plotly_white",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": 1.08, "x": 0},
-        yaxis_title="mean over test users (95% CI)",
-        xaxis_title=None,
-    )
+    return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None)
+
+
+def improvement_bars(table: pd.DataFrame, metric: str) -> go.Figure:
+    """Horizontal bars of each method's change in ``metric`` over the base model, in percent."""
+    rows = table[table["metric"] == metric]
+    colours = [PALETTE[1] if v >= 0 else HIGHLIGHT for v in rows["change_pct"]]
+    figure = go.Figure(go.Bar(x=rows["change_pct"], y=rows["method"], orientation="h", marker_color=colours,
+                              hovertemplate="%{y}: %{x:+.1f}%<extra></extra>"))  # fmt: skip
+    figure.add_vline(x=0, line_color=MUTED)
+    return _layout(figure, height=max(220, 34 * len(rows)), xaxis_title=f"{metric} change vs the base model (%)",
+                   yaxis={"autorange": "reversed"})  # fmt: skip
+
+
+def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
+    """One line per candidate across the methods' lists (rank 1 on top); the test item stands out."""
+    figure = go.Figure()
+    for item, rows in long.groupby("item_id", sort=False):
+        test = bool(rows["is_test"].iloc[0])
+        title = str(titles.get(item, f"item {item}"))
+        figure.add_scatter(
+            x=rows["method"], y=rows["rank"], mode="lines+markers", name=title + (" (test item)" if test else ""),
+            line={"color": HIGHLIGHT if test else MUTED, "width": 4 if test else 1.5},
+            marker={"size": 10 if test else 6}, hovertemplate=f"{title}<br>%{{x}}: rank %{{y}}<extra></extra>",
+            showlegend=test,
+        )  # fmt: skip
+    return _layout(figure, height=380, yaxis={"autorange": "reversed", "dtick": 1, "title": "rank"}, xaxis_title=None)
+
+
+def probability_bars(table: pd.DataFrame, highlight: list[bool] | None = None) -> go.Figure:
+    """The model's label distribution (label, probability)."""
+    colours = [HIGHLIGHT if h else PALETTE[0] for h in (highlight or [False] * len(table))]
+    figure = go.Figure(go.Bar(x=table["label"], y=table["probability"], marker_color=colours,
+                              hovertemplate="%{x}: %{y:.3f}<extra></extra>"))  # fmt: skip
+    return _layout(figure, height=260, yaxis={"title": "probability", "rangemode": "tozero"}, xaxis={"type": "category"})
+
+
+def position_accuracy(table: pd.DataFrame) -> go.Figure:
+    """Top-1 accuracy by shown position per family, against chance."""
+    figure = go.Figure()
+    for colour, (family, rows) in zip(PALETTE, table.groupby("family")):
+        figure.add_bar(x=rows["position"], y=rows["top1"], name=family, marker_color=colour,
+                       customdata=rows["prompts"], hovertemplate="position %{x}: %{y:.2f} (%{customdata} prompts)<extra></extra>")  # fmt: skip
+    chance = table.groupby("position")["chance"].mean()
+    figure.add_scatter(x=chance.index, y=chance.to_numpy(), mode="lines", name="chance", line={"color": MUTED, "dash": "dash"})
+    return _layout(figure, height=360, barmode="group", xaxis={"title": "position the target was shown at", "dtick": 1},
+                   yaxis_title="target ranked first (share of prompts)")  # fmt: skip
+
+
+def pair_scatter(pairs: pd.DataFrame) -> go.Figure:
+    """P(first item preferred) asked first vs asked second; consistent answers fall in two corners."""
+    figure = px.scatter(pairs, x="p_ab", y="p_ba", color="family", color_discrete_sequence=PALETTE,
+                        hover_data=["user_id", "pair"], range_x=[0, 1], range_y=[0, 1])  # fmt: skip
+    for x0, y0 in ((0.5, 0.5), (0, 0)):
+        figure.add_shape(type="rect", x0=x0, y0=y0, x1=x0 + 0.5, y1=y0 + 0.5, fillcolor=PALETTE[1], opacity=0.08, line_width=0)
+    return _layout(figure, height=380, xaxis_title="P(a preferred), asked 'a or b'", yaxis_title="P(a preferred), asked 'b or a'")
+
+
+def activity_histogram(long: pd.DataFrame) -> go.Figure:
+    figure = px.histogram(long, x="train_likes", color="group", barmode="overlay", histnorm="probability",
+                          nbins=40, opacity=0.6, color_discrete_sequence=[MUTED, PALETTE[0]])  # fmt: skip
+    return _layout(figure, height=340, xaxis_title="training likes (activity)", yaxis_title="share")
+
+
+def projection_scatter(points: pd.DataFrame) -> go.Figure:
+    """Sampled users coloured by cluster (size: times sampled); users never sampled as grey crosses."""
+    sampled = points[points["sampled"]].sort_values("cluster", key=lambda s: pd.to_numeric(s, errors="coerce"))
+    figure = px.scatter(sampled, x="x", y="y", color="cluster", size="times_sampled", size_max=14,
+                        hover_data=["user_id", "times_sampled"], color_discrete_sequence=px.colors.qualitative.Safe)  # fmt: skip
+    never = points[~points["sampled"]]
+    if len(never):
+        figure.add_scatter(x=never["x"], y=never["y"], mode="markers", name="never sampled",
+                           marker={"symbol": "x-thin-open", "color": MUTED, "size": 6}, customdata=never["user_id"],
+                           hovertemplate="user %{customdata}: never sampled<extra></extra>")  # fmt: skip
+    figure = _layout(figure, height=460, xaxis_title="PC 1", yaxis_title="PC 2")
+    figure.update_layout(legend_title_text="cluster")
     return figure
+
+
+def top_picks(table: pd.DataFrame) -> go.Figure:
+    """Where the model's first choice lands, per family, whatever the candidates are."""
+    figure = px.bar(table, x="position", y="share", color="family", barmode="group", color_discrete_sequence=PALETTE)
+    chance = 1.0 / table["n"].max() if len(table) else 0.1
+    figure.add_hline(y=chance, line_dash="dash", line_color=MUTED, annotation_text="uniform")
+    return _layout(figure, height=300, xaxis={"title": "shown position of the model's first choice", "dtick": 1},
+                   yaxis_title="share of listwise prompts")  # fmt: skip
+
+
+def duplicate_bars(table: pd.DataFrame) -> go.Figure:
+    figure = px.bar(table, x="times", y="users", color="stage", barmode="group", color_discrete_sequence=[MUTED, PALETTE[0]])
+    return _layout(figure, height=320, xaxis={"title": "times a user appears", "dtick": 1}, yaxis_title="users")

@@ -63,3 +63,40 @@ def run_label(name: str, manifest: dict[str, Any] | None) -> str:
         return f"{name} (unreadable)"
     dataset = manifest.get("dataset", {}).get("name", "?")
     return f"{name} · {dataset} · {manifest.get('profile', '?')}"
+
+
+def improvement(metrics: dict[str, Any], base: str) -> pd.DataFrame:
+    """method, metric, value, base value, change (absolute) and change_pct against method ``base``."""
+    long = metrics_long(metrics)
+    reference = long[long["method"] == base].set_index("metric")["value"]
+    rows = long[long["method"] != base].assign(base=lambda t: t["metric"].map(reference))
+    rows["change"] = rows["value"] - rows["base"]
+    rows["change_pct"] = 100 * rows["change"] / rows["base"].where(rows["base"] > 0)
+    return rows[["method", "metric", "value", "base", "change", "change_pct"]].reset_index(drop=True)
+
+
+def compare_runs(first: dict[str, Any], second: dict[str, Any], names: tuple[str, str]) -> pd.DataFrame:
+    """Long table of the methods both runs have: method, metric, run (one of ``names``), value, ci_low, ci_high."""
+    frames = [metrics_long(doc).assign(run=name) for doc, name in zip((first, second), names)]
+    shared = set(frames[0]["method"]) & set(frames[1]["method"])
+    both = pd.concat(frames, ignore_index=True)
+    both = both[both["method"].isin(shared)]
+    return both.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+
+
+def compare_wide(long: pd.DataFrame, metric: str, names: tuple[str, str]) -> pd.DataFrame:
+    """method, the metric in each run, and the difference (second - first)."""
+    wide = long[long["metric"] == metric].pivot(index="method", columns="run", values="value")[list(names)]
+    wide["difference"] = wide[names[1]] - wide[names[0]]
+    wide = wide.rename_axis(columns=None).reset_index()
+    return wide.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+
+
+def rankings_with_titles(rankings: pd.DataFrame, items: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """The rankings with each item's title and whether it is the user's test item, for download."""
+    table = rankings.merge(items[["item_id", "title"]], on="item_id", how="left")
+    test = truth.rename(columns={"item_id": "test_item"})
+    table = table.merge(test, on="user_id", how="left")
+    table["is_test_item"] = table["item_id"] == table["test_item"]
+    table = table.drop(columns="test_item")
+    return table.sort_values(["method", "user_id", "rank"], key=lambda s: s.map(method_order) if s.name == "method" else s, kind="stable").reset_index(drop=True)

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
-
-
-@pytest.fixture
-def runs(tmp_path, mini_run, monkeypatch):
-    """Two readable runs, 'alpha' (newer) and 'beta', under a fresh runs folder."""
-    root = tmp_path / "runs"
-    for name, created in (("alpha", "2026-01-02T00:00:00+00:00"), ("beta", "2026-01-01T00:00:00+00:00")):
-        shutil.copytree(mini_run, root / name)
-        manifest = json.loads((root / name / "manifest.json").read_text())
-        manifest.update(created=created, name=name)
-        manifest["dataset"]["name"] = f"data-{name}"
-        (root / name / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv("RECRANKER_RUNS", str(root))
-    return root
-
-
-def app() -> AppTest:
-    return AppTest.from_file(ENTRY, default_timeout=30)
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+from tests.app.conftest import app, charts, metric, texts
 
 
 def test_renders_metrics_table_and_chart(runs):
-    at = app().run()
+    at = app()
     assert not at.exception
-    assert at.selectbox(key="overview_run").value == "alpha"
+    assert at.selectbox(key="run").value == "alpha"
     assert metric(at, "Dataset") == "data-alpha"
     table = at.dataframe[0].value
     assert table["method"].tolist()[:1] == ["base:biasedmf"]
@@ -46,46 +20,70 @@ def test_renders_metrics_table_and_chart(runs):
     metrics = json.loads((runs / "alpha" / "metrics.json").read_text())
     ease = table.set_index("method").loc["base:ease", "HR@5"]
     assert ease == pytest.approx(metrics["methods"]["base:ease"]["metrics"]["HR@5"]["value"])
-    assert len(at.get("plotly_chart")) == 1
+    bars = charts(at)["metric_bars"]
+    assert [trace["name"] for trace in bars["data"]] == ["HR@3", "NDCG@3", "HR@5", "NDCG@5"]
+    assert "improvement" not in charts(at)
     assert at.query_params["run"] == "alpha"
+    assert "No LLM methods in this run yet" in texts(at)
 
 
 def test_query_parameter_deep_links_a_run_and_picking_another_switches(runs):
-    at = app()
-    at.query_params["run"] = "beta"
-    at.run()
-    assert at.selectbox(key="overview_run").value == "beta"
+    at = app(run="beta")
+    assert at.selectbox(key="run").value == "beta"
     assert metric(at, "Dataset") == "data-beta"
-    at.selectbox(key="overview_run").select("alpha").run()
+    at.selectbox(key="run").select("alpha").run()
     assert metric(at, "Dataset") == "data-alpha"
     assert at.query_params["run"] == "alpha"
 
 
 def test_unknown_run_in_the_url_falls_back_with_a_warning(runs):
-    at = app()
-    at.query_params["run"] = "../../etc"
-    at.run()
+    at = app(run="../../etc")
     assert not at.exception
     assert "No run called" in at.warning[0].value
-    assert at.selectbox(key="overview_run").value == "alpha"
+    assert at.selectbox(key="run").value == "alpha"
 
 
-def test_no_runs_offers_the_command(tmp_path, monkeypatch):
+def test_no_runs_offers_the_command_and_a_button(tmp_path, monkeypatch):
     monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "empty"))
-    at = app().run()
+    at = app()
     assert not at.exception
     assert "No runs yet" in at.info[0].value
-    assert "python -m recranker_core run" in at.code[0].value
+    assert "python -m recranker_core run --profile quick" in at.code[0].value
+    assert {b.key for b in at.button} >= {"start_smoke", "start_quick"}
 
 
 def test_corrupt_manifest_and_missing_metrics_are_named(runs):
     (runs / "alpha" / "manifest.json").write_text("{ not json")
     (runs / "beta" / "metrics.json").unlink()
-    at = app().run()
+    at = app()
     assert not at.exception
     # Readable runs come first; this one has its manifest but lost its metrics.
-    assert at.selectbox(key="overview_run").value == "beta"
+    assert at.selectbox(key="run").value == "beta"
     assert "metrics.json: file not found" in at.error[0].value
-    at.selectbox(key="overview_run").select("alpha").run()
+    at.selectbox(key="run").select("alpha").run()
     assert "manifest.json: not valid JSON" in at.error[0].value
-    assert "alpha (unreadable)" in at.selectbox(key="overview_run").options
+    assert "alpha (unreadable)" in at.selectbox(key="run").options
+
+
+def test_llm_run_shows_change_over_the_base_and_downloads(full):
+    at = app()
+    assert not at.exception
+    assert "Change over the base model (base:implicitmf)" in texts(at)
+    figure = charts(at)["improvement"]
+    methods = set(figure["data"][0]["y"])
+    assert {"pointwise", "pairwise", "listwise", "hybrid"} <= methods and not any(m.startswith("base:") for m in methods)
+    assert {b.proto.label for b in at.get("download_button")} == {
+        "Metrics (CSV)", "Rankings (Parquet)", "Rankings with titles (CSV)"
+    }
+
+
+def test_compare_two_runs_side_by_side(full, runs):
+    at = app(run="smoke")
+    assert at.selectbox(key="overview_compare").options  # the baseline-only runs are offered
+    at.selectbox(key="overview_compare").select("alpha").run()
+    wide = next(d.value for d in at.dataframe if "difference" in d.value.columns)
+    assert set(wide.columns) == {"method", "smoke", "alpha", "difference"}
+    # Only the methods both runs have: the base models.
+    assert all(m.startswith("base:") for m in wide["method"])
+    assert wide["difference"].abs().max() == 0  # same data, same seed: the baselines agree
+    assert {trace["name"] for trace in charts(at)["compare_bars"]["data"]} == {"smoke", "alpha"}

@@ -1,0 +1,79 @@
+"""Live rerank: load the run's tuned model once and rerank one test user now."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from studio import charts, live, session, users
+
+from recranker_core import rundir
+from recranker_core.runner import config_from_manifest
+
+st.title("Live rerank")
+run = session.require_run()
+session.require(run, rundir.INSTRUCTIONS, rundir.ADAPTER, rundir.HYBRID)
+manifest = run.manifest or {}
+config = session.guarded(config_from_manifest, manifest, run.path / rundir.MANIFEST)
+prompts = session.guarded(session.prompts, run, "test.jsonl")
+split = session.guarded(session.table, run, rundir.SPLIT)
+items = session.guarded(session.table, run, rundir.ITEMS)
+candidates = session.guarded(session.table, run, rundir.CANDIDATES)
+hybrid = session.guarded(session.document, run, rundir.HYBRID)
+titles = dict(zip(items["item_id"], items["title"]))
+base = session.primary(run)
+
+
+@st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
+def tuned_model(path: str, trained: str):
+    """(model, tokenizer) of the run at ``path``; ``trained`` (when its train stage ended) renews a retrained run."""
+    from recranker_core.runner import load_tuned, set_threads
+
+    document = rundir.read_json(Path(path) / rundir.MANIFEST)
+    settings = config_from_manifest(document, Path(path) / rundir.MANIFEST)
+    set_threads(settings)
+    return load_tuned(Path(path), document, settings)
+
+
+per_user = pd.Series([p["meta"]["user_id"] for p in prompts]).value_counts(sort=False)
+user_rows = pd.DataFrame({"user_id": per_user.index.tolist(), "label": [f"user {u} · {n} prompts" for u, n in per_user.items()]})
+user = session.pick_user(user_rows, key="live_user", label="Test user")
+if user is None:
+    st.info("This run has no test prompts to rerank.", icon=":material/info:")
+    st.stop()
+mine = [p for p in prompts if p["meta"]["user_id"] == user]
+test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]
+st.caption(f"{len(mine)} prompts for user {user}, scored with the run's settings ({config.rerank.mode} mode). "
+           "The first rerank loads the model; later ones reuse it.")  # fmt: skip
+
+if st.button("Rerank now", type="primary", icon=":material/bolt:", key="live_go"):
+    model, tokenizer = tuned_model(str(run.path), manifest["stages"]["train"].get("ended", ""))
+    bar = st.progress(0.0, text="starting")
+    rows = candidates[(candidates["target"] == "test") & (candidates["model"] == base.removeprefix("base:")) & (candidates["user_id"] == user)]
+    base_table = pd.DataFrame({"split": "test", "user_id": user, "item_id": rows["item_id"], "base_rank": rows["rank"] - 1})
+    outputs, ranked = live.rerank_user(
+        model, tokenizer, mine, base_table, scale=session.scale(split), mode=config.rerank.mode,
+        batch_size=config.rerank.batch_size, paper=tuple(hybrid["paper_weights"]), tuned=tuple(hybrid["tuned_weights"]),
+        progress=lambda fraction, text: bar.progress(fraction, text=text),
+    )  # fmt: skip
+    bar.empty()
+    st.session_state["live_result"] = (run.name, user, ranked)
+
+result = st.session_state.get("live_result")
+if result is None or result[:2] != (run.name, user):
+    st.stop()
+ranked = result[2]
+base_rows = candidates[(candidates["target"] == "test") & (candidates["model"] == base.removeprefix("base:")) & (candidates["user_id"] == user)]
+rankings = pd.concat([ranked, pd.DataFrame({"user_id": user, "method": base, "item_id": base_rows["item_id"], "rank": base_rows["rank"]})])
+methods = users.methods_for(rankings, user, base, zeroshot=False)
+long = users.lineup(rankings, user, methods, base, test_item)
+st.subheader("Fresh rankings")
+grid, mask = users.lineup_grid(long, titles)
+st.dataframe(users.highlighted(grid, mask), width="stretch", key="live_lineup")
+st.plotly_chart(charts.bump(long, titles), width="stretch", key="live_bump")
+stored = session.guarded(session.table, run, rundir.RANKINGS)
+stored = stored[(stored["user_id"] == user) & stored["method"].isin(ranked["method"])]
+same = live.same_rankings(ranked, stored)
+if same:
+    st.success("Identical to the rankings the run stored for this user.", icon=":material/check_circle:")
+else:
+    st.warning("Differs from the stored rankings (a different machine or library version can change near-ties).", icon=":material/warning:")

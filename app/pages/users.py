@@ -1,0 +1,70 @@
+"""User explorer: one test user's history, candidates, and every method's list side by side."""
+
+import streamlit as st
+from studio import charts, session, users
+
+from recranker_core import rundir
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def user_table(rankings, truth, base):
+    """Once per run: every test user's ranks (see ``users.user_table``)."""
+    return users.user_table(rankings, truth, base)
+
+
+st.title("User explorer")
+run = session.require_run()
+session.require(run, rundir.RANKINGS, rundir.ITEMS, rundir.CANDIDATES)
+base = session.primary(run)
+rankings = session.guarded(session.table, run, rundir.RANKINGS)
+split = session.guarded(session.table, run, rundir.SPLIT)
+items = session.guarded(session.table, run, rundir.ITEMS)
+candidates = session.guarded(session.table, run, rundir.CANDIDATES)
+titles = dict(zip(items["item_id"], items["title"]))
+table = user_table(rankings, session.truth(run), base)
+
+left, right = st.columns([1, 2])
+names = list(users.FILTERS)
+default = 0 if table["llm"].any() else 1
+which = left.selectbox("Show", names, index=default, key="users_filter")
+shown = users.filter_users(table, which)
+left.caption(f"{len(shown):,} of {len(table):,} test users")
+with right:
+    user = session.pick_user(shown, key="users_user")
+if user is None:
+    st.info("No test user matches this filter; choose another one above.", icon=":material/filter_alt_off:")
+    st.stop()
+row = table.set_index("user_id").loc[user]
+test_item = row["test_item"]
+
+st.markdown(f"**Test item:** {titles.get(test_item, f'item {test_item}')}")
+methods = users.methods_for(rankings, user, base, st.toggle("Include zero-shot methods", key="users_zeroshot"))
+if len(methods) == 1:
+    st.info(
+        "No LLM results for this user (their test item is not among the base model's ten candidates, or the "
+        "LLM stages did not run for them); showing the base model only.",
+        icon=":material/info:",
+    )
+long = users.lineup(rankings, user, methods, base, test_item)
+if long.empty:
+    st.warning(f"{base} has no list for user {user}.", icon=":material/warning:")
+else:
+    st.subheader("Rankings side by side")
+    st.caption(f"Highlighted: the test item. ▲/▼: places moved against {base}.")
+    grid, mask = users.lineup_grid(long, titles)
+    st.dataframe(users.highlighted(grid, mask), width="stretch", key="users_lineup")
+    st.plotly_chart(charts.bump(long, titles), width="stretch", key="users_bump")
+
+history, cands = st.columns([3, 2])
+with history:
+    st.subheader("History")
+    rated = users.history(split, items, user)
+    liked = (rated["feedback"] == "like").sum()
+    disliked = (rated["feedback"] == "dislike").sum()
+    st.caption(f"{liked} liked and {disliked} disliked (of {len(rated)} rated) before the test item, most recent first.")
+    st.dataframe(rated, hide_index=True, width="stretch", height=380, key="users_history")
+with cands:
+    st.subheader("Candidates")
+    st.caption(f"{base}'s ten unseen items with the highest scores: what the LLM reranks.")
+    st.dataframe(users.candidates(candidates, items, user, base.removeprefix("base:"), test_item), hide_index=True,
+                 width="stretch", height=380, key="users_candidates")  # fmt: skip

@@ -1,0 +1,90 @@
+"""A run started from the dashboard: one background `python -m recranker_core run` process at a time,
+its log in the runs folder, its progress read from the stage lines the CLI prints."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+# The stages `run` goes through, in order; `evaluate` runs again after `rerank`.
+STAGES = ("data", "baselines", "evaluate", "sample", "instructions", "train", "rerank", "evaluate")
+DONE_LINE = re.compile(r"^stage (\w+) done")
+
+_lock = threading.Lock()
+_job: Job | None = None
+
+
+def command(profile: str, out: Path, dataset: str = "ml-100k", until: str | None = None) -> str:
+    return " ".join(["python", *_argv(profile, out, dataset, until)[1:]])
+
+
+def _argv(profile: str, out: Path, dataset: str, until: str | None) -> list[str]:
+    argv = [sys.executable, "-m", "recranker_core", "run", "--profile", profile, "--dataset", dataset, "--out", str(out)]
+    return argv + (["--until", until] if until else [])
+
+
+@dataclass(frozen=True)
+class JobState:
+    finished: bool
+    returncode: int | None
+    fraction: float
+    """Share of the stages done, 0..1."""
+    last_line: str
+
+
+@dataclass
+class Job:
+    name: str
+    profile: str
+    log: Path
+    process: subprocess.Popen
+    stages: int
+
+    def state(self) -> JobState:
+        lines = [line.strip() for line in _tail(self.log).splitlines() if line.strip()]
+        done = sum(bool(DONE_LINE.match(line)) for line in lines)
+        returncode = self.process.poll()
+        last = lines[-1] if lines else "starting"
+        return JobState(returncode is not None, returncode, min(done / self.stages, 1.0), last[-160:])
+
+
+def _tail(path: Path, size: int = 64_000) -> str:
+    if not path.is_file():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - size))
+        # tqdm redraws with carriage returns; keep the last state of each line.
+        text = handle.read().decode("utf-8", "replace")
+    return "\n".join(part.split("\r")[-1] for part in text.split("\n"))
+
+
+def start(root: Path, profile: str, dataset: str = "ml-100k", until: str | None = None) -> Job:
+    """Start ``run --profile PROFILE`` into ``root/<dataset>-<profile>`` unless a job is already running."""
+    global _job
+    with _lock:
+        if _job is not None and _job.process.poll() is None:
+            return _job
+        root.mkdir(parents=True, exist_ok=True)
+        name = f"{Path(dataset).name}-{profile}"
+        log = root / f".{name}.log"
+        with log.open("w") as handle:
+            process = subprocess.Popen(
+                _argv(profile, root / name, dataset, until), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        stages = STAGES.index(until) + 1 if until else len(STAGES)
+        _job = Job(name, profile, log, process, stages)
+        return _job
+
+
+def current() -> Job | None:
+    return _job
+
+
+def forget() -> None:
+    global _job
+    with _lock:
+        _job = None

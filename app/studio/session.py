@@ -1,0 +1,215 @@
+"""What every page shares: the run picked in the sidebar, cached readers that name a broken file,
+and the user picker. The only module of the dashboard's helpers that talks to Streamlit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from recranker_core import rundir
+from recranker_core.errors import InputError
+from recranker_core.rundir import RunInfo
+from studio import jobs, tables
+
+# Which stage writes each file a page may need, for the "what to do next" message.
+PRODUCED_BY = {
+    rundir.SAMPLED_USERS: "sample",
+    rundir.USER_SAMPLING: "sample",
+    rundir.INSTRUCTIONS: "instructions",
+    rundir.ADAPTER: "train",
+    rundir.LLM_OUTPUTS: "rerank",
+    rundir.TASK_SCORES: "rerank",
+    rundir.HYBRID: "rerank",
+}
+RUN_KEY = "run"
+
+
+# Cached by path and modification time, so a run that a later stage extends is read afresh.
+@st.cache_data(show_spinner=False, max_entries=64)
+def _table(path: str, mtime: float) -> pd.DataFrame:
+    return rundir.read_table(Path(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _json(path: str, mtime: float) -> dict[str, Any]:
+    return rundir.read_json(Path(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _jsonl(path: str, mtime: float) -> list[dict[str, Any]]:
+    return rundir.read_jsonl(Path(path))
+
+
+def _read(reader, path: Path):
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    return reader(str(path), path.stat().st_mtime)
+
+
+def table(run: RunInfo, name: str) -> pd.DataFrame:
+    return _read(_table, run.path / name)
+
+
+def document(run: RunInfo, name: str) -> dict[str, Any]:
+    return _read(_json, run.path / name)
+
+
+def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
+    return _read(_jsonl, run.path / rundir.INSTRUCTIONS / file)
+
+
+def pick_run() -> RunInfo | None:
+    """The sidebar's run selector (``?run=NAME`` deep-links one); None when there are no runs."""
+    root = rundir.runs_root()
+    runs = rundir.list_runs(root)
+    if not runs:
+        return None
+    names = [run.name for run in runs]
+    url = st.query_params.get("run")
+    if url is not None and url != st.session_state.get("run_url"):  # a link or a typed URL
+        if url in names:
+            st.session_state[RUN_KEY] = st.session_state["current_run"] = url
+        else:
+            st.sidebar.warning(f"No run called {url!r} in `{root}`; showing the newest run instead.")
+    if st.session_state.get(RUN_KEY) not in names:
+        # Each page draws its own selector; the choice lives on in "current_run" across pages.
+        shared = st.session_state.get("current_run")
+        st.session_state[RUN_KEY] = shared if shared in names else names[0]
+    labels = {run.name: tables.run_label(run.name, run.manifest) for run in runs}
+    choice = st.sidebar.selectbox("Run", names, format_func=labels.get, key=RUN_KEY)
+    st.session_state["current_run"] = st.session_state["run_url"] = choice
+    st.query_params["run"] = choice
+    return runs[names.index(choice)]
+
+
+def require_run() -> RunInfo:
+    """The run picked in the sidebar, or (no runs / unreadable run) a clear message and a way on, then stop."""
+    run = pick_run()
+    if run is None:
+        no_runs()
+        st.stop()
+    if run.problem:
+        st.error(f"This run cannot be read: {run.problem}", icon=":material/error:")
+        st.caption("Pick another run in the sidebar, or re-create this one with `--overwrite`.")
+        st.stop()
+    return run
+
+
+def require(run: RunInfo, *names: str) -> None:
+    """Stop with the next step when a file that a later stage writes is missing, or say which file is broken."""
+    for name in names:
+        if not (run.path / name).exists():
+            stage = PRODUCED_BY.get(name, "data")
+            command = (run.manifest or {}).get("command", f"python -m recranker_core run --out {run.path}")
+            st.info(
+                f"Run **{run.name}** has no `{name}` yet: the `{stage}` stage writes it. "
+                "Finish the run (it resumes where it stopped):",
+                icon=":material/hourglass_empty:",
+            )
+            st.code(command, language="bash")
+            st.stop()
+
+
+def guarded(read, *args):
+    """Call a reader; a broken file stops the page with one line naming it."""
+    try:
+        return read(*args)
+    except InputError as exc:
+        st.error(f"This run has a broken file: {exc}", icon=":material/error:")
+        st.caption("Re-create the run with `--overwrite`, or pick another run in the sidebar.")
+        st.stop()
+
+
+def no_runs() -> None:
+    root = rundir.runs_root()
+    st.info(f"No runs yet in `{root.resolve()}`. Start one here, or from the project folder:", icon=":material/info:")
+    st.code(jobs.command("quick", root / "ml-100k-quick"), language="bash")
+    job = jobs.current()
+    if job is None:
+        left, right = st.columns(2)
+        if left.button("Start a smoke run (about a minute)", key="start_smoke", icon=":material/play_arrow:"):
+            jobs.start(root, "smoke")
+            st.rerun()
+        if right.button("Start a quick run (about 15 minutes)", key="start_quick", icon=":material/play_arrow:"):
+            jobs.start(root, "quick")
+            st.rerun()
+    job_progress()
+
+
+@st.fragment(run_every=2)
+def job_progress() -> None:
+    job = jobs.current()
+    if job is None:
+        return
+    state = job.state()
+    if state.finished and state.returncode == 0:
+        st.success(f"Run **{job.name}** is ready.", icon=":material/check_circle:")
+        if st.button("Open it", key="open_new_run", type="primary"):
+            jobs.forget()
+            st.query_params["run"] = job.name
+            st.rerun(scope="app")
+        return
+    if state.finished:
+        st.error(f"The {job.profile} run failed (exit {state.returncode}): {state.last_line}", icon=":material/error:")
+        st.caption(f"Full log: `{job.log}`")
+        if st.button("Dismiss", key="dismiss_job"):
+            jobs.forget()
+            st.rerun(scope="app")
+        return
+    st.progress(state.fraction, text=f"{job.profile} run: {state.last_line}")
+
+
+def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> int | None:
+    """A searchable user selector over ``users`` (user_id and a ``label`` column); ``?user=ID`` picks one.
+
+    The choice is shared by the pages (session state ``user``) and kept in the URL."""
+    if users.empty:
+        return None
+    ids = users["user_id"].tolist()
+    labels = dict(zip(ids, users["label"]))
+    by_text = {str(user): user for user in ids}
+    url = st.query_params.get("user")
+    if url is not None and url != st.session_state.get("user_url") and url in by_text:  # a link or a typed URL
+        st.session_state[key] = by_text[url]
+    elif st.session_state.get(key) not in labels:
+        shared = st.session_state.get("user")
+        st.session_state[key] = shared if shared in labels else ids[0]
+    user = st.selectbox(label, ids, format_func=labels.get, key=key)
+    st.session_state["user"] = user
+    st.session_state["user_url"] = str(user)
+    st.query_params["user"] = str(user)
+    return user
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _truth(path: str, mtime: float) -> pd.DataFrame:
+    from recranker_core.runner import evaluation_truth
+
+    return evaluation_truth(Path(path))
+
+
+def truth(run: RunInfo) -> pd.DataFrame:
+    """user_id, item_id of the evaluated test items (see ``runner.evaluation_truth``)."""
+    return guarded(_truth_of, run)
+
+
+def _truth_of(run: RunInfo) -> pd.DataFrame:
+    split = run.path / rundir.SPLIT
+    if not split.is_file():
+        raise InputError(f"{split}: file not found")
+    return _truth(str(run.path), split.stat().st_mtime)
+
+
+def primary(run: RunInfo) -> str:
+    """The method name of the base model whose candidates the LLM reranks."""
+    return "base:" + (run.manifest or {}).get("config", {}).get("baselines", {}).get("primary", "implicitmf")
+
+
+def scale(split: pd.DataFrame) -> tuple[int, int]:
+    """The rating scale the prompts asked for, by the rule the run used."""
+    from recranker_core.data.split import Split
+
+    return Split(split, 0).rating_scale()

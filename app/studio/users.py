@@ -1,0 +1,126 @@
+"""One test user at a time: who they are, what they rated, and how each method ranked their candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from studio.tables import method_order
+
+HYBRID = "hybrid"
+FILTERS = {
+    "With LLM results": lambda t: t["llm"],
+    "All test users": lambda t: pd.Series(True, index=t.index),
+    "Test item in the base top-10": lambda t: t["base_rank"].notna(),
+    "Test item missed by the base model": lambda t: t["base_rank"].isna(),
+    "Hybrid moved the test item up": lambda t: t["change"] > 0,
+    "Hybrid moved the test item down": lambda t: t["change"] < 0,
+}
+HIGHLIGHT = "background-color: #fff3bf; font-weight: 600"
+
+
+def user_table(rankings: pd.DataFrame, truth: pd.DataFrame, base: str) -> pd.DataFrame:
+    """One row per evaluated test user: test item, its rank by ``base`` and by the hybrid, and a label.
+
+    ``change`` > 0 means the hybrid moved the test item up (NaN without LLM results)."""
+    def rank_of(method: str) -> pd.Series:
+        rows = rankings[rankings["method"] == method].merge(truth, on=["user_id", "item_id"])
+        return rows.set_index("user_id")["rank"]
+
+    table = truth.rename(columns={"item_id": "test_item"}).set_index("user_id")
+    table["base_rank"] = rank_of(base)
+    table["hybrid_rank"] = rank_of(HYBRID)
+    llm = rankings.loc[~rankings["method"].str.startswith("base:"), "user_id"].unique()
+    table["llm"] = table.index.isin(llm)
+    table["change"] = table["base_rank"] - table["hybrid_rank"]
+    table = table.reset_index()
+    table["label"] = [_label(row) for row in table.itertuples()]
+    return table.sort_values("user_id", kind="stable").reset_index(drop=True)
+
+
+def _label(row) -> str:
+    if np.isnan(row.base_rank):
+        return f"user {row.user_id} · test item not in the base top-10"
+    text = f"user {row.user_id} · base #{int(row.base_rank)}"
+    if not np.isnan(row.hybrid_rank):
+        text += f" → hybrid #{int(row.hybrid_rank)}"
+    return text
+
+
+def filter_users(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    return table[FILTERS[name](table).to_numpy(dtype=bool)]
+
+
+def history(split: pd.DataFrame, items: pd.DataFrame, user) -> pd.DataFrame:
+    """Everything the user rated before the test item, most recent first."""
+    rows = split[(split["user_id"] == user) & (split["role"] != "test")].sort_values("seq", ascending=False)
+    rows = rows.merge(items, on="item_id", how="left")
+    return pd.DataFrame(
+        {
+            "feedback": rows["feedback"],
+            "title": _titles(rows),
+            "rating": rows["rating"],
+            "date": pd.to_datetime(rows["timestamp"], unit="s", errors="coerce").dt.date,
+            "genres": rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else ""),
+            "role": rows["role"],
+        }
+    ).reset_index(drop=True)
+
+
+def candidates(candidates: pd.DataFrame, items: pd.DataFrame, user, model: str, test_item) -> pd.DataFrame:
+    """The base model's ten test candidates for ``user``: rank, title, genres, score, whether it is the test item."""
+    rows = candidates[(candidates["target"] == "test") & (candidates["model"] == model) & (candidates["user_id"] == user)]
+    rows = rows.sort_values("rank").merge(items, on="item_id", how="left")
+    return pd.DataFrame(
+        {
+            "rank": rows["rank"],
+            "title": _titles(rows),
+            "genres": rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else ""),
+            "score": rows["score"],
+            "test item": rows["item_id"] == test_item,
+        }
+    ).reset_index(drop=True)
+
+
+def lineup(rankings: pd.DataFrame, user, methods: list[str], base: str, test_item) -> pd.DataFrame:
+    """Long form of the user's lists: method, rank, item_id, base_rank, move (places up vs base), is_test."""
+    rows = rankings[(rankings["user_id"] == user) & rankings["method"].isin(methods)]
+    base_rank = rows[rows["method"] == base].set_index("item_id")["rank"]
+    rows = rows.assign(base_rank=rows["item_id"].map(base_rank), is_test=rows["item_id"] == test_item)
+    rows["move"] = rows["base_rank"] - rows["rank"]
+    order = {method: i for i, method in enumerate(methods)}
+    rows = rows.sort_values(["method", "rank"], key=lambda s: s.map(order) if s.name == "method" else s)
+    return rows[["method", "rank", "item_id", "base_rank", "move", "is_test"]].reset_index(drop=True)
+
+
+def lineup_grid(long: pd.DataFrame, titles: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(grid, is_test): rows = rank, columns = methods; cells 'Title ▲2' (moved up two places vs the base)."""
+    cells = long.assign(cell=[_cell(titles, row) for row in long.itertuples()])
+    grid = cells.pivot(index="rank", columns="method", values="cell")
+    mask = cells.pivot(index="rank", columns="method", values="is_test").fillna(False).astype(bool)
+    methods = list(dict.fromkeys(long["method"]))
+    return grid[methods].rename_axis(columns=None), mask[methods].rename_axis(columns=None)
+
+
+def _cell(titles: dict, row) -> str:
+    text = str(titles.get(row.item_id, f"item {row.item_id}"))
+    if np.isnan(row.move) or row.move == 0:
+        return text
+    return f"{text}  {'▲' if row.move > 0 else '▼'}{abs(int(row.move))}"
+
+
+def highlighted(grid: pd.DataFrame, mask: pd.DataFrame) -> Styler:
+    """The grid with the test item's cells highlighted."""
+    return grid.style.apply(lambda _: np.where(mask.to_numpy(), HIGHLIGHT, ""), axis=None)
+
+
+def methods_for(rankings: pd.DataFrame, user, base: str, zeroshot: bool) -> list[str]:
+    """The base model, then the user's LLM methods in the usual order (zero-shot ones only if asked)."""
+    present = set(rankings.loc[rankings["user_id"] == user, "method"])
+    llm = [m for m in present if not m.startswith("base:") and (zeroshot or not m.startswith("zeroshot:"))]
+    return [base] + sorted(llm, key=method_order)
+
+
+def _titles(rows: pd.DataFrame) -> pd.Series:
+    return rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}")) if "title" in rows else rows["item_id"].map(str)

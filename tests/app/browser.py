@@ -1,0 +1,177 @@
+"""Drive the real dashboard in headless Chromium: serve it, visit every page, pick a user, time it.
+
+Used by tests/app/test_browser.py (on the smoke fixture run) and bench/dashboard.py (on a real run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+PAGES = ("Runs", "User explorer", "Prompt inspector", "Hybrid lab", "Position bias", "Sampling", "Live rerank")
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+PROBLEMS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(runs_root: Path, timeout: float = 60.0) -> Iterator[str]:
+    """``streamlit run`` the dashboard on a free localhost port; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "RECRANKER_RUNS": str(runs_root), "TOKENIZERS_PARALLELISM": "false"}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, server, log, timeout)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise RuntimeError(f"streamlit did not start: {log.read().decode(errors='replace')[-2000:]}")
+        time.sleep(0.3)
+
+
+@contextmanager
+def browser() -> Iterator:
+    """A headless Chromium page (Debian's chromium; Playwright downloads no browser here)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).is_file():
+        raise RuntimeError(f"{CHROMIUM} not found: `make test` installs Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page(viewport={"width": 1440, "height": 2000})
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            chromium.close()
+
+
+def settle(page) -> None:
+    """Wait until the script has finished its run (the page then holds everything it drew)."""
+    page.wait_for_timeout(100)  # let a rerun that an action triggered begin
+    page.wait_for_selector(IDLE, state="attached")
+
+
+def shot(page, folder: Path, name: str) -> None:
+    page.wait_for_load_state("networkidle")  # images and fonts, for the picture only
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def problems(page) -> list[str]:
+    return [element.inner_text()[:300] for element in page.query_selector_all(PROBLEMS)]
+
+
+def walk(url: str, run: str, shots: Path) -> dict:
+    """Open the dashboard on ``run``, visit every page through the sidebar, pick a user, rerank live.
+
+    Returns what was seen per page (problems, tables, charts) and the timings in seconds."""
+    seen: dict = {"pages": {}, "timings": {}}
+    with browser() as page:
+        start = time.perf_counter()
+        page.goto(f"{url}/?run={run}")
+        page.wait_for_selector('[data-testid="stDataFrame"]')
+        page.wait_for_selector('[data-testid="stPlotlyChart"]')
+        settle(page)
+        seen["timings"]["first_page_s"] = time.perf_counter() - start
+        for title in PAGES:
+            started = time.perf_counter()
+            page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+            page.get_by_role("heading", name=title if title != "Runs" else "Runs").first.wait_for()
+            settle(page)
+            seen["timings"][f"page:{title}"] = time.perf_counter() - started
+            if title == "User explorer":
+                seen["timings"]["switch_user_s"] = _switch_user(page)
+            if title == "Live rerank" and page.get_by_role("button", name="Rerank now").count():
+                started = time.perf_counter()
+                page.get_by_role("button", name="Rerank now").click()
+                page.get_by_text("Fresh rankings").wait_for(timeout=180_000)
+                settle(page)
+                seen["timings"]["live_rerank_s"] = time.perf_counter() - started
+            seen["pages"][title] = {
+                "problems": problems(page),
+                "tables": page.locator('[data-testid="stDataFrame"]').count(),
+                "charts": page.locator('[data-testid="stPlotlyChart"]').count(),
+                "url": page.url,
+            }
+            shot(page, shots, title.lower().replace(" ", "-"))
+        started = time.perf_counter()  # the first page again, now that the server's caches are warm
+        page.goto(f"{url}/?run={run}")
+        page.wait_for_selector('[data-testid="stPlotlyChart"]')
+        settle(page)
+        seen["timings"]["first_page_warm_s"] = time.perf_counter() - started
+    return seen
+
+
+def _switch_user(page) -> float:
+    """Pick another user in the searchable selector; seconds from the click until the script that
+    redraws the page for them has finished (read from the app's script-state attribute)."""
+    page.get_by_role("combobox", name="Test user").click()
+    page.get_by_role("option").first.wait_for()
+    choice = page.locator('[role="option"]:not([aria-selected="true"])').first
+    user = re.match(r"user (\S+)", choice.inner_text()).group(1)
+    page.evaluate(WATCH_SCRIPT_STATE)
+    choice.click()
+    page.wait_for_function("() => window.finishedAt !== undefined", timeout=30_000)
+    page.wait_for_url(re.compile(rf"[?&]user={re.escape(user)}(&|$)"))
+    return page.evaluate("() => (window.finishedAt - window.clickedAt) / 1000")
+
+
+# Record when the next script run after the click ends: the app's data-test-script-state goes
+# running -> notRunning.
+WATCH_SCRIPT_STATE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    window.finishedAt = undefined;
+    let ran = false;
+    const observer = new MutationObserver(() => {
+        const state = app.getAttribute('data-test-script-state');
+        if (state === 'running') ran = true;
+        else if (ran && state === 'notRunning') { window.finishedAt = performance.now(); observer.disconnect(); }
+    });
+    observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    window.clickedAt = performance.now();
+}"""

@@ -1,0 +1,62 @@
+"""Dashboard fixtures: runs folders the app reads through RECRANKER_RUNS."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+ENTRY = str(ROOT / "app" / "streamlit_app.py")
+
+
+def app(page: str | None = None, **params: str) -> AppTest:
+    """The dashboard on ``page`` (e.g. "pages/users.py"), run once, with query parameters."""
+    at = AppTest.from_file(ENTRY, default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+@pytest.fixture
+def full(tmp_path, smoke_run, monkeypatch):
+    """A runs folder holding a copy of the complete smoke run, called 'smoke'."""
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_run, root / "smoke")
+    monkeypatch.setenv("RECRANKER_RUNS", str(root))
+    return root / "smoke"
+
+
+@pytest.fixture
+def runs(tmp_path, mini_run, monkeypatch):
+    """Two readable baseline-only runs, 'alpha' (newer) and 'beta', under a fresh runs folder."""
+    root = tmp_path / "runs"
+    for name, created in (("alpha", "2026-01-02T00:00:00+00:00"), ("beta", "2026-01-01T00:00:00+00:00")):
+        shutil.copytree(mini_run, root / name)
+        manifest = json.loads((root / name / "manifest.json").read_text())
+        manifest.update(created=created, name=name)
+        manifest["dataset"]["name"] = f"data-{name}"
+        (root / name / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("RECRANKER_RUNS", str(root))
+    return root
+
+
+def texts(at: AppTest) -> str:
+    """Everything written as markdown, captions, info, warning and error boxes, in one string."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """The page's plotly figures by element key, as plotly JSON."""
+    return {element.key: json.loads(element.proto.spec) for element in at.get("plotly_chart")}

@@ -1,0 +1,29 @@
+"""The dashboard in a real browser: `streamlit run` on a free localhost port, driven by Playwright
+in Debian's headless Chromium. Screenshots and timings go to tests/app/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.app.browser import PAGES, serve, walk
+from tests.conftest import ROOT
+
+SHOTS = ROOT / "tests" / "app" / "screenshots"
+
+
+def test_every_page_in_a_real_browser(smoke_run):
+    with serve(smoke_run.parent) as url:
+        seen = walk(url, smoke_run.name, SHOTS)
+    (SHOTS / "timings.json").write_text(json.dumps(seen, indent=1))
+    assert list(seen["pages"]) == list(PAGES)
+    for title, page in seen["pages"].items():
+        assert page["problems"] == [], title
+        assert f"run={smoke_run.name}" in page["url"], title
+    assert seen["pages"]["Runs"]["tables"] >= 1 and seen["pages"]["Runs"]["charts"] >= 2
+    explorer = seen["pages"]["User explorer"]
+    assert explorer["tables"] >= 3 and explorer["charts"] == 1 and "user=" in explorer["url"]
+    for title in ("Prompt inspector", "Hybrid lab", "Position bias", "Sampling", "Live rerank"):
+        assert seen["pages"][title]["charts"] >= 1, title
+    assert "live_rerank_s" in seen["timings"] and "switch_user_s" in seen["timings"]
+    for name in ("runs", "user-explorer", "live-rerank"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000

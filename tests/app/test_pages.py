@@ -1,0 +1,145 @@
+"""Every analysis page with AppTest on a complete smoke run: renders, reacts, and names what is missing."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.app.conftest import app, charts, metric, texts
+
+USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE = (
+    "pages/users.py", "pages/prompts.py", "pages/hybrid.py", "pages/bias.py", "pages/sampling.py", "pages/live.py"
+)  # fmt: skip
+
+
+def llm_users(run) -> list:
+    rankings = pd.read_parquet(run / "rankings.parquet")
+    return sorted(rankings.loc[rankings["method"] == "hybrid", "user_id"].unique())
+
+
+@pytest.mark.parametrize("page", [USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE])
+def test_every_page_renders_without_errors(full, page):
+    at = app(page)
+    assert not at.exception and not at.error, page
+    assert at.get("plotly_chart") or page == LIVE  # the live page draws after its button
+
+
+def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
+    users = llm_users(full)
+    at = app(USERS)
+    assert at.selectbox(key="users_filter").value == "With LLM results"
+    assert at.selectbox(key="users_user").value == users[0]
+    grid = at.dataframe[0].value  # the test item's cells are highlighted in the browser
+    assert list(grid.columns) == ["base:implicitmf", "pointwise", "pairwise", "listwise", "hybrid", "hybrid-tuned"]
+    assert len(grid) == 10
+    at.selectbox(key="users_user").select(users[1]).run()
+    assert at.query_params["user"] == str(users[1])
+    assert not at.dataframe[0].value.equals(grid)  # another user, other candidates
+    assert "users_bump" in charts(at)
+
+
+def test_user_filters_and_a_user_without_llm_results(full):
+    at = app(USERS)
+    at.selectbox(key="users_filter").select("Test item missed by the base model").run()
+    options = at.selectbox(key="users_user").options
+    assert options and all("not in the base top-10" in o for o in options)
+    assert "No LLM results for this user" in texts(at)
+    assert list(at.dataframe[0].value.columns) == ["base:implicitmf"]
+
+
+def test_user_deep_link(full):
+    user = llm_users(full)[-1]
+    at = app(USERS, user=str(user))
+    assert at.selectbox(key="users_user").value == user
+
+
+def test_prompt_inspector_switches_task_and_shows_both_pair_orders(full):
+    user = llm_users(full)[0]
+    at = app(PROMPTS, user=str(user))
+    assert at.segmented_control(key="prompts_task").value == "listwise"
+    assert at.selectbox(key="prompts_variant").value == "copy 0"
+    order = at.dataframe[0].value
+    assert len(order) == 10 and order["target"].sum() <= 1
+    at.segmented_control(key="prompts_task").set_value("pairwise").run()
+    assert at.selectbox(key="prompts_variant").value.startswith("pair ")
+    assert "Both orders" in texts(at)
+    assert {m.label for m in at.metric} >= {"The orders agree"}
+    at.segmented_control(key="prompts_task").set_value("pointwise").run()
+    expected = float(metric(at, "Parsed score: expected rating"))
+    assert 1.0 <= expected <= 5.0
+
+
+def test_prompt_inspector_without_llm_outputs_still_shows_the_prompt(full):
+    (full / "llm_outputs.parquet").unlink()
+    at = app(PROMPTS)
+    assert not at.exception
+    assert at.dataframe  # the shown order comes from the prompt alone
+    assert "no `llm_outputs.parquet` yet" in texts(at)
+
+
+def test_hybrid_lab_reproduces_the_stored_hybrids_and_reacts_to_sliders(full):
+    stored = json.loads((full / "metrics.json").read_text())["methods"]
+    at = app(HYBRID)
+    table = at.dataframe[0].value.set_index("method")
+    for name, method in (("paper weights", "hybrid"), ("tuned weights", "hybrid-tuned"), ("base:implicitmf", "base:implicitmf")):
+        for metric_name in ("HR@3", "NDCG@5", "HR@10"):
+            assert table.loc[name, metric_name] == pytest.approx(stored[method]["metrics"][metric_name]["value"], abs=1e-6)
+    # Everything off but the base position: the hybrid is the base order.
+    for name in ("pointwise", "pairwise", "listwise"):
+        at.toggle(key=f"hybrid_{name}_on").set_value(False)
+    at.run()
+    table = at.dataframe[0].value.set_index("method")
+    assert table.loc["your weights", "NDCG@5"] == pytest.approx(table.loc["base:implicitmf", "NDCG@5"])
+    at.button(key="hybrid_reset").click().run()
+    table = at.dataframe[0].value.set_index("method")
+    assert table.loc["your weights", "NDCG@5"] == pytest.approx(table.loc["tuned weights", "NDCG@5"])
+
+
+def test_position_bias_page_splits_by_prompt_set(full):
+    at = app(BIAS)
+    both = charts(at)["bias_positions"]
+    assert {t["name"] for t in both["data"]} >= {"tuned", "zeroshot", "chance"}
+    copies = at.dataframe[0].value
+    assert set(copies["copies"]) == {"copy 0 alone", "copy 1 alone", "first 2 averaged"}
+    at.segmented_control(key="bias_split").set_value("test prompts").run()
+    assert not at.exception
+
+
+def test_sampling_page_names_a_missing_embeddings_file(full):
+    at = app(SAMPLING)
+    assert {"sampling_activity", "sampling_duplicates", "sampling_projection"} <= set(charts(at))
+    (full / "user_embeddings.parquet").unlink()
+    at = app(SAMPLING)
+    assert "no `user_embeddings.parquet` yet" in texts(at)
+
+
+def test_live_rerank_matches_the_stored_rankings(full):
+    at = app(LIVE)
+    at.button(key="live_go").click().run(timeout=120)
+    assert not at.exception
+    assert "Identical to the rankings the run stored" in texts(at)
+    assert "live_bump" in charts(at)
+
+
+def test_pages_of_a_run_without_llm_stages_say_what_to_run(runs):
+    for page, missing in ((HYBRID, "task_scores.parquet"), (BIAS, "llm_outputs.parquet"), (LIVE, "instructions"), (PROMPTS, "instructions")):
+        at = app(page)
+        assert not at.exception
+        assert f"no `{missing}` yet" in texts(at), page
+        assert "python -m recranker_core" in at.code[0].value
+
+
+def test_a_truncated_table_is_named(full):
+    path = full / "rankings.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    at = app(USERS)
+    assert not at.exception
+    assert "rankings.parquet" in at.error[0].value
+
+
+def test_no_runs_on_an_analysis_page_offers_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "none"))
+    at = app(USERS)
+    assert not at.exception and "No runs yet" in at.info[0].value
