@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN ?= runs/ml-100k-quick
 PORT ?= 8501
+# The browser test drives Debian's chromium; `make test` installs it where missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup run serve test bench clean
 
@@ -26,8 +29,12 @@ run: setup
 serve: setup
 	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)
 
-test: setup
+test: setup $(CHROMIUM)
 	$(PY) -m pytest
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 bench: setup
 	$(PY) bench/baselines.py
