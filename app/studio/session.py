@@ -71,18 +71,25 @@ def pick_run() -> RunInfo | None:
     url = st.query_params.get("run")
     if url is not None and url != st.session_state.get("run_url"):  # a link or a typed URL
         if url in names:
-            st.session_state[RUN_KEY] = st.session_state["current_run"] = url
+            st.session_state["current_run"] = url
         else:
             st.sidebar.warning(f"No run called {url!r} in `{root}`; showing the newest run instead.")
-    if st.session_state.get(RUN_KEY) not in names:
-        # Each page draws its own selector; the choice lives on in "current_run" across pages.
-        shared = st.session_state.get("current_run")
-        st.session_state[RUN_KEY] = shared if shared in names else names[0]
+    if st.session_state.get("current_run") not in names:
+        st.session_state["current_run"] = names[0]
+    # Streamlit forgets a widget's value when the page changes: each page's selector starts from
+    # the choice kept in "current_run", which the selector's callback updates.
+    st.session_state[RUN_KEY] = st.session_state["current_run"]
     labels = {run.name: tables.run_label(run.name, run.manifest) for run in runs}
-    choice = st.sidebar.selectbox("Run", names, format_func=labels.get, key=RUN_KEY)
-    st.session_state["current_run"] = st.session_state["run_url"] = choice
+    choice = st.sidebar.selectbox(
+        "Run", names, format_func=labels.get, key=RUN_KEY, on_change=_remember, args=(RUN_KEY, "current_run")
+    )
+    st.session_state["run_url"] = choice
     st.query_params["run"] = choice
     return runs[names.index(choice)]
+
+
+def _remember(widget: str, shared: str) -> None:
+    st.session_state[shared] = st.session_state[widget]
 
 
 def require_run() -> RunInfo:
@@ -173,12 +180,11 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> int | 
     by_text = {str(user): user for user in ids}
     url = st.query_params.get("user")
     if url is not None and url != st.session_state.get("user_url") and url in by_text:  # a link or a typed URL
-        st.session_state[key] = by_text[url]
-    elif st.session_state.get(key) not in labels:
-        shared = st.session_state.get("user")
-        st.session_state[key] = shared if shared in labels else ids[0]
-    user = st.selectbox(label, ids, format_func=labels.get, key=key)
-    st.session_state["user"] = user
+        st.session_state["user"] = by_text[url]
+    if st.session_state.get("user") not in labels:
+        st.session_state["user"] = ids[0]
+    st.session_state[key] = st.session_state["user"]
+    user = st.selectbox(label, ids, format_func=labels.get, key=key, on_change=_remember, args=(key, "user"))
     st.session_state["user_url"] = str(user)
     st.query_params["user"] = str(user)
     return user

@@ -4,6 +4,7 @@ in Debian's headless Chromium. Screenshots and timings go to tests/app/screensho
 from __future__ import annotations
 
 import json
+import shutil
 
 from tests.app.browser import PAGES, serve, walk
 from tests.conftest import ROOT
@@ -11,8 +12,14 @@ from tests.conftest import ROOT
 SHOTS = ROOT / "tests" / "app" / "screenshots"
 
 
-def test_every_page_in_a_real_browser(smoke_run):
-    with serve(smoke_run.parent) as url:
+def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_run, root / smoke_run.name)
+    # A newer run that the dashboard would fall back to if it lost the chosen run between pages.
+    shutil.copytree(mini_run, root / "newer")
+    manifest = json.loads((root / "newer" / "manifest.json").read_text())
+    (root / "newer" / "manifest.json").write_text(json.dumps({**manifest, "created": "2999-01-01T00:00:00+00:00"}))
+    with serve(root) as url:
         seen = walk(url, smoke_run.name, SHOTS)
     (SHOTS / "timings.json").write_text(json.dumps(seen, indent=1))
     assert list(seen["pages"]) == list(PAGES)
