@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/baselines.py
 	$(PY) bench/instructions.py
 	$(PY) bench/inference.py --run $(RUN)
+	$(PY) bench/dashboard.py --run $(RUN)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -31,7 +31,7 @@ left, middle, right = st.columns([2, 2, 1])
 with left:
     user = session.pick_user(user_rows, key="prompts_user", label="User")
 task = middle.segmented_control("Task", TASKS, default="listwise", key="prompts_task") or "listwise"
-families = sorted(outputs["family"].unique(), reverse=True) if outputs is not None else []
+families = sorted(outputs["family"].unique()) if outputs is not None else []  # tuned first
 family = right.radio("Model", families, key="prompts_family", horizontal=True) if families else None
 
 mine = [p for p in prompts if p["meta"]["user_id"] == user and p["meta"]["task"] == task]
@@ -72,8 +72,13 @@ with answer:
     elif task == "pairwise":
         st.metric("P(first item preferred)", f"{row['probs'][0]:.3f}")
     else:
-        best = int(max(range(len(shown)), key=lambda i: row["probs"][i]))
-        st.metric("Top choice", f"{labels['label'][best]} {titles.get(shown[best], shown[best])}")
+        probs = list(row["probs"])
+        best = max(range(len(shown)), key=probs.__getitem__)
+        st.markdown(f"**First choice:** {labels['label'][best]} {titles.get(shown[best], shown[best])} ({probs[best]:.3f})")
+        if target in shown:
+            at = shown.index(target)
+            place = 1 + sum(p > probs[at] for p in probs)
+            st.markdown(f"**Held-out item:** {labels['label'][at]} {titles.get(target, target)} ({probs[at]:.3f}, choice #{place})")
 
 if task == "pairwise":
     st.subheader("Both orders")

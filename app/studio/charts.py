@@ -89,7 +89,8 @@ def position_accuracy(table: pd.DataFrame) -> go.Figure:
                        customdata=rows["prompts"], hovertemplate="position %{x}: %{y:.2f} (%{customdata} prompts)<extra></extra>")  # fmt: skip
     chance = table.groupby("position")["chance"].mean()
     figure.add_scatter(x=chance.index, y=chance.to_numpy(), mode="lines", name="chance", line={"color": MUTED, "dash": "dash"})
-    return _layout(figure, height=360, barmode="group", xaxis={"title": "position the target was shown at", "dtick": 1},
+    return _layout(figure, height=360, barmode="group", xaxis={"title": "position the target was shown at", "dtick": 1,
+                   "range": [0.5, round(1 / table["chance"].min()) + 0.5]},
                    yaxis_title="target ranked first (share of prompts)")  # fmt: skip
 
 
@@ -128,7 +129,8 @@ def top_picks(table: pd.DataFrame) -> go.Figure:
     figure = px.bar(table, x="position", y="share", color="family", barmode="group", color_discrete_sequence=PALETTE)
     chance = 1.0 / table["n"].max() if len(table) else 0.1
     figure.add_hline(y=chance, line_dash="dash", line_color=MUTED, annotation_text="uniform")
-    return _layout(figure, height=300, xaxis={"title": "shown position of the model's first choice", "dtick": 1},
+    return _layout(figure, height=300, xaxis={"title": "shown position of the model's first choice", "dtick": 1,
+                   "range": [0.5, table["n"].max() + 0.5]},
                    yaxis_title="share of listwise prompts")  # fmt: skip
 
 

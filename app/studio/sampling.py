@@ -23,13 +23,16 @@ def activity(users: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def projection(embeddings: pd.DataFrame, users: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def projection(embeddings: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     """user_id, x, y (first two principal components of the user embeddings), cluster, times_sampled, sampled."""
-    from sklearn.decomposition import PCA
-
     rows = users.merge(embeddings, on="user_id")
     matrix = np.vstack(rows["embedding"].to_numpy()).astype(float)
-    xy = PCA(n_components=2, random_state=seed).fit_transform(matrix) if len(rows) >= 2 else np.zeros((len(rows), 2))
+    # Two components by SVD: importing scikit-learn's PCA would cost the page seconds.
+    centered = matrix - matrix.mean(axis=0)
+    _, _, components = np.linalg.svd(centered, full_matrices=False)
+    xy = centered @ components[:2].T
+    if xy.shape[1] < 2:
+        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
     return pd.DataFrame(
         {
             "user_id": rows["user_id"],

@@ -223,3 +223,13 @@ def test_a_background_run_reports_its_progress(tmp_path):
     assert (tmp_path / "ml-100k-mini-smoke" / "metrics.json").is_file()
     jobs.forget()
     assert jobs.current() is None
+
+
+def test_projection_keeps_the_direction_of_largest_spread():
+    rng = np.random.default_rng(0)
+    spread = np.column_stack([rng.normal(0, 10, 50), rng.normal(0, 1, 50), rng.normal(0, 0.1, 50)])
+    embeddings = pd.DataFrame({"user_id": range(50), "embedding": list(spread)})
+    users_ = pd.DataFrame({"user_id": range(50), "cluster": 0, "times_sampled": 1})
+    points = sampling.projection(embeddings, users_)
+    assert abs(np.corrcoef(points["x"], spread[:, 0])[0, 1]) > 0.99
+    assert abs(np.corrcoef(points["y"], spread[:, 1])[0, 1]) > 0.9

@@ -1,0 +1,85 @@
+"""Dashboard timings in a real browser: first page (cold and warm), page switches, switching user, live rerank.
+
+    .venv/bin/python bench/dashboard.py --run runs/quick [--repeat 3]
+
+Serves the app with `streamlit run` on a free localhost port and drives it with Playwright in
+Debian's headless Chromium, the same walk as tests/app/test_browser.py. Writes
+bench/results/dashboard.json and dashboard.md with the machine described. The cold first page
+includes the server's first script run; "warm" loads the page again once the server's caches hold
+the run's tables. Each timing is from the user's action until the script has finished its run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from baselines import RESULTS, machine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.app.browser import serve, walk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/quick"), help="a run folder with every stage done")
+    parser.add_argument("--repeat", type=int, default=3, help="walks, each against a fresh server")
+    args = parser.parse_args()
+    if not (args.run / "rankings.parquet").is_file():
+        parser.error(f"{args.run}: not a finished run (make run, or python -m recranker_core run --out {args.run})")
+    walks = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as shots, serve(args.run.resolve().parent) as url:
+            walks.append(walk(url, args.run.name, Path(shots)))
+    names = list(walks[0]["timings"])
+    timings = {name: [round(w["timings"][name], 3) for w in walks] for name in names}
+    medians = {name: round(statistics.median(values), 3) for name, values in timings.items()}
+    manifest = json.loads((args.run / "manifest.json").read_text())
+    document = {
+        "run": args.run.name,
+        "dataset": manifest["dataset"]["name"],
+        "profile": manifest["profile"],
+        "test_users": json.loads((args.run / "metrics.json").read_text())["test_users"],
+        "repeat": args.repeat,
+        "median_seconds": medians,
+        "seconds": timings,
+        "problems": {title: page["problems"] for w in walks for title, page in w["pages"].items() if page["problems"]},
+        "machine": machine(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dashboard.json").write_text(json.dumps(document, indent=2) + "\n")
+    m = document["machine"]
+    lines = [
+        "# Dashboard timings in a real browser",
+        "",
+        f"Run `{document['run']}` ({document['dataset']}, `{document['profile']}` profile, {document['test_users']} test users); "
+        f"median of {args.repeat} walks, each against a fresh `streamlit run`, in headless Chromium (Playwright).",
+        "",
+        "| step | median s | all walks (s) |",
+        "|---|---|---|",
+    ]
+    for name in names:
+        lines.append(f"| {name} | {medians[name]} | {', '.join(str(v) for v in timings[name])} |")
+    lines += [
+        "",
+        "first_page_s: from opening the URL until the Runs page has drawn its table and charts, on a server that has "
+        "not read the run yet (includes starting the page's JavaScript); first_page_warm_s: the same once the server's "
+        "caches hold the run. page:X: from the sidebar click until page X finished drawing. switch_user_s: from picking "
+        "another user in the User explorer until the page shows them. live_rerank_s: first click on Rerank now, "
+        "including loading the model and adapter.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+        "",
+        f"Reproduce: `.venv/bin/python bench/dashboard.py --run runs/{document['run']}`.",
+        "",
+    ]
+    (RESULTS / "dashboard.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
