@@ -110,6 +110,13 @@ def require(run: RunInfo, *names: str) -> None:
     for name in names:
         if not (run.path / name).exists():
             stage = PRODUCED_BY.get(name, "data")
+            if (run.manifest or {}).get("stages", {}).get(stage, {}).get("status") == "done":
+                st.warning(
+                    f"Run **{run.name}** records its `{stage}` stage as done, but `{name}` is not in "
+                    f"`{run.path}` (was it run on another machine?). Copy it there to use this page.",
+                    icon=":material/folder_off:",
+                )
+                st.stop()
             command = (run.manifest or {}).get("command", f"python -m recranker_core run --out {run.path}")
             st.info(
                 f"Run **{run.name}** has no `{name}` yet: the `{stage}` stage writes it. "

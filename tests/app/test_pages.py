@@ -143,3 +143,12 @@ def test_no_runs_on_an_analysis_page_offers_to_start_one(tmp_path, monkeypatch):
     monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "none"))
     at = app(USERS)
     assert not at.exception and "No runs yet" in at.info[0].value
+
+
+def test_a_stage_done_elsewhere_without_its_files_says_so(full):
+    import shutil
+
+    shutil.rmtree(full / "adapter")  # e.g. trained on a GPU machine, results copied back without it
+    at = app(LIVE)
+    assert not at.exception
+    assert "records its `train` stage as done, but `adapter` is not in" in at.warning[0].value
