@@ -42,14 +42,14 @@ if user is None:
     st.stop()
 mine = [p for p in prompts if p["meta"]["user_id"] == user]
 test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]
+base_rows = candidates[(candidates["target"] == "test") & (candidates["model"] == base.removeprefix("base:")) & (candidates["user_id"] == user)]
 st.caption(f"{len(mine)} prompts for user {user}, scored with the run's settings ({config.rerank.mode} mode). "
            "The first rerank loads the model; later ones reuse it.")  # fmt: skip
 
 if st.button("Rerank now", type="primary", icon=":material/bolt:", key="live_go"):
     model, tokenizer = tuned_model(str(run.path), manifest["stages"]["train"].get("ended", ""))
     bar = st.progress(0.0, text="starting")
-    rows = candidates[(candidates["target"] == "test") & (candidates["model"] == base.removeprefix("base:")) & (candidates["user_id"] == user)]
-    base_table = pd.DataFrame({"split": "test", "user_id": user, "item_id": rows["item_id"], "base_rank": rows["rank"] - 1})
+    base_table = pd.DataFrame({"split": "test", "user_id": user, "item_id": base_rows["item_id"], "base_rank": base_rows["rank"] - 1})
     outputs, ranked = live.rerank_user(
         model, tokenizer, mine, base_table, scale=session.scale(split), mode=config.rerank.mode,
         batch_size=config.rerank.batch_size, paper=tuple(hybrid["paper_weights"]), tuned=tuple(hybrid["tuned_weights"]),
@@ -62,7 +62,6 @@ result = st.session_state.get("live_result")
 if result is None or result[:2] != (run.name, user):
     st.stop()
 ranked = result[2]
-base_rows = candidates[(candidates["target"] == "test") & (candidates["model"] == base.removeprefix("base:")) & (candidates["user_id"] == user)]
 rankings = pd.concat([ranked, pd.DataFrame({"user_id": user, "method": base, "item_id": base_rows["item_id"], "rank": base_rows["rank"]})])
 methods = users.methods_for(rankings, user, base, zeroshot=False)
 long = users.lineup(rankings, user, methods, base, test_item)
@@ -72,8 +71,7 @@ st.dataframe(users.highlighted(grid, mask), width="stretch", key="live_lineup")
 st.plotly_chart(charts.bump(long, titles), width="stretch", key="live_bump")
 stored = session.guarded(session.table, run, rundir.RANKINGS)
 stored = stored[(stored["user_id"] == user) & stored["method"].isin(ranked["method"])]
-same = live.same_rankings(ranked, stored)
-if same:
+if live.same_rankings(ranked, stored):
     st.success("Identical to the rankings the run stored for this user.", icon=":material/check_circle:")
 else:
     st.warning("Differs from the stored rankings (a different machine or library version can change near-ties).", icon=":material/warning:")

@@ -76,9 +76,9 @@ with answer:
         best = max(range(len(shown)), key=probs.__getitem__)
         st.markdown(f"**First choice:** {labels['label'][best]} {titles.get(shown[best], shown[best])} ({probs[best]:.3f})")
         if target in shown:
-            at = shown.index(target)
-            place = 1 + sum(p > probs[at] for p in probs)
-            st.markdown(f"**Held-out item:** {labels['label'][at]} {titles.get(target, target)} ({probs[at]:.3f}, choice #{place})")
+            where = shown.index(target)
+            place = 1 + sum(p > probs[where] for p in probs)
+            st.markdown(f"**Held-out item:** {labels['label'][where]} {titles.get(target, target)} ({probs[where]:.3f}, choice #{place})")
 
 if task == "pairwise":
     st.subheader("Both orders")

@@ -106,7 +106,7 @@ def require_run() -> RunInfo:
 
 
 def require(run: RunInfo, *names: str) -> None:
-    """Stop with the next step when a file that a later stage writes is missing, or say which file is broken."""
+    """Stop with the next step when a file that a stage writes is missing."""
     for name in names:
         if not (run.path / name).exists():
             stage = PRODUCED_BY.get(name, "data")
@@ -176,7 +176,7 @@ def job_progress() -> None:
     st.progress(state.fraction, text=f"{job.profile} run: {state.last_line}")
 
 
-def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> int | None:
+def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
     """A searchable user selector over ``users`` (user_id and a ``label`` column); ``?user=ID`` picks one.
 
     The choice is shared by the pages (session state ``user``) and kept in the URL."""
@@ -198,7 +198,7 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> int | 
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _truth(path: str, mtime: float) -> pd.DataFrame:
+def _truth(path: str, stamp: tuple[float, ...]) -> pd.DataFrame:
     from recranker_core.runner import evaluation_truth
 
     return evaluation_truth(Path(path))
@@ -206,14 +206,8 @@ def _truth(path: str, mtime: float) -> pd.DataFrame:
 
 def truth(run: RunInfo) -> pd.DataFrame:
     """user_id, item_id of the evaluated test items (see ``runner.evaluation_truth``)."""
-    return guarded(_truth_of, run)
-
-
-def _truth_of(run: RunInfo) -> pd.DataFrame:
-    split = run.path / rundir.SPLIT
-    if not split.is_file():
-        raise InputError(f"{split}: file not found")
-    return _truth(str(run.path), split.stat().st_mtime)
+    files = (run.path / rundir.SPLIT, run.path / rundir.EVALUATION_USERS)
+    return guarded(_truth, str(run.path), tuple(f.stat().st_mtime for f in files if f.is_file()))
 
 
 def primary(run: RunInfo) -> str:

@@ -62,7 +62,7 @@ def history(split: pd.DataFrame, items: pd.DataFrame, user) -> pd.DataFrame:
             "title": _titles(rows),
             "rating": rows["rating"],
             "date": pd.to_datetime(rows["timestamp"], unit="s", errors="coerce").dt.date,
-            "genres": rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else ""),
+            "genres": _genres(rows),
             "role": rows["role"],
         }
     ).reset_index(drop=True)
@@ -76,7 +76,7 @@ def candidates(candidates: pd.DataFrame, items: pd.DataFrame, user, model: str, 
         {
             "rank": rows["rank"],
             "title": _titles(rows),
-            "genres": rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else ""),
+            "genres": _genres(rows),
             "score": rows["score"],
             "test item": rows["item_id"] == test_item,
         }
@@ -124,3 +124,7 @@ def methods_for(rankings: pd.DataFrame, user, base: str, zeroshot: bool) -> list
 
 def _titles(rows: pd.DataFrame) -> pd.Series:
     return rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}")) if "title" in rows else rows["item_id"].map(str)
+
+
+def _genres(rows: pd.DataFrame) -> pd.Series:
+    return rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else "")
