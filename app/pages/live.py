@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from studio import charts, live, session, users
+from studio import charts, live, promptview, session, users
 
 from recranker_core import rundir
 from recranker_core.runner import config_from_manifest
@@ -34,8 +34,7 @@ def tuned_model(path: str, trained: str):
     return load_tuned(Path(path), document, settings)
 
 
-per_user = pd.Series([p["meta"]["user_id"] for p in prompts]).value_counts(sort=False)
-user_rows = pd.DataFrame({"user_id": per_user.index.tolist(), "label": [f"user {u} · {n} prompts" for u, n in per_user.items()]})
+user_rows = promptview.prompt_users(prompts)
 user = session.pick_user(user_rows, key="live_user", label="Test user")
 if user is None:
     st.info("This run has no test prompts to rerank.", icon=":material/info:")

@@ -1,6 +1,5 @@
 """Prompt inspector: the exact prompt the model saw, its marked parts, the shown order and the answer."""
 
-import pandas as pd
 import streamlit as st
 from studio import bias, charts, promptview, session
 
@@ -25,8 +24,7 @@ role = "test" if which == "test" else "valid"
 targets = split[split["role"] == role].set_index("user_id")["item_id"]
 scale = session.scale(split)
 
-per_user = pd.Series([p["meta"]["user_id"] for p in prompts]).value_counts(sort=False)
-user_rows = pd.DataFrame({"user_id": per_user.index.tolist(), "label": [f"user {u} · {n} prompts" for u, n in per_user.items()]})
+user_rows = promptview.prompt_users(prompts)
 left, middle, right = st.columns([2, 2, 1])
 with left:
     user = session.pick_user(user_rows, key="prompts_user", label="User")

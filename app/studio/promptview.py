@@ -22,6 +22,12 @@ STYLES = {
 LEGEND = {"shifted": "shifted (order permuted for this prompt)", "hint": "hint from a conventional recommender"}
 
 
+def prompt_users(prompts: list[dict]) -> pd.DataFrame:
+    """user_id and a label ("user 7 · 18 prompts") for every user with prompts, in file order."""
+    counts = pd.Series([p["meta"]["user_id"] for p in prompts]).value_counts(sort=False)
+    return pd.DataFrame({"user_id": counts.index.tolist(), "label": [f"user {u} · {n} prompts" for u, n in counts.items()]})
+
+
 def segments(prompt: dict) -> list[tuple[str, str]]:
     """(kind, text) lines of the prompt: system, history, question, shifted or hint.
 

@@ -16,6 +16,11 @@ from studio import jobs, tables
 
 # Which stage writes each file a page may need, for the "what to do next" message.
 PRODUCED_BY = {
+    rundir.SPLIT: "data",
+    rundir.ITEMS: "data",
+    rundir.CANDIDATES: "baselines",
+    rundir.USER_EMBEDDINGS: "baselines",
+    rundir.RANKINGS: "baselines",
     rundir.SAMPLED_USERS: "sample",
     rundir.USER_SAMPLING: "sample",
     rundir.INSTRUCTIONS: "instructions",
@@ -109,7 +114,7 @@ def require(run: RunInfo, *names: str) -> None:
     """Stop with the next step when a file that a stage writes is missing."""
     for name in names:
         if not (run.path / name).exists():
-            stage = PRODUCED_BY.get(name, "data")
+            stage = PRODUCED_BY[name]
             if (run.manifest or {}).get("stages", {}).get(stage, {}).get("status") == "done":
                 st.warning(
                     f"Run **{run.name}** records its `{stage}` stage as done, but `{name}` is not in "

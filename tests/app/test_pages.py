@@ -72,7 +72,11 @@ def test_prompt_inspector_switches_task_and_shows_both_pair_orders(full):
 
 
 def test_prompt_inspector_without_llm_outputs_still_shows_the_prompt(full):
+    # The run as it is after `train`, before `rerank`.
     (full / "llm_outputs.parquet").unlink()
+    manifest = json.loads((full / "manifest.json").read_text())
+    del manifest["stages"]["rerank"]
+    (full / "manifest.json").write_text(json.dumps(manifest))
     at = app(PROMPTS)
     assert not at.exception
     assert at.dataframe  # the shown order comes from the prompt alone
@@ -112,7 +116,7 @@ def test_sampling_page_names_a_missing_embeddings_file(full):
     assert {"sampling_activity", "sampling_duplicates", "sampling_projection"} <= set(charts(at))
     (full / "user_embeddings.parquet").unlink()
     at = app(SAMPLING)
-    assert "no `user_embeddings.parquet` yet" in texts(at)
+    assert "records its `baselines` stage as done, but `user_embeddings.parquet` is not in" in texts(at)
 
 
 def test_live_rerank_matches_the_stored_rankings(full):
