@@ -18,6 +18,10 @@ from recranker_core.errors import InputError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 BASELINE_MODELS = ("popular", "implicitmf", "bpr", "itemknn", "ease", "biasedmf")
+# Opt-in (not fitted by default): the paper's graph and sequential base models, ours in torch.
+EXTRA_MODELS = ("lightgcn", "sasrec")
+KNOWN_MODELS = BASELINE_MODELS + EXTRA_MODELS
+EMBEDDING_MODELS = ("implicitmf", "biasedmf", "lightgcn", "sasrec")
 
 
 @dataclass(frozen=True)
@@ -42,11 +46,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class BaselineConfig:
     models: tuple[str, ...] = BASELINE_MODELS
-    """Conventional recommenders to fit, by name (see BASELINE_MODELS)."""
+    """Conventional recommenders to fit, by name (BASELINE_MODELS, plus EXTRA_MODELS on request)."""
     primary: str = "implicitmf"
     """The base model whose candidates and hints feed the LLM stages."""
     embedding_model: str = "implicitmf"
-    """The ALS model (implicitmf or biasedmf) whose user embeddings are stored for clustering-based sampling."""
+    """The model (one of EMBEDDING_MODELS) whose user embeddings are stored for clustering-based sampling."""
     n_candidates: int = 10
     """Length of each model's candidate list per user."""
     embedding_size: int = 64
@@ -65,17 +69,29 @@ class BaselineConfig:
     """Neighbourhood size of item-based k-NN."""
     ease_regularization: float = 250.0
     """L2 regularisation (lambda) of EASE."""
+    lightgcn_layers: int = 2
+    """Propagation layers of LightGCN."""
+    lightgcn_epochs: int = 200
+    """Most LightGCN epochs; it stops earlier when held-out NDCG@10 stops improving."""
+    lightgcn_learning_rate: float = 1e-3
+    """Adam learning rate of LightGCN."""
+    lightgcn_regularization: float = 1e-4
+    """L2 weight on LightGCN's batch embeddings."""
+    sasrec_blocks: int = 2
+    """Self-attention blocks of SASRec."""
+    sasrec_epochs: int = 30
+    """Training epochs of SASRec."""
+    sasrec_max_len: int = 50
+    """Most recent likes SASRec reads."""
 
     def check(self, where: str) -> None:
         for name in (*self.models, self.primary, self.embedding_model):
-            if name not in BASELINE_MODELS:
-                raise InputError(
-                    f"{where}: baselines: unknown model '{name}' (known: {', '.join(BASELINE_MODELS)})"
-                )
+            if name not in KNOWN_MODELS:
+                raise InputError(f"{where}: baselines: unknown model '{name}' (known: {', '.join(KNOWN_MODELS)})")
         for name, role in ((self.primary, "primary"), (self.embedding_model, "embedding_model")):
             if name not in self.models:
                 raise InputError(f"{where}: baselines.{role} = '{name}' is not in baselines.models")
-        if self.embedding_model not in ("implicitmf", "biasedmf"):
+        if self.embedding_model not in EMBEDDING_MODELS:
             raise InputError(
                 f"{where}: baselines.embedding_model = '{self.embedding_model}' has no user embeddings"
             )
@@ -181,8 +197,8 @@ class PromptConfig:
 
     def check(self, where: str) -> None:
         for name in (*self.hint_models, *((self.rating_hint_model,) if self.rating_hint_model else ())):
-            if name not in BASELINE_MODELS:
-                raise InputError(f"{where}: prompts: unknown hint model '{name}' (known: {', '.join(BASELINE_MODELS)})")
+            if name not in KNOWN_MODELS:
+                raise InputError(f"{where}: prompts: unknown hint model '{name}' (known: {', '.join(KNOWN_MODELS)})")
         if self.negatives not in NEGATIVES:
             raise InputError(f"{where}: prompts.negatives = '{self.negatives}' (known: {', '.join(NEGATIVES)})")
         if not 0 <= self.swap_probability <= 1:

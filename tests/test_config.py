@@ -40,3 +40,17 @@ def test_bad_values_are_named(raw, message):
 
 def test_defaults_are_the_quick_profile_defaults():
     assert load_profile("quick").baselines == RunConfig().baselines
+
+
+def test_lightgcn_and_sasrec_are_opt_in_base_models():
+    from recranker_core.config import BASELINE_MODELS
+
+    assert "lightgcn" not in BASELINE_MODELS and "sasrec" not in BASELINE_MODELS  # not fitted by default
+    raw = {
+        "baselines": {"models": ["popular", "biasedmf", "lightgcn", "sasrec"], "primary": "sasrec", "embedding_model": "lightgcn"},
+        "prompts": {"hint_models": ["sasrec", "lightgcn"]},
+    }
+    config = config_from_dict(raw, where="p.toml", profile="p")
+    assert config.baselines.primary == "sasrec" and config.baselines.embedding_model == "lightgcn"
+    with pytest.raises(InputError, match="embedding_model = 'popular' has no user embeddings"):
+        config_from_dict({"baselines": {**raw["baselines"], "embedding_model": "popular"}}, where="p.toml", profile="p")

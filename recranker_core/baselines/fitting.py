@@ -29,6 +29,8 @@ def fit(name: str, rows: pd.DataFrame, config: BaselineConfig, seed: int):
     from lenskit.training import TrainingOptions
 
     spec = MODELS[name]
+    # Sequential models read the split's order (timestamps with ties broken) as time.
+    rows = rows.assign(timestamp=rows["seq"])
     if spec.explicit:
         data = rows[["user_id", "item_id", "rating", "timestamp"]]
     else:

@@ -66,6 +66,26 @@ def _biasedmf(cfg: BaselineConfig):
     )
 
 
+def _lightgcn(cfg: BaselineConfig):
+    from recranker_core.baselines.lightgcn import LightGCNScorer
+
+    return LightGCNScorer(
+        embedding_size=cfg.embedding_size,
+        layers=cfg.lightgcn_layers,
+        epochs=cfg.lightgcn_epochs,
+        learning_rate=cfg.lightgcn_learning_rate,
+        regularization=cfg.lightgcn_regularization,
+    )
+
+
+def _sasrec(cfg: BaselineConfig):
+    from recranker_core.baselines.sasrec import SASRecScorer
+
+    return SASRecScorer(
+        embedding_size=cfg.embedding_size, blocks=cfg.sasrec_blocks, epochs=cfg.sasrec_epochs, max_len=cfg.sasrec_max_len
+    )
+
+
 MODELS: dict[str, ModelSpec] = {
     "popular": ModelSpec("Popularity", False, _popular),
     "implicitmf": ModelSpec("ImplicitMF", False, _implicitmf),
@@ -73,4 +93,6 @@ MODELS: dict[str, ModelSpec] = {
     "itemknn": ModelSpec("ItemKNN", False, _itemknn),
     "ease": ModelSpec("EASE", False, _ease),
     "biasedmf": ModelSpec("BiasedMF", True, _biasedmf),
+    "lightgcn": ModelSpec("LightGCN", False, _lightgcn),
+    "sasrec": ModelSpec("SASRec", False, _sasrec),
 }
