@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, type=Path, help="run directory to create, e.g. runs/NAME")
         p.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
         p.add_argument("--model", help="'embedded' (SmolLM2-135M-Instruct), 'tiny', or a local Hugging Face model folder")
+        p.add_argument(
+            "--scenario", choices=["direct", "sequential"], default="direct",
+            help="direct (default: the profile's base models) or sequential (SASRec candidates and hints, history in time order)",
+        )  # fmt: skip
         if name == "run":
             p.add_argument("--until", choices=["sample", "instructions", "train", "rerank"], help="stop after this stage")
 
@@ -98,10 +102,10 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from recranker_core.config import load_profile
+    from recranker_core.config import load_profile, with_scenario
     from recranker_core.runner import create_run, run_all
 
-    config = load_profile(args.profile)
+    config = with_scenario(load_profile(args.profile), args.scenario)
     if args.model:
         import dataclasses
 

@@ -162,6 +162,8 @@ class PromptConfig:
     """Most recent disliked titles shown ("None." when there are none)."""
     shift: bool = True
     """Position shifting: shuffle the history (pointwise), swap the pair (pairwise), shuffle candidates (listwise)."""
+    sequential: bool = False
+    """Sequential scenario: the history in time order, most recent last, and never shuffled (only pairs and candidates are)."""
     swap_probability: float = 0.5
     """Pairwise shift: chance that the two items are shown in swapped order."""
     rating_hint_model: str = "biasedmf"
@@ -376,3 +378,22 @@ def _coerce(value: Any, hint: Any, where: str, name: str) -> Any:
     if not ok:
         raise InputError(f"{where}: '{name}' must be {hint.__name__}, got {value!r}")
     return hint(value)
+
+
+SCENARIOS = ("direct", "sequential")
+
+
+def with_scenario(config: RunConfig, scenario: str) -> RunConfig:
+    """``direct`` leaves the config as it is; ``sequential`` makes SASRec the base model (candidates,
+    hints and user embeddings) and shows the history in time order (``prompts.sequential``)."""
+    if scenario not in SCENARIOS:
+        raise InputError(f"--scenario {scenario}: use one of {', '.join(SCENARIOS)}")
+    if scenario == "direct":
+        return config
+    base = config.baselines
+    models = base.models if "sasrec" in base.models else (*base.models, "sasrec")
+    return dataclasses.replace(
+        config,
+        baselines=dataclasses.replace(base, models=models, primary="sasrec", embedding_model="sasrec"),
+        prompts=dataclasses.replace(config.prompts, sequential=True, hint_models=("sasrec",)),
+    )

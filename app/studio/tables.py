@@ -62,7 +62,8 @@ def run_label(name: str, manifest: dict[str, Any] | None) -> str:
     if manifest is None:
         return f"{name} (unreadable)"
     dataset = manifest.get("dataset", {}).get("name", "?")
-    return f"{name} · {dataset} · {manifest.get('profile', '?')}"
+    sequential = manifest.get("config", {}).get("prompts", {}).get("sequential", False)
+    return f"{name} · {dataset} · {manifest.get('profile', '?')}" + (" · sequential" if sequential else "")
 
 
 def improvement(metrics: dict[str, Any], base: str) -> pd.DataFrame:

@@ -59,17 +59,20 @@ class Catalogue:
 @dataclass(frozen=True)
 class History:
     liked: tuple
-    """Liked items, most recent first, capped at max_liked."""
+    """Liked items, most recent first (sequential scenario: last), capped at max_liked."""
     disliked: tuple
-    """Disliked items, most recent first, capped at max_disliked."""
+    """Disliked items, most recent first (sequential scenario: last), capped at max_disliked."""
 
     @classmethod
     def from_rows(cls, rows: pd.DataFrame, config: PromptConfig) -> History:
-        """rows: one user's rows with feedback and seq, already limited to what the prompt may show."""
+        """rows: one user's rows with feedback and seq, already limited to what the prompt may show.
+        The most recent items, newest first; in time order (newest last) in the sequential scenario."""
         rows = rows.sort_values("seq", ascending=False)
-        liked = rows.loc[rows["feedback"] == "like", "item_id"].head(config.max_liked)
-        disliked = rows.loc[rows["feedback"] == "dislike", "item_id"].head(config.max_disliked)
-        return cls(tuple(liked), tuple(disliked))
+        liked = tuple(rows.loc[rows["feedback"] == "like", "item_id"].head(config.max_liked))
+        disliked = tuple(rows.loc[rows["feedback"] == "dislike", "item_id"].head(config.max_disliked))
+        if config.sequential:
+            return cls(liked[::-1], disliked[::-1])
+        return cls(liked, disliked)
 
 
 class PromptBuilder:
@@ -89,7 +92,7 @@ class PromptBuilder:
         """base: split, user_id, variant (and draw). The liked history is shown in order ``perm``,
         or in a fresh shuffle when shifting (identity otherwise)."""
         if perm is None:
-            perm = shift.permutation(len(history.liked), rng, self.config.shift)
+            perm = shift.permutation(len(history.liked), rng, self.config.shift and not self.config.sequential)
         liked = [history.liked[i] for i in perm]
         question = templates.pointwise(self.catalogue.text(item), self.config.domain, self.low, self.high)
         hint_lines, hint_meta = [], {}
@@ -166,7 +169,8 @@ class PromptBuilder:
 
     def _example(self, liked, disliked, question, hint_lines, meta, answer, *, target) -> dict[str, Any]:
         text = templates.history(
-            [self.catalogue.text(i) for i in liked], [self.catalogue.text(i) for i in disliked], self.config.domain
+            [self.catalogue.text(i) for i in liked], [self.catalogue.text(i) for i in disliked], self.config.domain,
+            in_order=self.config.sequential,
         )
         text += "\n\n" + question
         if hint_lines:

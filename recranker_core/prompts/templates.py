@@ -12,10 +12,11 @@ LABELS = tuple(f"({letter})" for letter in ascii_uppercase)
 # Kept short on purpose: on a CPU every prompt token costs about 4 ms.
 
 
-def history(liked: list[str], disliked: list[str], domain: str) -> str:
+def history(liked: list[str], disliked: list[str], domain: str, in_order: bool = False) -> str:
     liked_text = ", ".join(liked) if liked else "None."
     disliked_text = ", ".join(disliked) if disliked else "None."
-    return f"The user liked these {domain}s: {liked_text}\nThe user disliked these {domain}s: {disliked_text}"
+    order = " (in the order rated, most recent last)" if in_order else ""
+    return f"The user liked these {domain}s{order}: {liked_text}\nThe user disliked these {domain}s{order}: {disliked_text}"
 
 
 def pointwise(item: str, domain: str, low: int, high: int) -> str:
