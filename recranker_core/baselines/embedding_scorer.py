@@ -27,9 +27,22 @@ class EmbeddingScorer(Component[ItemList], Trainable):
     item_embeddings: np.ndarray
     """(items, dim) float32."""
 
-    @abstractmethod
     def train(self, data: Dataset, options: TrainingOptions = TrainingOptions()) -> None:
-        """Learn ``users``, ``items``, ``user_embeddings`` and ``item_embeddings``."""
+        import torch
+
+        if hasattr(self, "user_embeddings") and not options.retrain:
+            return
+        torch.manual_seed(torch_seed(options))
+        table = data.interaction_table(format="pandas", original_ids=False)
+        users, items = self.fit_vectors(data, table, options.random_generator())
+        self.users, self.items = data.users, data.items
+        self.user_embeddings = np.ascontiguousarray(users, dtype=np.float32)
+        self.item_embeddings = np.ascontiguousarray(items, dtype=np.float32)
+
+    @abstractmethod
+    def fit_vectors(self, data: Dataset, table, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(user vectors, item vectors) in lenskit's user and item number order; table: the
+        interactions as user_num, item_num, timestamp; rng: for sampling (torch is seeded too)."""
 
     def __call__(self, query: QueryInput, items: ItemList) -> ItemList:
         user = RecQuery.create(query).user_id

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 from lenskit.data import Dataset
 from lenskit.logging import get_logger
-from lenskit.training import TrainingOptions
 from pydantic import BaseModel
 
-from recranker_core.baselines.embedding_scorer import EmbeddingScorer, holdout_ndcg, torch_seed
+from recranker_core.baselines.embedding_scorer import EmbeddingScorer, holdout_ndcg
 
 _log = get_logger(__name__)
 
@@ -40,15 +39,10 @@ class LightGCNConfig(BaseModel):
 class LightGCNScorer(EmbeddingScorer):
     config: LightGCNConfig
 
-    def train(self, data: Dataset, options: TrainingOptions = TrainingOptions()) -> None:
+    def fit_vectors(self, data: Dataset, table, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        if hasattr(self, "user_embeddings") and not options.retrain:
-            return
-        torch.manual_seed(torch_seed(options))
-        rng = options.random_generator()
         cfg = self.config
-        table = data.interaction_table(format="pandas", original_ids=False)
         users, items = table["user_num"].to_numpy(), table["item_num"].to_numpy()
         n_users, n_items = data.user_count, data.item_count
         held_out, train = _hold_out_last(table, n_users)
@@ -89,9 +83,7 @@ class LightGCNScorer(EmbeddingScorer):
         self.holdout_ndcg_ = best
         with torch.no_grad():
             final = _propagate(full_graph, best_state, cfg.layers)
-        self.users, self.items = data.users, data.items
-        self.user_embeddings = final[:n_users].numpy().astype(np.float32)
-        self.item_embeddings = final[n_users:].numpy().astype(np.float32)
+        return final[:n_users].numpy(), final[n_users:].numpy()
 
 
 def _hold_out_last(table, n_users: int) -> tuple[np.ndarray, np.ndarray]:

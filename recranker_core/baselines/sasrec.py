@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 from lenskit.data import Dataset
 from lenskit.logging import get_logger
-from lenskit.training import TrainingOptions
 from pydantic import BaseModel
 
-from recranker_core.baselines.embedding_scorer import EmbeddingScorer, torch_seed
+from recranker_core.baselines.embedding_scorer import EmbeddingScorer
 
 _log = get_logger(__name__)
 
@@ -75,15 +74,10 @@ def _network(n_items: int, cfg: SASRecConfig):
 class SASRecScorer(EmbeddingScorer):
     config: SASRecConfig
 
-    def train(self, data: Dataset, options: TrainingOptions = TrainingOptions()) -> None:
+    def fit_vectors(self, data: Dataset, table, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        if hasattr(self, "user_embeddings") and not options.retrain:
-            return
-        torch.manual_seed(torch_seed(options))
-        rng = options.random_generator()
         cfg = self.config
-        table = data.interaction_table(format="pandas", original_ids=False)
         sequences = _sequences(table, data.user_count, cfg.max_len + 1)  # item numbers + 1, left-padded
         model = _network(data.item_count, cfg)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98))
@@ -111,9 +105,7 @@ class SASRecScorer(EmbeddingScorer):
         model.eval()
         with torch.no_grad():
             states = model(torch.from_numpy(sequences[:, 1:]))[:, -1]
-        self.users, self.items = data.users, data.items
-        self.user_embeddings = states.numpy().astype(np.float32)
-        self.item_embeddings = model.items.weight[1:].detach().numpy().astype(np.float32)
+        return states.numpy(), model.items.weight[1:].detach().numpy()
 
 
 def _sequences(table, n_users: int, length: int) -> np.ndarray:
