@@ -269,8 +269,12 @@ class RerankConfig:
     """Paper's hybrid weights a1 (pairwise wins), a2 (base rank), a3 (listwise position)."""
     threads: int = 0
     """torch CPU threads (0 = all cores)."""
+    checkpoint_users: int = 25
+    """Users scored between two saved checkpoints; a stopped rerank resumes from the last one."""
 
     def check(self, where: str) -> None:
+        if self.checkpoint_users < 1:
+            raise InputError(f"{where}: rerank.checkpoint_users = {self.checkpoint_users} must be at least 1")
         if self.mode not in RERANK_MODES:
             raise InputError(f"{where}: rerank.mode = '{self.mode}' (known: {', '.join(RERANK_MODES)})")
         if len(self.hybrid_weights) != 3:

@@ -36,6 +36,8 @@ LLM_OUTPUTS = "llm_outputs.parquet"
 TASK_SCORES = "task_scores.parquet"
 HYBRID = "hybrid.json"
 EVALUATION_USERS = "evaluation_users.parquet"
+RERANK_PARTIAL = ".rerank-partial"
+"""Blocks of scored users kept while the rerank stage runs, so that it resumes after a stop."""
 INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl", "valid-rerank.jsonl")
 FORMAT_VERSION = 1
 RUNS_ENV = "RECRANKER_RUNS"

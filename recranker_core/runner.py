@@ -11,10 +11,14 @@ name and rename it, then record themselves in the manifest.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import itertools
 import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -332,6 +336,28 @@ def load_tuned(run: Path, manifest: dict[str, Any], config: RunConfig):
     return load(Path(manifest["stages"]["train"]["model"]), run / rundir.ADAPTER)
 
 
+def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
+    """The prompts cut into blocks of ``users`` consecutive users (a user's prompts stay together)."""
+    groups = [list(group) for _, group in itertools.groupby(prompts, key=lambda p: (p["meta"]["split"], p["meta"]["user_id"]))]
+    return [[p for group in groups[i : i + users] for p in group] for i in range(0, len(groups), users)]
+
+
+def _rerank_checkpoints(run: Path, prompts: list[dict], config: RunConfig, trained: str | None) -> Path:
+    """The folder of scored blocks that lets a stopped rerank resume; emptied when what it was
+    scored from (prompts, rerank settings, the trained model) has changed."""
+    folder = run / rundir.RERANK_PARTIAL
+    key = hashlib.sha256(json.dumps([prompts, dataclasses.asdict(config.rerank), trained], sort_keys=True).encode()).hexdigest()
+    stamp = folder / "key.txt"
+    if folder.is_dir() and (not stamp.is_file() or stamp.read_text() != key):
+        shutil.rmtree(folder)
+    if not folder.is_dir():
+        folder.mkdir()
+        stamp.write_text(key)
+    elif any(folder.glob("*.parquet")):
+        log.info("rerank: resuming, %d scored blocks kept from an earlier attempt", len(list(folder.glob("*.parquet"))))
+    return folder
+
+
 def rerank_stage(run: Path) -> dict[str, Any]:
     """Score the test and validation rerank prompts (tuned, and untuned for zeroshot:*), rank, tune the hybrid."""
     import torch
@@ -354,16 +380,23 @@ def rerank_stage(run: Path) -> dict[str, Any]:
         split = load_split(run, manifest)
         scale = split.rating_scale()
         prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
+        blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
+        partial = _rerank_checkpoints(run, prompts, config, stages["train"].get("ended"))
         outputs = []
         for family, model, context in families:
             if torch.cuda.is_available():
                 model.to("cuda")
             with context:
-                scored = score_prompts(
-                    model, tokenizer, prompts, mode=config.rerank.mode, scale=scale,
-                    batch_size=config.rerank.batch_size, prefix_cache=config.rerank.prefix_cache, desc=family,
-                )  # fmt: skip
-            outputs.append(scored.assign(family=family))
+                for index, block in enumerate(blocks):
+                    saved = partial / f"{family}-{index:05d}.parquet"
+                    if not saved.is_file():  # blocks saved before a stop are not scored again
+                        scored = score_prompts(
+                            model, tokenizer, block, mode=config.rerank.mode, scale=scale,
+                            batch_size=config.rerank.batch_size, prefix_cache=config.rerank.prefix_cache,
+                            desc=f"{family} {index + 1}/{len(blocks)}",
+                        )  # fmt: skip
+                        rundir.write_table(saved, scored.assign(family=family))
+                    outputs.append(rundir.read_table(saved))
         outputs = pd.concat(outputs, ignore_index=True)
         rundir.write_table(run / rundir.LLM_OUTPUTS, outputs)
 
@@ -399,6 +432,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
         }
         log.info("rerank: %s", record["summary"])
     rundir.write_json(run / rundir.MANIFEST, manifest)
+    shutil.rmtree(partial)
     evaluate_run(run)
     return record["summary"]
 

@@ -1,0 +1,72 @@
+"""A stopped rerank resumes from its last saved block of users and ends with the same outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+import recranker_core.llm.rerank as rerank_module
+from recranker_core import rundir
+from recranker_core.runner import rerank_stage
+
+
+@pytest.fixture
+def run(tmp_path, smoke_run):
+    copy = tmp_path / "run"
+    shutil.copytree(smoke_run, copy)
+    manifest = json.loads((copy / rundir.MANIFEST).read_text())
+    manifest["config"]["rerank"]["checkpoint_users"] = 2  # several blocks on the small fixture
+    (copy / rundir.MANIFEST).write_text(json.dumps(manifest))
+    return copy
+
+
+SCORE_PROMPTS = rerank_module.score_prompts
+
+
+def counting(monkeypatch, fail_at: int | None = None) -> list[int]:
+    """Count the blocks scored (and fail at block ``fail_at``, as a kill would)."""
+    calls: list[int] = []
+    real = SCORE_PROMPTS
+
+    def score_prompts(*args, **kwargs):
+        if fail_at is not None and len(calls) == fail_at:
+            raise RuntimeError("stopped mid-rerank")
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rerank_module, "score_prompts", score_prompts)
+    return calls
+
+
+def test_a_stopped_rerank_resumes_where_it_stopped(run, smoke_run, monkeypatch):
+    with pytest.raises(RuntimeError, match="stopped mid-rerank"):
+        counting(monkeypatch, fail_at=3)
+        rerank_stage(run)
+    saved = sorted(p.name for p in (run / rundir.RERANK_PARTIAL).glob("*.parquet"))
+    assert saved == ["tuned-00000.parquet", "tuned-00001.parquet", "tuned-00002.parquet"]
+
+    calls = counting(monkeypatch)
+    rerank_stage(run)
+    blocks = len(calls) + len(saved)
+    assert blocks == 2 * 4  # tuned and zero-shot, 8 users (5 test + 3 validation) in blocks of 2
+    assert not (run / rundir.RERANK_PARTIAL).exists()  # removed once the stage is done
+    fresh = pd.read_parquet(run / rundir.LLM_OUTPUTS)
+    stored = pd.read_parquet(smoke_run / rundir.LLM_OUTPUTS)
+    pd.testing.assert_frame_equal(fresh.drop(columns="probs"), stored.drop(columns="probs"))
+    for mine, theirs in zip(fresh["probs"], stored["probs"]):
+        assert list(mine) == pytest.approx(list(theirs), abs=1e-5)
+
+
+def test_blocks_from_other_settings_are_not_reused(run, monkeypatch):
+    with pytest.raises(RuntimeError):
+        counting(monkeypatch, fail_at=2)
+        rerank_stage(run)
+    manifest = json.loads((run / rundir.MANIFEST).read_text())
+    manifest["config"]["rerank"]["zeroshot"] = False
+    (run / rundir.MANIFEST).write_text(json.dumps(manifest))
+    calls = counting(monkeypatch)
+    rerank_stage(run)
+    assert len(calls) == 4  # every tuned block scored afresh
