@@ -246,8 +246,12 @@ class LLMConfig:
     """Validation examples for the evaluation loss (0 = all)."""
     eval_every: int = 0
     """Evaluation-loss interval in optimizer steps (0 = only before and after training)."""
+    checkpoint_steps: int = 100
+    """Optimizer steps between training checkpoints; a stopped train resumes from the last one (0 = none)."""
 
     def check(self, where: str) -> None:
+        if self.checkpoint_steps < 0:
+            raise InputError(f"{where}: llm.checkpoint_steps = {self.checkpoint_steps} must be 0 or more")
         for name in ("lora_r", "lora_alpha", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise InputError(f"{where}: llm.{name} = {getattr(self, name)} must be at least 1")

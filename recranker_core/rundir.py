@@ -36,6 +36,8 @@ LLM_OUTPUTS = "llm_outputs.parquet"
 TASK_SCORES = "task_scores.parquet"
 HYBRID = "hybrid.json"
 EVALUATION_USERS = "evaluation_users.parquet"
+TRAIN_PARTIAL = ".train-checkpoints"
+"""The Trainer's checkpoints while the train stage runs, so that it resumes after a stop."""
 RERANK_PARTIAL = ".rerank-partial"
 """Blocks of scored users kept while the rerank stage runs, so that it resumes after a stop."""
 INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl", "valid-rerank.jsonl")
@@ -144,6 +146,10 @@ def staged_folder(target: Path, *, replace: bool = True) -> Iterator[Path]:
     existing ``target`` is replaced (when ``replace``) only after the new one is whole.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.partial-*"):  # left by a killed process
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -162,3 +168,13 @@ def staged_folder(target: Path, *, replace: bool = True) -> Iterator[Path]:
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(staging, target)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -308,15 +308,10 @@ def train_stage(run: Path) -> dict[str, Any]:
     folder = run / rundir.INSTRUCTIONS
     with _stage(stages, "train") as record:
         model_dir = resolve_model(config.llm.model)
+        examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
+        checkpoints = _resume_folder(run / rundir.TRAIN_PARTIAL, *examples, dataclasses.asdict(config.llm), str(model_dir), config.seed)
         with rundir.staged_folder(run / rundir.ADAPTER) as partial:
-            summary = train(
-                model_dir,
-                rundir.read_jsonl(folder / "train.jsonl"),
-                rundir.read_jsonl(folder / "valid.jsonl"),
-                config.llm,
-                partial,
-                config.seed,
-            )
+            summary = train(model_dir, *examples, config.llm, partial, config.seed, checkpoints=checkpoints)
         record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
         rundir.write_json(run / rundir.TRAIN_LOG, {"log": summary["log"]})
         log.info(
@@ -324,6 +319,7 @@ def train_stage(run: Path) -> dict[str, Any]:
             summary["examples"], summary["steps"], summary["valid_loss_before"], summary["valid_loss_after"],
         )  # fmt: skip
     rundir.write_json(run / rundir.MANIFEST, manifest)
+    shutil.rmtree(checkpoints)
     return summary
 
 
@@ -342,19 +338,18 @@ def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
     return [[p for group in groups[i : i + users] for p in group] for i in range(0, len(groups), users)]
 
 
-def _rerank_checkpoints(run: Path, prompts: list[dict], config: RunConfig, trained: str | None) -> Path:
-    """The folder of scored blocks that lets a stopped rerank resume; emptied when what it was
-    scored from (prompts, rerank settings, the trained model) has changed."""
-    folder = run / rundir.RERANK_PARTIAL
-    key = hashlib.sha256(json.dumps([prompts, dataclasses.asdict(config.rerank), trained], sort_keys=True).encode()).hexdigest()
+def _resume_folder(folder: Path, *inputs: Any) -> Path:
+    """A folder of partial work that lets a stopped stage resume; emptied when the inputs it was
+    made from (anything JSON can hold) have changed."""
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
     stamp = folder / "key.txt"
     if folder.is_dir() and (not stamp.is_file() or stamp.read_text() != key):
         shutil.rmtree(folder)
-    if not folder.is_dir():
+    if folder.is_dir():
+        log.info("resuming from the partial work in %s", folder)
+    else:
         folder.mkdir()
         stamp.write_text(key)
-    elif any(folder.glob("*.parquet")):
-        log.info("rerank: resuming, %d scored blocks kept from an earlier attempt", len(list(folder.glob("*.parquet"))))
     return folder
 
 
@@ -381,7 +376,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
         scale = split.rating_scale()
         prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
         blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
-        partial = _rerank_checkpoints(run, prompts, config, stages["train"].get("ended"))
+        partial = _resume_folder(run / rundir.RERANK_PARTIAL, prompts, dataclasses.asdict(config.rerank), stages["train"].get("ended"))
         outputs = []
         for family, model, context in families:
             if torch.cuda.is_available():

@@ -53,9 +53,13 @@ def _round_robin(groups: list[list[dict]]):
 
 
 def train(
-    model_dir: Path, train_examples: list[dict], valid_examples: list[dict], config: LLMConfig, out: Path, seed: int
-) -> dict[str, Any]:
-    """Fit and save into ``out`` (adapter_model.safetensors, or model.safetensors when full fine-tuning)."""
+    model_dir: Path, train_examples: list[dict], valid_examples: list[dict], config: LLMConfig, out: Path, seed: int,
+    checkpoints: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Fit and save into ``out`` (adapter_model.safetensors, or model.safetensors when full fine-tuning).
+
+    With ``checkpoints`` (and ``config.checkpoint_steps``), the Trainer saves its state there every
+    ``checkpoint_steps`` steps and resumes from the latest one found."""
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
 
@@ -88,8 +92,9 @@ def train(
         raise InputError(f"no training example fits llm.max_length = {config.max_length} tokens")
     steps = math.ceil(len(train_rows) / config.batch_size * config.epochs)
     scratch = tempfile.TemporaryDirectory(prefix="recranker-trainer-")
+    saving = checkpoints is not None and config.checkpoint_steps > 0
     args = TrainingArguments(
-        output_dir=scratch.name,
+        output_dir=str(checkpoints) if saving else scratch.name,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
@@ -99,7 +104,9 @@ def train(
         logging_steps=max(1, steps // 20),
         eval_strategy="steps" if config.eval_every else "no",
         eval_steps=config.eval_every or None,
-        save_strategy="no",
+        save_strategy="steps" if saving else "no",
+        save_steps=config.checkpoint_steps if saving else None,
+        save_total_limit=1 if saving else None,
         report_to=[],
         seed=seed,
         data_seed=seed,
@@ -125,7 +132,8 @@ def train(
         callbacks=[Record()],
     )
     before = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
-    result = trainer.train()
+    resume = saving and any(checkpoints.glob("checkpoint-*/trainer_state.json"))
+    result = trainer.train(resume_from_checkpoint=resume or None)
     after = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
     scratch.cleanup()
     out.mkdir(parents=True, exist_ok=True)

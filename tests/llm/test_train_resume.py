@@ -1,0 +1,43 @@
+"""A training process killed mid-way resumes from its last checkpoint when the stage runs again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from recranker_core import rundir
+from recranker_core.runner import train_stage
+from tests.conftest import ROOT
+
+
+def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, smoke_run):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    manifest = json.loads((run / rundir.MANIFEST).read_text())
+    manifest["config"]["llm"]["checkpoint_steps"] = 3  # the smoke profile trains 15 steps
+    (run / rundir.MANIFEST).write_text(json.dumps(manifest))
+
+    checkpoint = run / rundir.TRAIN_PARTIAL / "checkpoint-6" / "trainer_state.json"
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    process = subprocess.Popen([sys.executable, "-m", "recranker_core", "train", "--run", str(run), "-q"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 240
+    while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert checkpoint.is_file(), "training ended or stalled before its second checkpoint"
+    assert json.loads((run / rundir.MANIFEST).read_text())["stages"]["train"] == manifest["stages"]["train"]
+
+    summary = train_stage(run)
+    assert summary["steps"] == 15  # the same number of optimizer steps as an uninterrupted run
+    trained = [entry["step"] for entry in summary["log"] if "loss" in entry]
+    assert min(trained) > 6 and max(trained) == 15  # it went on from the checkpoint, not from step 1
+    assert not (run / rundir.TRAIN_PARTIAL).exists()
+    assert not list(run.glob(".adapter.partial-*"))  # the killed process's staging folder is gone too
+    assert (run / rundir.ADAPTER / "adapter_model.safetensors").is_file()
+    uninterrupted = manifest["stages"]["train"]["summary"]["valid_loss_after"]
+    assert abs(summary["valid_loss_after"] - uninterrupted) < 1e-3
