@@ -38,7 +38,7 @@ def load_ml100k() -> RatingData:
         {
             "user_id": check_ids(inter["user_id"], inter_path, "user_id"),
             "item_id": check_ids(inter["item_id"], inter_path, "item_id"),
-            "rating": to_number(inter["rating"], inter_path, "rating"),
+            "rating": to_number(inter["rating"], inter_path, "rating", minimum=0),
             "timestamp": to_number(inter["timestamp"], inter_path, "timestamp", integer=True),
         }
     )

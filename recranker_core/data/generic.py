@@ -44,7 +44,7 @@ def load_csv(ratings_path: Path, items_path: Path | None = None) -> RatingData:
         {
             "user_id": check_ids(raw["user_id"], ratings_path, "user_id"),
             "item_id": check_ids(raw["item_id"], ratings_path, "item_id"),
-            "rating": to_number(raw["rating"], ratings_path, "rating"),
+            "rating": to_number(raw["rating"], ratings_path, "rating", minimum=0),
             "timestamp": to_number(raw["timestamp"], ratings_path, "timestamp", integer=True),
         }
     )

@@ -67,8 +67,10 @@ def pick_columns(
     return table[list(chosen)].rename(columns=chosen)
 
 
-def to_number(values: pd.Series, path: Path | str, column: str, *, integer: bool = False) -> pd.Series:
-    """Parse a column of strings as numbers; name the first bad line if any."""
+def to_number(
+    values: pd.Series, path: Path | str, column: str, *, integer: bool = False, minimum: float | None = None
+) -> pd.Series:
+    """Parse a column of strings as numbers (at least ``minimum``, if given); name the first bad line if any."""
     numbers = pd.to_numeric(values.str.strip(), errors="coerce")
     bad = numbers.isna() | ~np.isfinite(numbers)
     if bad.any():
@@ -76,6 +78,12 @@ def to_number(values: pd.Series, path: Path | str, column: str, *, integer: bool
         raise InputError(
             f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
             f"{values.iloc[position]!r} is not a number"
+        )
+    if minimum is not None and (numbers < minimum).any():
+        position = int(np.flatnonzero((numbers < minimum).to_numpy())[0])
+        raise InputError(
+            f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
+            f"{values.iloc[position]!r} is below {minimum:g} (out of any rating scale)"
         )
     if integer:
         if (numbers != np.floor(numbers)).any():
