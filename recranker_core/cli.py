@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         if name == "run":
             p.add_argument("--until", choices=["sample", "instructions", "train", "rerank"], help="stop after this stage")
+            p.add_argument(
+                "--force", choices=["sample", "instructions", "train", "rerank"],
+                help="re-run this stage even if it is done (and every later one, which depends on it)",
+            )  # fmt: skip
 
     for name, text in (
         ("sample", "draw the users that instruction data is built from (adaptive sampling)"),
@@ -115,7 +119,7 @@ def _create(args: argparse.Namespace) -> int:
             resolve_model(args.model)  # check the folder before any work starts
         config = dataclasses.replace(config, llm=dataclasses.replace(config.llm, model=args.model))
     if args.command == "run":
-        run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite, until=args.until)
+        run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite, until=args.until, force=args.force)
         print(f"done: {args.out}")
         return 0
     created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)

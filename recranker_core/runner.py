@@ -59,12 +59,25 @@ def _now() -> str:
 
 
 @contextmanager
-def _stage(stages: dict[str, dict[str, Any]], name: str) -> Iterator[dict[str, Any]]:
+def _stage(stages: dict[str, dict[str, Any]], name: str, run: Path | None = None) -> Iterator[dict[str, Any]]:
+    """Record a stage in the manifest's ``stages``: running, then done or failed (with the error).
+
+    With ``run``, a failure is written to that run's manifest at once, so that `run` and the
+    dashboard see it; the stage's own outputs are never half-written (each is staged and renamed)."""
     record: dict[str, Any] = {"status": "running", "started": _now()}
     stages[name] = record
     clock = time.perf_counter()
     log.info("stage %s ...", name)
-    yield record
+    try:
+        yield record
+    except BaseException as exc:
+        error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        record.update(status="failed", ended=_now(), error=error[:500])
+        if run is not None:
+            manifest = rundir.read_json(run / rundir.MANIFEST)
+            manifest.setdefault("stages", {})[name] = record
+            rundir.write_json(run / rundir.MANIFEST, manifest)
+        raise
     record.update(status="done", ended=_now(), seconds=round(time.perf_counter() - clock, 3))
     log.info("stage %s done in %.1fs", name, record["seconds"])
 
@@ -157,7 +170,7 @@ def evaluate_run(run: Path) -> dict[str, Any]:
     """Recompute metrics.json of an existing run from its rankings and split."""
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
-    with _stage(stages, "evaluate"):
+    with _stage(stages, "evaluate", run):
         truth = evaluation_truth(run)
         rankings = rundir.read_table(run / rundir.RANKINGS)
         rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
@@ -202,13 +215,14 @@ def _jsonable(value: Any) -> Any:
 
 def run_all(
     dataset: str, out: Path, config: RunConfig, *, items: str | None = None, overwrite: bool = False,
-    until: str | None = None,
+    until: str | None = None, force: str | None = None,
 ) -> None:  # fmt: skip
-    """Every stage (or those up to ``until``): create the run (or find it up to date), then each later stage not yet done."""
+    """Every stage (or those up to ``until``): create the run (or find it up to date), then each later
+    stage not yet done (failed or never run); ``force`` re-runs that stage even if done, and so every later one."""
     created = create_run(dataset, out, config, items=items, overwrite=overwrite)
     stages = rundir.read_json(out / rundir.MANIFEST).get("stages", {})
     for name in LATER_STAGES:
-        if created or stages.get(name, {}).get("status") != "done":
+        if created or name == force or stages.get(name, {}).get("status") != "done":
             STAGES[name](out)
             created = True  # a re-done stage makes every later one stale
         if name == until:
@@ -239,7 +253,7 @@ def sample_stage(run: Path) -> dict[str, Any]:
 
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
-    with _stage(stages, "sample") as record:
+    with _stage(stages, "sample", run) as record:
         split = load_split(run, manifest)
         eligible = eligible_users(split)
         embeddings = rundir.read_table(run / rundir.USER_EMBEDDINGS).set_index("user_id")["embedding"]
@@ -264,7 +278,7 @@ def instructions_stage(run: Path) -> dict[str, Any]:
 
     manifest, config = _open_run(run, after="sample")
     stages = manifest.setdefault("stages", {})
-    with _stage(stages, "instructions") as record:
+    with _stage(stages, "instructions", run) as record:
         result = build_instructions(
             load_split(run, manifest),
             rundir.read_table(run / rundir.ITEMS),
@@ -306,7 +320,7 @@ def train_stage(run: Path) -> dict[str, Any]:
     stages = manifest.setdefault("stages", {})
     set_threads(config)
     folder = run / rundir.INSTRUCTIONS
-    with _stage(stages, "train") as record:
+    with _stage(stages, "train", run) as record:
         model_dir = resolve_model(config.llm.model)
         examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
         checkpoints = _resume_folder(run / rundir.TRAIN_PARTIAL, *examples, dataclasses.asdict(config.llm), str(model_dir), config.seed)
@@ -365,7 +379,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
     stages = manifest.setdefault("stages", {})
     set_threads(config)
     folder = run / rundir.INSTRUCTIONS
-    with _stage(stages, "rerank") as record:
+    with _stage(stages, "rerank", run) as record:
         tuned_model, tokenizer = load_tuned(run, manifest, config)
         families = [("tuned", tuned_model, nullcontext())]
         if config.rerank.zeroshot and config.llm.full_finetune:

@@ -130,3 +130,29 @@ def test_show_prints_one_users_prompts(tmp_path, mini_run, capsys):
     assert "── train · listwise" in out and ">>> answer: (" in out and "The user liked these movies" in out
     assert main(["instructions", "--run", str(copy), "--show", "no-such-user"]) == 2
     assert "no prompts for user 'no-such-user'" in capsys.readouterr().err
+
+
+def test_a_failed_stage_is_recorded_and_run_resumes_it_and_force_redoes_one(tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    argv = ["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "--until", "instructions", "-q"]
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("recranker_core.instructions.build_instructions", disk_full)
+    with pytest.raises(OSError):
+        main(argv)
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert stages["sample"]["status"] == "done"
+    assert stages["instructions"]["status"] == "failed" and "disk full" in stages["instructions"]["error"]
+    assert not (out / "instructions").exists()
+
+    monkeypatch.undo()
+    sampled = (out / "sampled_users.parquet").stat().st_mtime_ns
+    assert main(argv) == 0
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert stages["instructions"]["status"] == "done" and "error" not in stages["instructions"]
+    assert (out / "sampled_users.parquet").stat().st_mtime_ns == sampled  # the done stage was not redone
+
+    assert main([*argv, "--force", "sample"]) == 0
+    assert (out / "sampled_users.parquet").stat().st_mtime_ns != sampled

@@ -46,10 +46,10 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
 
 def stage_table(manifest: dict[str, Any]) -> pd.DataFrame:
     rows = [
-        {"stage": name, "status": s.get("status", "?"), "seconds": s.get("seconds"), "started": s.get("started")}
+        {"stage": name, "status": s.get("status", "?"), "seconds": s.get("seconds"), "started": s.get("started"), "error": s.get("error", "")}
         for name, s in manifest.get("stages", {}).items()
     ]
-    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "started"])
+    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "started", "error"])
 
 
 def baseline_timing_table(manifest: dict[str, Any]) -> pd.DataFrame:
