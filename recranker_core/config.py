@@ -95,8 +95,9 @@ class BaselineConfig:
             raise InputError(
                 f"{where}: baselines.embedding_model = '{self.embedding_model}' has no user embeddings"
             )
-        if self.n_candidates < 1:
-            raise InputError(f"{where}: baselines.n_candidates = {self.n_candidates} must be positive")
+        for name in ("n_candidates", "embedding_size", "lightgcn_layers", "lightgcn_epochs", "sasrec_blocks", "sasrec_epochs", "sasrec_max_len"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{where}: baselines.{name} = {getattr(self, name)} must be positive")
 
 
 @dataclass(frozen=True)
@@ -277,14 +278,13 @@ class RerankConfig:
     """Users scored between two saved checkpoints; a stopped rerank resumes from the last one."""
 
     def check(self, where: str) -> None:
-        if self.checkpoint_users < 1:
-            raise InputError(f"{where}: rerank.checkpoint_users = {self.checkpoint_users} must be at least 1")
         if self.mode not in RERANK_MODES:
             raise InputError(f"{where}: rerank.mode = '{self.mode}' (known: {', '.join(RERANK_MODES)})")
         if len(self.hybrid_weights) != 3:
             raise InputError(f"{where}: rerank.hybrid_weights needs three numbers (a1, a2, a3)")
-        if self.batch_size < 1:
-            raise InputError(f"{where}: rerank.batch_size = {self.batch_size} must be at least 1")
+        for name in ("batch_size", "checkpoint_users"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{where}: rerank.{name} = {getattr(self, name)} must be at least 1")
 
 
 @dataclass(frozen=True)

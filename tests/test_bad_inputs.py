@@ -129,6 +129,7 @@ PROFILES = {
     "value out of range": ("[evaluation]\nci_level = 2\n", "evaluation.ci_level = 2"),
     "too few resamples": ("[evaluation]\nbootstrap_samples = 3\n", "evaluation.bootstrap_samples = 3"),
     "no checkpoints in rerank": ("[rerank]\ncheckpoint_users = 0\n", "rerank.checkpoint_users = 0"),
+    "empty SASRec window": ("[baselines]\nsasrec_max_len = 0\n", "baselines.sasrec_max_len = 0 must be positive"),
     "wrong type": ("seed = \"forty-two\"\n", "seed"),
 }
 

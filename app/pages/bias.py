@@ -8,9 +8,9 @@ from recranker_core import rundir
 st.title("Position bias")
 run = session.require_run()
 session.require(run, rundir.LLM_OUTPUTS, rundir.TASK_SCORES)
-outputs = session.guarded(session.table, run, rundir.LLM_OUTPUTS)
-scores = session.guarded(session.table, run, rundir.TASK_SCORES)
-split = session.guarded(session.table, run, rundir.SPLIT)
+outputs = session.table(run, rundir.LLM_OUTPUTS)
+scores = session.table(run, rundir.TASK_SCORES)
+split = session.table(run, rundir.SPLIT)
 truth = bias.targets(
     split.loc[split["role"] == "test", ["user_id", "item_id"]], split.loc[split["role"] == "valid", ["user_id", "item_id"]]
 )

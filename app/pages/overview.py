@@ -12,7 +12,7 @@ manifest = run.manifest or {}
 dataset = manifest.get("dataset", {})
 kept = dataset.get("split", {}).get("users_kept", "?")
 try:
-    metrics = session.document(run, rundir.METRICS)
+    metrics = session.read_document(run, rundir.METRICS)
 except InputError as exc:
     metrics, problem = None, exc
 
@@ -73,8 +73,8 @@ downloads[1].download_button(
 def rankings_csv() -> str:
     from recranker_core.runner import evaluation_truth
 
-    rankings = session.table(run, rundir.RANKINGS)
-    return tables.rankings_with_titles(rankings, session.table(run, rundir.ITEMS), evaluation_truth(run.path)).to_csv(index=False)
+    rankings = session.read_table(run, rundir.RANKINGS)
+    return tables.rankings_with_titles(rankings, session.read_table(run, rundir.ITEMS), evaluation_truth(run.path)).to_csv(index=False)
 
 
 downloads[2].download_button(
@@ -93,7 +93,7 @@ with st.expander("Compare with another run", expanded=False):
         )  # fmt: skip
         second = next(r for r in others if r.name == other)
         try:
-            long = tables.compare_runs(metrics, session.document(second, rundir.METRICS), (run.name, second.name))
+            long = tables.compare_runs(metrics, session.read_document(second, rundir.METRICS), (run.name, second.name))
         except InputError as exc:
             st.error(f"Cannot read the second run: {exc}", icon=":material/error:")
         else:

@@ -11,15 +11,15 @@ run = session.require_run()
 session.require(run, rundir.INSTRUCTIONS)
 splits = {"test": "test.jsonl", "validation (tunes the hybrid)": "valid-rerank.jsonl"}
 which = st.segmented_control("Prompts", list(splits), default="test", key="prompts_split") or "test"
-prompts = session.guarded(session.prompts, run, splits[which])
+prompts = session.prompts(run, splits[which])
 if not prompts:
     st.info("This run has no rerank prompts (no user's held-out item is among the base candidates).", icon=":material/info:")
     st.stop()
-items = session.guarded(session.table, run, rundir.ITEMS)
+items = session.table(run, rundir.ITEMS)
 titles = dict(zip(items["item_id"], items["title"]))
 has_outputs = (run.path / rundir.LLM_OUTPUTS).is_file()
-outputs = session.guarded(session.table, run, rundir.LLM_OUTPUTS) if has_outputs else None
-split = session.guarded(session.table, run, rundir.SPLIT)
+outputs = session.table(run, rundir.LLM_OUTPUTS) if has_outputs else None
+split = session.table(run, rundir.SPLIT)
 role = "test" if which == "test" else "valid"
 targets = split[split["role"] == role].set_index("user_id")["item_id"]
 scale = session.scale(split)

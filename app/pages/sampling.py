@@ -8,8 +8,8 @@ from recranker_core import rundir
 st.title("Sampling")
 run = session.require_run()
 session.require(run, rundir.USER_SAMPLING, rundir.SAMPLED_USERS)
-users = session.guarded(session.table, run, rundir.USER_SAMPLING)
-draws = session.guarded(session.table, run, rundir.SAMPLED_USERS)
+users = session.table(run, rundir.USER_SAMPLING)
+draws = session.table(run, rundir.SAMPLED_USERS)
 summary = (run.manifest or {}).get("stages", {}).get("sample", {}).get("summary", {})
 
 cols = st.columns(4)
@@ -34,7 +34,7 @@ with right:
 
 st.subheader("By cluster")
 session.require(run, rundir.USER_EMBEDDINGS)
-embeddings = session.guarded(session.table, run, rundir.USER_EMBEDDINGS)
+embeddings = session.table(run, rundir.USER_EMBEDDINGS)
 st.plotly_chart(charts.projection_scatter(sampling.projection(embeddings, users)), width="stretch", key="sampling_projection")
 st.caption("User embeddings of the base model projected on their first two principal components, coloured by KMeans cluster; "
            "marker size grows with the times a user was sampled, crosses were never sampled.")  # fmt: skip

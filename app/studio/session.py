@@ -54,16 +54,29 @@ def _read(reader, path: Path):
     return reader(str(path), path.stat().st_mtime)
 
 
-def table(run: RunInfo, name: str) -> pd.DataFrame:
+def read_table(run: RunInfo, name: str) -> pd.DataFrame:
+    """A Parquet file of the run (cached); raises InputError naming a missing or broken file."""
     return _read(_table, run.path / name)
 
 
-def document(run: RunInfo, name: str) -> dict[str, Any]:
+def read_document(run: RunInfo, name: str) -> dict[str, Any]:
+    """A JSON file of the run (cached); raises InputError naming a missing or broken file."""
     return _read(_json, run.path / name)
 
 
+def table(run: RunInfo, name: str) -> pd.DataFrame:
+    """:func:`read_table`, stopping the page with one line when the file is broken."""
+    return guarded(read_table, run, name)
+
+
+def document(run: RunInfo, name: str) -> dict[str, Any]:
+    """:func:`read_document`, stopping the page with one line when the file is broken."""
+    return guarded(read_document, run, name)
+
+
 def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
-    return _read(_jsonl, run.path / rundir.INSTRUCTIONS / file)
+    """One instructions/*.jsonl file of the run (cached), stopping the page when it is broken."""
+    return guarded(_read, _jsonl, run.path / rundir.INSTRUCTIONS / file)
 
 
 def pick_run() -> RunInfo | None:

@@ -94,8 +94,8 @@ class LabelScorer:
                 logits = torch.cat(logits) if logits else torch.empty(0)
         out = []
         for row, ids in zip(logits.float().cpu(), label_ids):
-            chosen = torch.log_softmax(row, dim=-1)[list(ids)]
-            out.append(torch.softmax(chosen, dim=-1).numpy().astype(np.float64))
+            # Renormalised over the labels, so the softmax needs only their logits, not the vocabulary's.
+            out.append(torch.softmax(row[list(ids)], dim=-1).numpy().astype(np.float64))
         return out
 
     def _last_logits(self, batch: list[list[int]]):
