@@ -233,3 +233,12 @@ def test_projection_keeps_the_direction_of_largest_spread():
     points = sampling.projection(embeddings, users_)
     assert abs(np.corrcoef(points["x"], spread[:, 0])[0, 1]) > 0.99
     assert abs(np.corrcoef(points["y"], spread[:, 1])[0, 1]) > 0.9
+
+
+def test_same_rankings_needs_every_item_at_the_same_rank():
+    from studio import live
+
+    stored = pd.DataFrame({"user_id": [1, 1], "method": ["hybrid"] * 2, "item_id": [10, 11], "rank": [1, 2]})
+    assert live.same_rankings(stored.iloc[::-1], stored)
+    assert not live.same_rankings(stored.assign(rank=[2, 1]), stored)
+    assert not live.same_rankings(stored.iloc[:1], stored)
