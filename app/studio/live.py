@@ -15,8 +15,8 @@ def rerank_user(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(outputs, rankings) for one user's test prompts; base: split, user_id, item_id, base_rank.
 
-    All the user's prompts go to the scorer at once, so their shared prefix is encoded once (1.26x
-    faster than scoring task by task on the quick run); ``progress(fraction, text)`` marks the steps."""
+    All the user's prompts go to the scorer at once, so their shared prefix is encoded once (faster than
+    task by task: bench/results/live_rerank.md); ``progress(fraction, text)`` marks the steps."""
     from recranker_core.llm.rerank import score_prompts
 
     if progress:
