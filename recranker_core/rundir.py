@@ -6,6 +6,7 @@ docs/run-format.md describes every file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -80,6 +81,19 @@ def list_runs(root: Path) -> list[RunInfo]:
         except InputError as exc:
             runs.append(RunInfo(path.name, path, None, str(exc)))
     return sorted(runs, key=lambda r: ((r.manifest or {}).get("created", ""), r.name), reverse=True)
+
+
+def fingerprint(path: Path) -> str | None:
+    """A content hash of a file, or of a folder's file names and contents; None when it does not exist."""
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{file.relative_to(path).as_posix()}\0{fingerprint(file)}\n".encode())
+        return digest.hexdigest()[:16]
+    if not path.is_file():
+        return None
+    with open(path, "rb") as content:
+        return hashlib.file_digest(content, "sha256").hexdigest()[:16]
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ name and rename it, then record themselves in the manifest.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -23,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +41,77 @@ from recranker_core.evaluation import metrics_document
 log = logging.getLogger("recranker")
 CREATION_STAGES = ("data", "baselines", "evaluate")
 LATER_STAGES = ("sample", "instructions", "train", "rerank")
+CREATION_SETTINGS = ("seed", "data", "baselines", "evaluation")
+"""Settings a run is created with; a different value makes it another run (the others re-run stages)."""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What a stage reads and writes. The fingerprints of what it read are recorded with it, so that
+    `run` redoes a done stage when they change."""
+
+    reads: tuple[str, ...]
+    """Files and folders of the run it reads (one that may be absent counts as such)."""
+    settings: tuple[str, ...]
+    """Config sections it reads ("seed" for the seed)."""
+    writes: tuple[str, ...]
+    """Files and folders it writes; a done stage is redone when one of them has gone."""
+
+
+_INSTRUCTION = {name: f"{rundir.INSTRUCTIONS}/{name}" for name in rundir.INSTRUCTION_FILES}
+SPECS = {
+    "data": StageSpec((), ("data",), (rundir.SPLIT, rundir.ITEMS)),
+    "baselines": StageSpec(
+        (rundir.SPLIT,), ("seed", "baselines"), (rundir.CANDIDATES, rundir.USER_EMBEDDINGS, rundir.RANKINGS)
+    ),
+    "sample": StageSpec(
+        (rundir.SPLIT, rundir.USER_EMBEDDINGS), ("seed", "sampling"), (rundir.SAMPLED_USERS, rundir.USER_SAMPLING)
+    ),
+    "instructions": StageSpec(
+        (rundir.SPLIT, rundir.ITEMS, rundir.CANDIDATES, rundir.SAMPLED_USERS),
+        ("seed", "baselines", "prompts"),
+        (rundir.INSTRUCTIONS, rundir.EVALUATION_USERS),
+    ),
+    "train": StageSpec((_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"]), ("seed", "llm"), (rundir.ADAPTER, rundir.TRAIN_LOG)),
+    "rerank": StageSpec(
+        (_INSTRUCTION["test.jsonl"], _INSTRUCTION["valid-rerank.jsonl"], rundir.ADAPTER, rundir.CANDIDATES, rundir.SPLIT),
+        ("baselines", "rerank"),
+        (rundir.LLM_OUTPUTS, rundir.TASK_SCORES, rundir.HYBRID, rundir.RANKINGS),
+    ),
+    "evaluate": StageSpec(
+        (rundir.RANKINGS, rundir.SPLIT, rundir.EVALUATION_USERS), ("seed", "evaluation"), (rundir.METRICS,)
+    ),
+}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stage_inputs(folder: Path, name: str, config: RunConfig) -> dict[str, str | None]:
+    """Fingerprints of what stage ``name`` reads: its files in ``folder`` and its config sections."""
+    spec, settings = SPECS[name], _jsonable(config.to_dict())
+    return {f: rundir.fingerprint(folder / f) for f in spec.reads} | {f"config.{s}": _digest(settings[s]) for s in spec.settings}
+
+
+def stale_reason(run: Path, manifest: dict[str, Any], name: str) -> str | None:
+    """Why `run` must (re)do stage ``name`` of this run, or None when it is done and up to date.
+
+    Stages recorded before fingerprints were (no ``inputs``) count as up to date."""
+    record = manifest.get("stages", {}).get(name)
+    if not record:
+        return "not run yet"
+    if record.get("status") != "done":
+        return f"it is {record.get('status', 'unknown')}"
+    gone = [f for f, value in record.get("outputs", {}).items() if value is not None and not (run / f).exists()]
+    if gone:
+        return f"{gone[0]} is missing"
+    if "inputs" in record:
+        now = stage_inputs(run, name, config_from_manifest(manifest, run / rundir.MANIFEST))
+        changed = [key for key, value in now.items() if record["inputs"].get(key) != value]
+        if changed:
+            return f"its inputs changed ({', '.join(changed)})"
+    return None
 VERSIONED = ("lenskit", "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "transformers", "peft", "streamlit")
 
 
@@ -59,12 +130,15 @@ def _now() -> str:
 
 
 @contextmanager
-def _stage(stages: dict[str, dict[str, Any]], name: str, run: Path | None = None) -> Iterator[dict[str, Any]]:
-    """Record a stage in the manifest's ``stages``: running, then done or failed (with the error).
+def _stage(
+    stages: dict[str, dict[str, Any]], name: str, folder: Path, config: RunConfig, **inputs: str
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Record a stage in the manifest's ``stages``: running (with its inputs' fingerprints), then done
+    (with its outputs') or failed (with the error).
 
-    With ``run``, a failure is written to that run's manifest at once, so that `run` and the
+    A failure is written to ``folder``'s manifest at once when there is one, so that `run` and the
     dashboard see it; the stage's own outputs are never half-written (each is staged and renamed)."""
-    record: dict[str, Any] = {"status": "running", "started": _now()}
+    record: dict[str, Any] = {"status": "running", "started": _now(), "inputs": stage_inputs(folder, name, config) | inputs}
     stages[name] = record
     clock = time.perf_counter()
     log.info("stage %s ...", name)
@@ -73,12 +147,13 @@ def _stage(stages: dict[str, dict[str, Any]], name: str, run: Path | None = None
     except BaseException as exc:
         error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         record.update(status="failed", ended=_now(), error=error[:500])
-        if run is not None:
-            manifest = rundir.read_json(run / rundir.MANIFEST)
+        if (folder / rundir.MANIFEST).is_file():
+            manifest = rundir.read_json(folder / rundir.MANIFEST)
             manifest.setdefault("stages", {})[name] = record
-            rundir.write_json(run / rundir.MANIFEST, manifest)
+            rundir.write_json(folder / rundir.MANIFEST, manifest)
         raise
-    record.update(status="done", ended=_now(), seconds=round(time.perf_counter() - clock, 3))
+    outputs = {f: rundir.fingerprint(folder / f) for f in SPECS[name].writes}
+    record.update(status="done", ended=_now(), seconds=round(time.perf_counter() - clock, 3), outputs=outputs)
     log.info("stage %s done in %.1fs", name, record["seconds"])
 
 
@@ -89,23 +164,24 @@ def create_run(
     data = load_dataset(dataset, items)
     fingerprint = data.fingerprint()
     if out.exists() and not overwrite:
-        if _is_same_run(out, config, fingerprint):
-            log.info("%s already holds this run (same data and config); nothing to do", out)
-            return False
         if (out / rundir.MANIFEST).is_file():
-            raise InputError(f"{out}: holds another run (different data or config); pass --overwrite to replace it")
+            differences = _differences(out, config, fingerprint)
+            if not differences:
+                _keep_later_settings(out, config)
+                return False
+            raise InputError(f"{out}: holds another run (different {', '.join(differences)}); pass --overwrite to replace it")
         if any(out.iterdir()):
             raise InputError(f"{out}: exists and is not a run directory; choose another --out")
 
     stages: dict[str, dict[str, Any]] = {}
     with rundir.staged_folder(out) as staging:
-        with _stage(stages, "data"):
+        with _stage(stages, "data", staging, config, dataset=fingerprint):
             split = split_likes(data.ratings, config.data, name=data.name)
             rundir.write_table(staging / rundir.SPLIT, split.table)
             rundir.write_table(staging / rundir.ITEMS, data.items)
             log.info("split: %s", split.summary())
 
-        with _stage(stages, "baselines") as record:
+        with _stage(stages, "baselines", staging, config) as record:
             from recranker_core.baselines.candidates import run_baselines
 
             result = run_baselines(split, config.baselines, config.seed)
@@ -114,7 +190,7 @@ def create_run(
             rundir.write_table(staging / rundir.USER_EMBEDDINGS, result.user_embeddings)
             rundir.write_table(staging / rundir.RANKINGS, base_rankings(result.candidates))
 
-        with _stage(stages, "evaluate"):
+        with _stage(stages, "evaluate", staging, config):
             rankings = rundir.read_table(staging / rundir.RANKINGS)
             metrics = metrics_document(rankings, split.targets("test"), config.evaluation, config.seed)
             rundir.write_json(staging / rundir.METRICS, metrics | {"evaluation_users": "all"})
@@ -170,7 +246,7 @@ def evaluate_run(run: Path) -> dict[str, Any]:
     """Recompute metrics.json of an existing run from its rankings and split."""
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
-    with _stage(stages, "evaluate", run):
+    with _stage(stages, "evaluate", run, config):
         truth = evaluation_truth(run)
         rankings = rundir.read_table(run / rundir.RANKINGS)
         rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
@@ -195,17 +271,31 @@ def config_from_manifest(manifest: dict[str, Any], where: Path) -> RunConfig:
     )
 
 
-def _is_same_run(out: Path, config: RunConfig, fingerprint: str) -> bool:
+def _differences(out: Path, config: RunConfig, fingerprint: str) -> list[str]:
+    """What makes ``out`` another run than this one would be: its data, creation settings, or an unfinished creation."""
     try:
         manifest = rundir.read_json(out / rundir.MANIFEST)
     except InputError:
-        return False
-    return (
-        manifest.get("config") == _jsonable(config.to_dict())
-        and manifest.get("dataset", {}).get("fingerprint") == fingerprint
-        and all(manifest.get("stages", {}).get(s, {}).get("status") == "done" for s in CREATION_STAGES)
-        and (out / rundir.METRICS).is_file()
-    )
+        return ["an unreadable manifest"]
+    recorded, wanted = manifest.get("config") or {}, _jsonable(config.to_dict())
+    differences = [] if manifest.get("dataset", {}).get("fingerprint") == fingerprint else ["data"]
+    differences += [key for key in CREATION_SETTINGS if recorded.get(key) != wanted[key]]
+    if not all(manifest.get("stages", {}).get(s, {}).get("status") == "done" for s in CREATION_STAGES):
+        differences.append("an unfinished creation")
+    return differences
+
+
+def _keep_later_settings(out: Path, config: RunConfig) -> None:
+    """Record changed settings of the later stages in ``out``'s manifest; `run` then redoes the stages that read them."""
+    manifest = rundir.read_json(out / rundir.MANIFEST)
+    wanted = _jsonable(config.to_dict())
+    changed = [key for key, value in wanted.items() if manifest["config"].get(key) != value]
+    if not changed:
+        log.info("%s already holds this run (same data and config); nothing to do", out)
+        return
+    log.info("%s: new settings for %s; the stages that read them will run again", out, ", ".join(changed))
+    manifest.update(profile=config.profile, config=wanted)
+    rundir.write_json(out / rundir.MANIFEST, manifest)
 
 
 def _jsonable(value: Any) -> Any:
@@ -218,13 +308,14 @@ def run_all(
     until: str | None = None, force: str | None = None,
 ) -> None:  # fmt: skip
     """Every stage (or those up to ``until``): create the run (or find it up to date), then each later
-    stage not yet done (failed or never run); ``force`` re-runs that stage even if done, and so every later one."""
-    created = create_run(dataset, out, config, items=items, overwrite=overwrite)
-    stages = rundir.read_json(out / rundir.MANIFEST).get("stages", {})
-    for name in LATER_STAGES:
-        if created or name == force or stages.get(name, {}).get("status") != "done":
+    stage that is not done or whose inputs changed (see ``stale_reason``); ``force`` redoes that stage
+    even if it is up to date."""
+    create_run(dataset, out, config, items=items, overwrite=overwrite)
+    for name in (*LATER_STAGES, "evaluate"):
+        reason = "--force" if name == force else stale_reason(out, rundir.read_json(out / rundir.MANIFEST), name)
+        if reason:
+            log.info("stage %s: running (%s)", name, reason)
             STAGES[name](out)
-            created = True  # a re-done stage makes every later one stale
         if name == until:
             break
 
@@ -253,7 +344,7 @@ def sample_stage(run: Path) -> dict[str, Any]:
 
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
-    with _stage(stages, "sample", run) as record:
+    with _stage(stages, "sample", run, config) as record:
         split = load_split(run, manifest)
         eligible = eligible_users(split)
         embeddings = rundir.read_table(run / rundir.USER_EMBEDDINGS).set_index("user_id")["embedding"]
@@ -278,7 +369,7 @@ def instructions_stage(run: Path) -> dict[str, Any]:
 
     manifest, config = _open_run(run, after="sample")
     stages = manifest.setdefault("stages", {})
-    with _stage(stages, "instructions", run) as record:
+    with _stage(stages, "instructions", run, config) as record:
         result = build_instructions(
             load_split(run, manifest),
             rundir.read_table(run / rundir.ITEMS),
@@ -301,7 +392,7 @@ def instructions_stage(run: Path) -> dict[str, Any]:
     return result.summary
 
 
-STAGES = {"sample": sample_stage, "instructions": instructions_stage}
+STAGES = {"sample": sample_stage, "instructions": instructions_stage, "evaluate": evaluate_run}
 
 
 def set_threads(config: RunConfig) -> None:
@@ -320,10 +411,10 @@ def train_stage(run: Path) -> dict[str, Any]:
     stages = manifest.setdefault("stages", {})
     set_threads(config)
     folder = run / rundir.INSTRUCTIONS
-    with _stage(stages, "train", run) as record:
+    with _stage(stages, "train", run, config) as record:
         model_dir = resolve_model(config.llm.model)
         examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
-        checkpoints = _resume_folder(run / rundir.TRAIN_PARTIAL, *examples, dataclasses.asdict(config.llm), str(model_dir), config.seed)
+        checkpoints = _resume_folder(run / rundir.TRAIN_PARTIAL, record["inputs"], str(model_dir))
         with rundir.staged_folder(run / rundir.ADAPTER) as partial:
             summary = train(model_dir, *examples, config.llm, partial, config.seed, checkpoints=checkpoints)
         record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
@@ -379,7 +470,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
     stages = manifest.setdefault("stages", {})
     set_threads(config)
     folder = run / rundir.INSTRUCTIONS
-    with _stage(stages, "rerank", run) as record:
+    with _stage(stages, "rerank", run, config) as record:
         tuned_model, tokenizer = load_tuned(run, manifest, config)
         families = [("tuned", tuned_model, nullcontext())]
         if config.rerank.zeroshot and config.llm.full_finetune:
@@ -390,7 +481,7 @@ def rerank_stage(run: Path) -> dict[str, Any]:
         scale = split.rating_scale()
         prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
         blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
-        partial = _resume_folder(run / rundir.RERANK_PARTIAL, prompts, dataclasses.asdict(config.rerank), stages["train"].get("ended"))
+        partial = _resume_folder(run / rundir.RERANK_PARTIAL, record["inputs"])
         outputs = []
         for family, model, context in families:
             if torch.cuda.is_available():

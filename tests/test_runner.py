@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -12,7 +13,7 @@ from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.config import load_profile
 from recranker_core.errors import InputError
-from recranker_core.runner import create_run, evaluate_run
+from recranker_core.runner import create_run, evaluate_run, run_all
 from tests.conftest import MINI
 
 
@@ -108,6 +109,55 @@ def test_run_does_every_stage_once_and_resumes_the_missing_ones(tmp_path, capsys
     assert "rerank" not in json.loads((out / "manifest.json").read_text())["stages"]
     assert main(args) == 0
     assert "rerank" in json.loads((out / "manifest.json").read_text())["stages"]
+
+
+def test_run_redoes_exactly_the_stages_whose_inputs_changed(tmp_path):
+    out, config = tmp_path / "r", load_profile("smoke")
+    run_all(str(MINI), out, config, until="instructions")
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert set(stages["instructions"]["inputs"]) == {
+        "split.parquet", "items.parquet", "candidates.parquet", "sampled_users.parquet",
+        "config.seed", "config.baselines", "config.prompts",
+    }  # fmt: skip
+    assert stages["sample"]["outputs"]["sampled_users.parquet"] == rundir.fingerprint(out / "sampled_users.parquet")
+    assert stages["instructions"]["inputs"]["sampled_users.parquet"] == rundir.fingerprint(out / "sampled_users.parquet")
+
+    def written() -> dict[str, int]:
+        return {name: (out / name).stat().st_mtime_ns for name in ("sampled_users.parquet", "instructions/test.jsonl")}
+
+    before = written()
+    run_all(str(MINI), out, config, until="instructions")
+    assert written() == before  # all up to date
+
+    # A changed prompt setting redoes the instructions, not the sample.
+    fewer_pairs = dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, test_pairs=2))
+    run_all(str(MINI), out, fewer_pairs, until="instructions")
+    after = written()
+    assert after["sampled_users.parquet"] == before["sampled_users.parquet"]
+    assert after["instructions/test.jsonl"] != before["instructions/test.jsonl"]
+    assert json.loads((out / "manifest.json").read_text())["config"]["prompts"]["test_pairs"] == 2
+
+    # A stage whose output has gone is redone; its successor is not, as the same seed draws the same sample.
+    (out / "sampled_users.parquet").unlink()
+    run_all(str(MINI), out, fewer_pairs, until="instructions")
+    assert written()["instructions/test.jsonl"] == after["instructions/test.jsonl"]
+
+    # An input changed by hand (another draw) redoes the stages that read it.
+    sampled = pd.read_parquet(out / "sampled_users.parquet")
+    rundir.write_table(out / "sampled_users.parquet", sampled.iloc[: len(sampled) // 2])
+    run_all(str(MINI), out, fewer_pairs, until="instructions")
+    assert written()["instructions/test.jsonl"] != after["instructions/test.jsonl"]
+
+    # --force redoes a stage even when it is up to date.
+    before = written()
+    run_all(str(MINI), out, fewer_pairs, until="instructions", force="instructions")
+    assert written()["sampled_users.parquet"] == before["sampled_users.parquet"]
+    assert written()["instructions/test.jsonl"] != before["instructions/test.jsonl"]
+
+    # A setting the run was created with still makes it another run.
+    other = dataclasses.replace(config, baselines=dataclasses.replace(config.baselines, n_candidates=20))
+    with pytest.raises(InputError, match="holds another run \\(different baselines\\)"):
+        run_all(str(MINI), out, other)
 
 
 def test_stage_commands_on_bad_run_directories(tmp_path, mini_run, capsys):
