@@ -75,9 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    rank = int(os.environ.get("RANK", "0"))  # set by `accelerate launch`: the others stay quiet
+    log.setLevel(logging.WARNING if args.quiet or rank else logging.INFO)
     log.propagate = False
     try:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in LAUNCHABLE:
+            raise InputError(f"'{args.command}' runs in one process; launch only {' and '.join(LAUNCHABLE)} in several")
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -163,6 +166,8 @@ def _train(args: argparse.Namespace) -> int:
     from recranker_core.runner import train_stage
 
     summary = train_stage(args.run)
+    if summary is None:  # another process than the main one of an `accelerate launch`
+        return 0
     print(
         f"trained on {summary['examples']} examples in {summary['steps']} steps; validation loss "
         f"{summary['valid_loss_before']:.3f} -> {summary['valid_loss_after']:.3f}"
@@ -174,10 +179,14 @@ def _rerank(args: argparse.Namespace) -> int:
     from recranker_core.runner import rerank_stage
 
     summary = rerank_stage(args.run)
+    if summary is None:
+        return 0
     print(f"reranked {summary['test_users']} test users; metrics in {args.run / 'metrics.json'}")
     return 0
 
 
+LAUNCHABLE = ("train", "rerank")
+"""Commands that `accelerate launch` may start in several processes (the others would each redo the work)."""
 COMMANDS = {
     "data": _data,
     "baselines": _create,
@@ -202,5 +211,5 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     warnings.filterwarnings("ignore", module=r"lenskit")  # its pandas and parser chatter
     for category in (FutureWarning, DeprecationWarning):
-        warnings.filterwarnings("ignore", category=category, module=r"(torch|pandas)")
+        warnings.filterwarnings("ignore", category=category, module=r"(torch|pandas|transformers)")
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

@@ -131,13 +131,14 @@ def _now() -> str:
 
 @contextmanager
 def _stage(
-    stages: dict[str, dict[str, Any]], name: str, folder: Path, config: RunConfig, **inputs: str
+    stages: dict[str, dict[str, Any]], name: str, folder: Path, config: RunConfig, *, writer: bool = True, **inputs: str
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Record a stage in the manifest's ``stages``: running (with its inputs' fingerprints), then done
     (with its outputs') or failed (with the error).
 
-    A failure is written to ``folder``'s manifest at once when there is one, so that `run` and the
-    dashboard see it; the stage's own outputs are never half-written (each is staged and renamed)."""
+    A failure is written to ``folder``'s manifest at once when there is one (by the ``writer``: the
+    main one of several processes), so that `run` and the dashboard see it; the stage's own outputs are
+    never half-written (each is staged and renamed)."""
     record: dict[str, Any] = {"status": "running", "started": _now(), "inputs": stage_inputs(folder, name, config) | inputs}
     stages[name] = record
     clock = time.perf_counter()
@@ -147,14 +148,15 @@ def _stage(
     except BaseException as exc:
         error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         record.update(status="failed", ended=_now(), error=error[:500])
-        if (folder / rundir.MANIFEST).is_file():
+        if writer and (folder / rundir.MANIFEST).is_file():
             manifest = rundir.read_json(folder / rundir.MANIFEST)
             manifest.setdefault("stages", {})[name] = record
             rundir.write_json(folder / rundir.MANIFEST, manifest)
         raise
-    outputs = {f: rundir.fingerprint(folder / f) for f in SPECS[name].writes}
-    record.update(status="done", ended=_now(), seconds=round(time.perf_counter() - clock, 3), outputs=outputs)
-    log.info("stage %s done in %.1fs", name, record["seconds"])
+    record.update(status="done", ended=_now(), seconds=round(time.perf_counter() - clock, 3))
+    if writer:
+        record["outputs"] = {f: rundir.fingerprint(folder / f) for f in SPECS[name].writes}
+        log.info("stage %s done in %.1fs", name, record["seconds"])
 
 
 def create_run(
@@ -395,34 +397,56 @@ def instructions_stage(run: Path) -> dict[str, Any]:
 STAGES = {"sample": sample_stage, "instructions": instructions_stage, "evaluate": evaluate_run}
 
 
+def processes():
+    """accelerate's view of the processes this stage runs in: one, or those `accelerate launch` started
+    (on GPUs: one per GPU; without GPUs: CPU processes talking over gloo)."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def set_threads(config: RunConfig) -> None:
+    """torch's CPU threads: ``[rerank] threads``, or the cores shared out among the launched processes."""
     import torch
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    torch.set_num_threads(config.rerank.threads or os.cpu_count() or 1)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    torch.set_num_threads(config.rerank.threads or max(1, (os.cpu_count() or 1) // launched))
 
 
-def train_stage(run: Path) -> dict[str, Any]:
-    """LoRA-tune (or fully fine-tune) the model on instructions/train.jsonl; save into adapter/."""
+def train_stage(run: Path) -> dict[str, Any] | None:
+    """LoRA-tune (or fully fine-tune) the model on instructions/train.jsonl; save into adapter/.
+
+    Under `accelerate launch` every process trains its share of each batch (the Trainer's data
+    parallelism) and the main process alone writes; returns the summary there, None elsewhere."""
     from recranker_core.llm.models import resolve_model
     from recranker_core.llm.training import train
 
     manifest, config = _open_run(run, after="instructions")
     stages = manifest.setdefault("stages", {})
     set_threads(config)
+    state = processes()
     folder = run / rundir.INSTRUCTIONS
-    with _stage(stages, "train", run, config) as record:
+    with _stage(stages, "train", run, config, writer=state.is_main_process) as record:
         model_dir = resolve_model(config.llm.model)
         examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
-        checkpoints = _resume_folder(run / rundir.TRAIN_PARTIAL, record["inputs"], str(model_dir))
-        with rundir.staged_folder(run / rundir.ADAPTER) as partial:
+        checkpoints = run / rundir.TRAIN_PARTIAL
+        if state.is_main_process:
+            _resume_folder(checkpoints, record["inputs"], str(model_dir))
+        state.wait_for_everyone()
+        with rundir.staged_folder(run / rundir.ADAPTER) if state.is_main_process else nullcontext() as partial:
             summary = train(model_dir, *examples, config.llm, partial, config.seed, checkpoints=checkpoints)
+        summary["processes"] = state.num_processes
         record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
-        rundir.write_json(run / rundir.TRAIN_LOG, {"log": summary["log"]})
-        log.info(
-            "train: %d examples, %d steps, validation loss %.3f -> %.3f",
-            summary["examples"], summary["steps"], summary["valid_loss_before"], summary["valid_loss_after"],
-        )  # fmt: skip
+        if state.is_main_process:
+            rundir.write_json(run / rundir.TRAIN_LOG, {"log": summary["log"]})
+            log.info(
+                "train: %d examples, %d steps, validation loss %.3f -> %.3f",
+                summary["examples"], summary["steps"], summary["valid_loss_before"], summary["valid_loss_after"],
+            )  # fmt: skip
+    if not state.is_main_process:
+        return None
     rundir.write_json(run / rundir.MANIFEST, manifest)
     shutil.rmtree(checkpoints)
     return summary
@@ -446,7 +470,7 @@ def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
 def _resume_folder(folder: Path, *inputs: Any) -> Path:
     """A folder of partial work that lets a stopped stage resume; emptied when the inputs it was
     made from (anything JSON can hold) have changed."""
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    key = _digest(inputs)
     stamp = folder / "key.txt"
     if folder.is_dir() and (not stamp.is_file() or stamp.read_text() != key):
         shutil.rmtree(folder)
@@ -458,48 +482,69 @@ def _resume_folder(folder: Path, *inputs: Any) -> Path:
     return folder
 
 
-def rerank_stage(run: Path) -> dict[str, Any]:
-    """Score the test and validation rerank prompts (tuned, and untuned for zeroshot:*), rank, tune the hybrid."""
-    import torch
+def _score_blocks(run: Path, manifest: dict[str, Any], config: RunConfig, prompts: list[dict], state, key: Any) -> tuple[pd.DataFrame, list[int]]:
+    """Every rerank prompt's outputs (tuned, and untuned for zeroshot:*), scored in blocks of users.
+
+    Each block is saved in .rerank-partial/ as it is done, so a stopped stage resumes; the blocks not
+    saved yet are shared out among the processes, and every process then reads them all back in
+    order (the folder is the gather: one machine, or a run folder on shared storage). Also returns
+    how many blocks each process scored."""
+    from accelerate.utils import gather_object
 
     from recranker_core.llm.models import load
     from recranker_core.llm.rerank import score_prompts
+
+    blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
+    partial = run / rundir.RERANK_PARTIAL
+    if state.is_main_process:
+        _resume_folder(partial, key)
+    state.wait_for_everyone()
+    families = ("tuned", "zeroshot") if config.rerank.zeroshot else ("tuned",)
+    saved = {(f, i): partial / f"{f}-{i:05d}.parquet" for f in families for i in range(len(blocks))}
+    todo = [block for block, path in saved.items() if not path.is_file()]
+    scale = load_split(run, manifest).rating_scale()
+    with state.split_between_processes(todo) as mine:
+        if mine:  # a resumed stage with nothing left does not load the model
+            tuned, tokenizer = load_tuned(run, manifest, config)
+            for family in families:
+                if family == "zeroshot" and config.llm.full_finetune:
+                    model, context = load(Path(manifest["stages"]["train"]["model"]))[0], nullcontext()
+                else:
+                    model, context = tuned, (tuned.disable_adapter() if family == "zeroshot" else nullcontext())
+                model.to(state.device)
+                with context:
+                    for index in (i for f, i in mine if f == family):
+                        scored = score_prompts(
+                            model, tokenizer, blocks[index], mode=config.rerank.mode, scale=scale,
+                            batch_size=config.rerank.batch_size, prefix_cache=config.rerank.prefix_cache,
+                            desc=f"{family} {index + 1}/{len(blocks)}",
+                        )  # fmt: skip
+                        rundir.write_table(saved[family, index], scored.assign(family=family))
+        per_process = gather_object([len(mine)])
+    state.wait_for_everyone()
+    return pd.concat([rundir.read_table(path) for path in saved.values()], ignore_index=True), per_process
+
+
+def rerank_stage(run: Path) -> dict[str, Any] | None:
+    """Score the test and validation rerank prompts (tuned, and untuned for zeroshot:*), rank, tune the hybrid.
+
+    Under `accelerate launch` the users are shared out among the processes (see ``_score_blocks``) and
+    the main process alone ranks and writes; returns the summary there, None elsewhere."""
     from recranker_core.ranking import rank_outputs
 
     manifest, config = _open_run(run, after="train")
     stages = manifest.setdefault("stages", {})
     set_threads(config)
+    state = processes()
     folder = run / rundir.INSTRUCTIONS
-    with _stage(stages, "rerank", run, config) as record:
-        tuned_model, tokenizer = load_tuned(run, manifest, config)
-        families = [("tuned", tuned_model, nullcontext())]
-        if config.rerank.zeroshot and config.llm.full_finetune:
-            families.append(("zeroshot", load(Path(stages["train"]["model"]))[0], nullcontext()))
-        elif config.rerank.zeroshot:
-            families.append(("zeroshot", tuned_model, tuned_model.disable_adapter()))
+    with _stage(stages, "rerank", run, config, writer=state.is_main_process) as record:
+        prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
+        outputs, per_process = _score_blocks(run, manifest, config, prompts, state, record["inputs"])
+        if not state.is_main_process:
+            return None
+        rundir.write_table(run / rundir.LLM_OUTPUTS, outputs)
         split = load_split(run, manifest)
         scale = split.rating_scale()
-        prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
-        blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
-        partial = _resume_folder(run / rundir.RERANK_PARTIAL, record["inputs"])
-        outputs = []
-        for family, model, context in families:
-            if torch.cuda.is_available():
-                model.to("cuda")
-            with context:
-                for index, block in enumerate(blocks):
-                    saved = partial / f"{family}-{index:05d}.parquet"
-                    if not saved.is_file():  # blocks saved before a stop are not scored again
-                        scored = score_prompts(
-                            model, tokenizer, block, mode=config.rerank.mode, scale=scale,
-                            batch_size=config.rerank.batch_size, prefix_cache=config.rerank.prefix_cache,
-                            desc=f"{family} {index + 1}/{len(blocks)}",
-                        )  # fmt: skip
-                        rundir.write_table(saved, scored.assign(family=family))
-                    outputs.append(rundir.read_table(saved))
-        outputs = pd.concat(outputs, ignore_index=True)
-        rundir.write_table(run / rundir.LLM_OUTPUTS, outputs)
-
         candidates = rundir.read_table(run / rundir.CANDIDATES)
         result = rank_outputs(
             outputs, candidates, split.targets("valid"), config.baselines.primary, tuple(config.rerank.hybrid_weights), scale
@@ -529,10 +574,11 @@ def rerank_stage(run: Path) -> dict[str, Any]:
             "tuned_weights": list(result.tuned_weights),
             "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in result.accuracy.items()},
             "parse_failure_rate": {f"{f}:{t}": v for (f, t), v in parse.items()},
+            "blocks_per_process": per_process,
         }
         log.info("rerank: %s", record["summary"])
     rundir.write_json(run / rundir.MANIFEST, manifest)
-    shutil.rmtree(partial)
+    shutil.rmtree(run / rundir.RERANK_PARTIAL)
     evaluate_run(run)
     return record["summary"]
 

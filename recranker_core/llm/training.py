@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,15 @@ def _round_robin(groups: list[list[dict]]):
 
 
 def train(
-    model_dir: Path, train_examples: list[dict], valid_examples: list[dict], config: LLMConfig, out: Path, seed: int,
+    model_dir: Path, train_examples: list[dict], valid_examples: list[dict], config: LLMConfig, out: Path | None, seed: int,
     checkpoints: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Fit and save into ``out`` (adapter_model.safetensors, or model.safetensors when full fine-tuning).
+    """Fit and save into ``out`` (adapter_model.safetensors, or model.safetensors when full fine-tuning;
+    None: not saved, for the other processes of an `accelerate launch`).
 
     With ``checkpoints`` (and ``config.checkpoint_steps``), the Trainer saves its state there every
-    ``checkpoint_steps`` steps and resumes from the latest one found."""
+    ``checkpoint_steps`` steps and resumes from the latest one found. Launched in several processes,
+    each takes ``batch_size / processes`` examples of every step, so a step still sees ``batch_size``."""
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
 
@@ -90,13 +93,15 @@ def train(
         from recranker_core.errors import InputError
 
         raise InputError(f"no training example fits llm.max_length = {config.max_length} tokens")
-    steps = math.ceil(len(train_rows) / config.batch_size * config.epochs)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch`
+    per_process = max(1, config.batch_size // launched)
+    steps = math.ceil(len(train_rows) / (per_process * launched) * config.epochs)
     scratch = tempfile.TemporaryDirectory(prefix="recranker-trainer-")
     saving = checkpoints is not None and config.checkpoint_steps > 0
     args = TrainingArguments(
         output_dir=str(checkpoints) if saving else scratch.name,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
+        per_device_train_batch_size=per_process,
+        per_device_eval_batch_size=per_process,
         learning_rate=config.learning_rate,
         max_steps=steps,
         lr_scheduler_type="cosine",
@@ -136,10 +141,11 @@ def train(
     result = trainer.train(resume_from_checkpoint=resume or None)
     after = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
     scratch.cleanup()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    if config.full_finetune:
-        tokenizer.save_pretrained(out)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out, safe_serialization=True)
+        if config.full_finetune:
+            tokenizer.save_pretrained(out)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "examples": len(train_rows),
