@@ -215,6 +215,7 @@ class PromptConfig:
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 RERANK_MODES = ("logits", "generate")
+RERANK_BACKENDS = ("transformers", "vllm")
 
 
 @dataclass(frozen=True)
@@ -276,10 +277,16 @@ class RerankConfig:
     """torch CPU threads (0 = all cores)."""
     checkpoint_users: int = 25
     """Users scored between two saved checkpoints; a stopped rerank resumes from the last one."""
+    backend: str = "transformers"
+    """Engine of generate mode: "transformers", or "vllm" (optional, needs the vllm package and a CUDA GPU)."""
 
     def check(self, where: str) -> None:
         if self.mode not in RERANK_MODES:
             raise InputError(f"{where}: rerank.mode = '{self.mode}' (known: {', '.join(RERANK_MODES)})")
+        if self.backend not in RERANK_BACKENDS:
+            raise InputError(f"{where}: rerank.backend = '{self.backend}' (known: {', '.join(RERANK_BACKENDS)})")
+        if self.backend == "vllm" and self.mode != "generate":
+            raise InputError(f"{where}: rerank.backend = 'vllm' needs rerank.mode = 'generate' (logits mode reads label probabilities with transformers)")
         if len(self.hybrid_weights) != 3:
             raise InputError(f"{where}: rerank.hybrid_weights needs three numbers (a1, a2, a3)")
         for name in ("batch_size", "checkpoint_users"):

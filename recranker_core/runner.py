@@ -491,9 +491,7 @@ def _score_blocks(run: Path, manifest: dict[str, Any], config: RunConfig, prompt
     how many blocks each process scored."""
     from accelerate.utils import gather_object
 
-    from recranker_core.llm.models import load
-    from recranker_core.llm.rerank import score_prompts
-
+    score = _scorer(run, manifest, config, state.device)  # first, so that a missing adapter leaves no trace
     blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
     partial = run / rundir.RERANK_PARTIAL
     if state.is_main_process:
@@ -502,27 +500,50 @@ def _score_blocks(run: Path, manifest: dict[str, Any], config: RunConfig, prompt
     families = ("tuned", "zeroshot") if config.rerank.zeroshot else ("tuned",)
     saved = {(f, i): partial / f"{f}-{i:05d}.parquet" for f in families for i in range(len(blocks))}
     todo = [block for block, path in saved.items() if not path.is_file()]
-    scale = load_split(run, manifest).rating_scale()
     with state.split_between_processes(todo) as mine:
-        if mine:  # a resumed stage with nothing left does not load the model
-            tuned, tokenizer = load_tuned(run, manifest, config)
-            for family in families:
-                if family == "zeroshot" and config.llm.full_finetune:
-                    model, context = load(Path(manifest["stages"]["train"]["model"]))[0], nullcontext()
-                else:
-                    model, context = tuned, (tuned.disable_adapter() if family == "zeroshot" else nullcontext())
-                model.to(state.device)
-                with context:
-                    for index in (i for f, i in mine if f == family):
-                        scored = score_prompts(
-                            model, tokenizer, blocks[index], mode=config.rerank.mode, scale=scale,
-                            batch_size=config.rerank.batch_size, prefix_cache=config.rerank.prefix_cache,
-                            desc=f"{family} {index + 1}/{len(blocks)}",
-                        )  # fmt: skip
-                        rundir.write_table(saved[family, index], scored.assign(family=family))
+        for family, index in mine:
+            scored = score(family, blocks[index], f"{family} {index + 1}/{len(blocks)}")
+            rundir.write_table(saved[family, index], scored.assign(family=family))
         per_process = gather_object([len(mine)])
     state.wait_for_everyone()
     return pd.concat([rundir.read_table(path) for path in saved.values()], ignore_index=True), per_process
+
+
+def _scorer(run: Path, manifest: dict[str, Any], config: RunConfig, device):
+    """``score(family, prompts, desc) -> outputs``, with the models loaded once: the tuned one, whose
+    adapter is switched off for "zeroshot" (or the base model beside a full fine-tune)."""
+    from recranker_core.llm.models import load, load_tokenizer
+    from recranker_core.llm.rerank import score_prompts
+
+    scale = load_split(run, manifest).rating_scale()
+    base = Path(manifest["stages"]["train"]["model"])
+    if config.rerank.backend == "vllm":
+        from recranker_core.llm import vllm_backend
+
+        tuned = run / rundir.ADAPTER
+        tokenizer = load_tokenizer(tuned if config.llm.full_finetune else base)
+        answers = vllm_backend.VLLMAnswers(base, tuned, lora_rank=None if config.llm.full_finetune else config.llm.lora_r, seed=config.seed)
+        return lambda family, prompts, desc: answers.score(family, tokenizer, prompts, scale)
+
+    tuned, tokenizer = load_tuned(run, manifest, config)
+    tuned.to(device)
+    untuned: dict[str, Any] = {}
+
+    def score(family: str, prompts: list[dict], desc: str) -> pd.DataFrame:
+        model, context = tuned, nullcontext()
+        if family == "zeroshot" and config.llm.full_finetune:
+            if not untuned:
+                untuned["model"] = load(base)[0].to(device)
+            model = untuned["model"]
+        elif family == "zeroshot":
+            context = tuned.disable_adapter()
+        with context:
+            return score_prompts(
+                model, tokenizer, prompts, mode=config.rerank.mode, scale=scale, batch_size=config.rerank.batch_size,
+                prefix_cache=config.rerank.prefix_cache, desc=desc,
+            )  # fmt: skip
+
+    return score
 
 
 def rerank_stage(run: Path) -> dict[str, Any] | None:
@@ -533,6 +554,10 @@ def rerank_stage(run: Path) -> dict[str, Any] | None:
     from recranker_core.ranking import rank_outputs
 
     manifest, config = _open_run(run, after="train")
+    if config.rerank.backend == "vllm":
+        from recranker_core.llm.vllm_backend import require
+
+        require()
     stages = manifest.setdefault("stages", {})
     set_threads(config)
     state = processes()

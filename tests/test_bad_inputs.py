@@ -131,6 +131,7 @@ PROFILES = {
     "no checkpoints in rerank": ("[rerank]\ncheckpoint_users = 0\n", "rerank.checkpoint_users = 0"),
     "empty SASRec window": ("[baselines]\nsasrec_max_len = 0\n", "baselines.sasrec_max_len = 0 must be positive"),
     "wrong type": ("seed = \"forty-two\"\n", "seed"),
+    "vLLM in logits mode": ("[rerank]\nbackend = \"vllm\"\n", "rerank.backend = 'vllm' needs rerank.mode = 'generate'"),
 }
 
 

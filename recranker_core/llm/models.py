@@ -62,14 +62,9 @@ def resolve_model(spec: str) -> Path:
 def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
     """(model, tokenizer) from a resolved model directory, with an optional LoRA adapter."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.chat_template is None:
-        tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
     if adapter is not None:
         from peft import PeftModel
@@ -80,6 +75,19 @@ def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
     if not trainable:
         model.eval()
     return model, tokenizer
+
+
+def load_tokenizer(path: Path):
+    """The tokenizer of a resolved model directory, with a pad token and a chat template."""
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
 
 
 def embedded_gguf() -> Path:

@@ -23,6 +23,7 @@ from recranker_core.prompts.templates import LABELS, NO, YES
 
 log = logging.getLogger("recranker")
 MAX_NEW_TOKENS = {"pointwise": 4, "pairwise": 4, "listwise": 24}
+COLUMNS = ["split", "user_id", "task", "variant", "items", "probs", "raw", "parsed"]
 
 
 def task_labels(task: str, scale: tuple[int, int], n_items: int) -> tuple[str, ...]:
@@ -57,11 +58,16 @@ def score_prompts(
                 rows.append(_row(prompt, probs, raw=None, parsed=True))
         else:
             for prompt in group:
-                meta = prompt["meta"]
-                text = generate(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), MAX_NEW_TOKENS[meta["task"]], counter)
-                probs, parsed = _parsed_probs(meta["task"], text, scale, len(meta["items"]))
-                rows.append(_row(prompt, probs, raw=text, parsed=parsed))
-    return pd.DataFrame(rows, columns=["split", "user_id", "task", "variant", "items", "probs", "raw", "parsed"])
+                text = generate(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), MAX_NEW_TOKENS[prompt["meta"]["task"]], counter)
+                rows.append(answer_row(prompt, text, scale))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def answer_row(prompt: dict, text: str, scale: tuple[int, int]) -> dict:
+    """The output row of a prompt answered in free text (generate mode, by any backend)."""
+    meta = prompt["meta"]
+    probs, parsed = _parsed_probs(meta["task"], text, scale, len(meta["items"]))
+    return _row(prompt, probs, raw=text, parsed=parsed)
 
 
 def _row(prompt: dict, probs: np.ndarray, *, raw: str | None, parsed: bool) -> dict:
