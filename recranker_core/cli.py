@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--until", choices=["sample", "instructions", "train", "rerank"], help="stop after this stage")
             p.add_argument(
                 "--force", choices=["sample", "instructions", "train", "rerank"],
-                help="re-run this stage even if it is done (and every later one, which depends on it)",
+                help="re-run this stage even if it is up to date (later ones re-run if its output changes)",
             )  # fmt: skip
 
     for name, text in (

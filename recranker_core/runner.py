@@ -1,12 +1,13 @@
 """Stages of a run and the run directory they fill.
 
-Stages so far: ``data`` (load, validate, split), ``baselines`` (fit the
-conventional recommenders, top-N candidates) and ``evaluate`` (metrics.json),
-which create a run; then ``sample`` (users for instruction data) and
-``instructions`` (training/validation examples and test prompts), which add to
-it. A new run is built in a hidden folder and moved into place only when its
-first three stages have finished; later stages write each output to a temporary
-name and rename it, then record themselves in the manifest.
+``data`` (load, validate, split), ``baselines`` (fit the conventional recommenders, top-N
+candidates) and ``evaluate`` (metrics.json) create a run; ``sample`` (users for instruction data),
+``instructions`` (training/validation examples and test prompts), ``train`` (the adapter) and
+``rerank`` (LLM rankings, then ``evaluate`` again) add to it. A new run is built in a hidden folder
+and moved into place only when its first three stages have finished; later stages write each output
+to a temporary name and rename it, then record themselves in the manifest, with fingerprints of
+what they read and wrote (``SPECS``), so that `run` redoes exactly the stages that are not done or
+whose inputs changed. ``train`` and ``rerank`` also run under `accelerate launch`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from recranker_core.evaluation import metrics_document
 log = logging.getLogger("recranker")
 CREATION_STAGES = ("data", "baselines", "evaluate")
 LATER_STAGES = ("sample", "instructions", "train", "rerank")
+VERSIONED = (
+    "lenskit", "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "transformers", "peft", "accelerate", "streamlit", "vllm",
+)
 CREATION_SETTINGS = ("seed", "data", "baselines", "evaluation")
 """Settings a run is created with; a different value makes it another run (the others re-run stages)."""
 
@@ -112,7 +116,6 @@ def stale_reason(run: Path, manifest: dict[str, Any], name: str) -> str | None:
         if changed:
             return f"its inputs changed ({', '.join(changed)})"
     return None
-VERSIONED = ("lenskit", "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "transformers", "peft", "streamlit")
 
 
 def package_versions() -> dict[str, str]:
