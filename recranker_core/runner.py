@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -92,10 +92,20 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _settings_digest(config: RunConfig, name: str) -> str:
+    """Fingerprint of a config section by the values that differ from its defaults, so that a field a
+    later version adds (at its default) leaves the stages done before it up to date."""
+    if name == "seed":
+        return _digest(config.seed)
+    section = getattr(config, name)
+    values, defaults = _jsonable(asdict(section)), _jsonable(asdict(type(section)()))
+    return _digest({key: value for key, value in values.items() if value != defaults[key]})
+
+
 def stage_inputs(folder: Path, name: str, config: RunConfig) -> dict[str, str | None]:
     """Fingerprints of what stage ``name`` reads: its files in ``folder`` and its config sections."""
-    spec, settings = SPECS[name], _jsonable(config.to_dict())
-    return {f: rundir.fingerprint(folder / f) for f in spec.reads} | {f"config.{s}": _digest(settings[s]) for s in spec.settings}
+    spec = SPECS[name]
+    return {f: rundir.fingerprint(folder / f) for f in spec.reads} | {f"config.{s}": _settings_digest(config, s) for s in spec.settings}
 
 
 def stale_reason(run: Path, manifest: dict[str, Any], name: str) -> str | None:
@@ -280,9 +290,10 @@ def _differences(out: Path, config: RunConfig, fingerprint: str) -> list[str]:
     """What makes ``out`` another run than this one would be: its data, creation settings, or an unfinished creation."""
     try:
         manifest = rundir.read_json(out / rundir.MANIFEST)
+        recorded = _jsonable(config_from_manifest(manifest, out / rundir.MANIFEST).to_dict())  # new fields at their defaults
     except InputError:
-        return ["an unreadable manifest"]
-    recorded, wanted = manifest.get("config") or {}, _jsonable(config.to_dict())
+        return ["an unreadable manifest or config"]
+    wanted = _jsonable(config.to_dict())
     differences = [] if manifest.get("dataset", {}).get("fingerprint") == fingerprint else ["data"]
     differences += [key for key in CREATION_SETTINGS if recorded.get(key) != wanted[key]]
     if not all(manifest.get("stages", {}).get(s, {}).get("status") == "done" for s in CREATION_STAGES):
@@ -293,8 +304,8 @@ def _differences(out: Path, config: RunConfig, fingerprint: str) -> list[str]:
 def _keep_later_settings(out: Path, config: RunConfig) -> None:
     """Record changed settings of the later stages in ``out``'s manifest; `run` then redoes the stages that read them."""
     manifest = rundir.read_json(out / rundir.MANIFEST)
-    wanted = _jsonable(config.to_dict())
-    changed = [key for key, value in wanted.items() if manifest["config"].get(key) != value]
+    recorded, wanted = _jsonable(config_from_manifest(manifest, out / rundir.MANIFEST).to_dict()), _jsonable(config.to_dict())
+    changed = [key for key, value in wanted.items() if key != "profile" and recorded[key] != value]
     if not changed:
         log.info("%s already holds this run (same data and config); nothing to do", out)
         return

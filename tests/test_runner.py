@@ -129,6 +129,13 @@ def test_run_redoes_exactly_the_stages_whose_inputs_changed(tmp_path):
     run_all(str(MINI), out, config, until="instructions")
     assert written() == before  # all up to date
 
+    # A run made by an older version, which lacked some fields (now at their defaults), is up to date too.
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["config"]["prompts"]["popularity"], manifest["config"]["baselines"]["sasrec_blocks"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    run_all(str(MINI), out, config, until="instructions")
+    assert written() == before
+
     # A changed prompt setting redoes the instructions, not the sample.
     fewer_pairs = dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, test_pairs=2))
     run_all(str(MINI), out, fewer_pairs, until="instructions")
