@@ -536,7 +536,9 @@ def _scorer(run: Path, manifest: dict[str, Any], config: RunConfig, device):
 
         tuned = run / rundir.ADAPTER
         tokenizer = load_tokenizer(tuned if config.llm.full_finetune else base)
-        answers = vllm_backend.VLLMAnswers(base, tuned, lora_rank=None if config.llm.full_finetune else config.llm.lora_r, seed=config.seed)
+        answers = vllm_backend.VLLMAnswers(
+            base, tuned, lora_rank=None if config.llm.full_finetune else config.llm.lora_r, zeroshot=config.rerank.zeroshot, seed=config.seed
+        )
         return lambda family, prompts, desc: answers.score(family, tokenizer, prompts, scale)
 
     tuned, tokenizer = load_tuned(run, manifest, config)

@@ -31,8 +31,10 @@ def require() -> None:
 class VLLMAnswers:
     """Greedy answers of the tuned model (base + adapter, or a full fine-tune) and of the base model."""
 
-    def __init__(self, base: Path, tuned: Path, *, lora_rank: int | None, seed: int):
+    def __init__(self, base: Path, tuned: Path, *, lora_rank: int | None, zeroshot: bool, seed: int):
         self.base, self.tuned, self.lora_rank, self.seed = base, tuned, lora_rank, seed
+        # A full fine-tune with zero-shot answers needs two engines on the GPU: half its memory each.
+        self.memory = 0.45 if zeroshot and not lora_rank else 0.9
         self.engines: dict[Path, object] = {}
 
     def _engine(self, path: Path):
@@ -40,7 +42,7 @@ class VLLMAnswers:
 
         if path not in self.engines:
             lora = {"enable_lora": True, "max_lora_rank": _allowed_rank(self.lora_rank)} if self.lora_rank else {}
-            self.engines[path] = LLM(model=str(path), seed=self.seed, **lora)
+            self.engines[path] = LLM(model=str(path), seed=self.seed, gpu_memory_utilization=self.memory, **lora)
         return self.engines[path]
 
     def score(self, family: str, tokenizer, prompts: list[dict], scale: tuple[int, int]) -> pd.DataFrame:

@@ -85,7 +85,7 @@ def test_generate_mode_through_vllm(run, monkeypatch):
     summary = rerank_stage(run)
 
     # One engine on the base model serves both families: the adapter is applied per request.
-    assert seen["engines"] == [{"model": str(base), "seed": 42, "enable_lora": True, "max_lora_rank": 8}]
+    assert seen["engines"] == [{"model": str(base), "seed": 42, "gpu_memory_utilization": 0.9, "enable_lora": True, "max_lora_rank": 8}]
     requests = [call[2] for call in seen["calls"]]
     assert [r.path if r else None for r in requests] == [str(run / rundir.ADAPTER), None]  # tuned, then zero-shot
     for inputs, params, _ in seen["calls"]:
