@@ -147,6 +147,7 @@ def test_run_redoes_exactly_the_stages_whose_inputs_changed(tmp_path):
     # A stage whose output has gone is redone; its successor is not, as the same seed draws the same sample.
     (out / "sampled_users.parquet").unlink()
     run_all(str(MINI), out, fewer_pairs, until="instructions")
+    assert (out / "sampled_users.parquet").is_file()
     assert written()["instructions/test.jsonl"] == after["instructions/test.jsonl"]
 
     # An input changed by hand (another draw) redoes the stages that read it.
