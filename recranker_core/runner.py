@@ -88,6 +88,11 @@ SPECS = {
 }
 
 
+def written_by(name: str) -> str:
+    """The first stage that writes run file or folder ``name``."""
+    return next(stage for stage, spec in SPECS.items() if name in spec.writes)
+
+
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -180,11 +185,8 @@ def create_run(
     fingerprint = data.fingerprint()
     if out.exists() and not overwrite:
         if (out / rundir.MANIFEST).is_file():
-            differences = _differences(out, config, fingerprint)
-            if not differences:
-                _keep_later_settings(out, config)
-                return False
-            raise InputError(f"{out}: holds another run (different {', '.join(differences)}); pass --overwrite to replace it")
+            _reuse(out, config, fingerprint)
+            return False
         if any(out.iterdir()):
             raise InputError(f"{out}: exists and is not a run directory; choose another --out")
 
@@ -286,25 +288,22 @@ def config_from_manifest(manifest: dict[str, Any], where: Path) -> RunConfig:
     )
 
 
-def _differences(out: Path, config: RunConfig, fingerprint: str) -> list[str]:
-    """What makes ``out`` another run than this one would be: its data, creation settings, or an unfinished creation."""
+def _reuse(out: Path, config: RunConfig, fingerprint: str) -> None:
+    """Refuse ``out`` unless it holds this run (same data and creation settings, created in full); record
+    changed settings of the later stages there, so that `run` redoes the stages that read them."""
+    wanted = _jsonable(config.to_dict())
     try:
         manifest = rundir.read_json(out / rundir.MANIFEST)
         recorded = _jsonable(config_from_manifest(manifest, out / rundir.MANIFEST).to_dict())  # new fields at their defaults
     except InputError:
-        return ["an unreadable manifest or config"]
-    wanted = _jsonable(config.to_dict())
-    differences = [] if manifest.get("dataset", {}).get("fingerprint") == fingerprint else ["data"]
-    differences += [key for key in CREATION_SETTINGS if recorded.get(key) != wanted[key]]
-    if not all(manifest.get("stages", {}).get(s, {}).get("status") == "done" for s in CREATION_STAGES):
-        differences.append("an unfinished creation")
-    return differences
-
-
-def _keep_later_settings(out: Path, config: RunConfig) -> None:
-    """Record changed settings of the later stages in ``out``'s manifest; `run` then redoes the stages that read them."""
-    manifest = rundir.read_json(out / rundir.MANIFEST)
-    recorded, wanted = _jsonable(config_from_manifest(manifest, out / rundir.MANIFEST).to_dict()), _jsonable(config.to_dict())
+        differences = ["an unreadable manifest or config"]
+    else:
+        differences = [] if manifest.get("dataset", {}).get("fingerprint") == fingerprint else ["data"]
+        differences += [key for key in CREATION_SETTINGS if recorded[key] != wanted[key]]
+        if not all(manifest.get("stages", {}).get(s, {}).get("status") == "done" for s in CREATION_STAGES):
+            differences.append("an unfinished creation")
+    if differences:
+        raise InputError(f"{out}: holds another run (different {', '.join(differences)}); pass --overwrite to replace it")
     changed = [key for key, value in wanted.items() if key != "profile" and recorded[key] != value]
     if not changed:
         log.info("%s already holds this run (same data and config); nothing to do", out)

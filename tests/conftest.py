@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,3 +54,13 @@ def smoke_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("smoke-runs") / "smoke"
     assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "-q"]) == 0
     return out
+
+
+def copy_run(source: Path, to: Path, **settings: dict) -> Path:
+    """A copy of the run at ``source`` whose recorded config has ``settings`` (section: {field: value}) changed."""
+    shutil.copytree(source, to)
+    manifest = json.loads((to / "manifest.json").read_text())
+    for section, values in settings.items():
+        manifest["config"][section].update(values)
+    (to / "manifest.json").write_text(json.dumps(manifest))
+    return to

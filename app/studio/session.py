@@ -12,23 +12,9 @@ import streamlit as st
 from recranker_core import rundir
 from recranker_core.errors import InputError
 from recranker_core.rundir import RunInfo
+from recranker_core.runner import written_by
 from studio import jobs, tables
 
-# Which stage writes each file a page may need, for the "what to do next" message.
-PRODUCED_BY = {
-    rundir.SPLIT: "data",
-    rundir.ITEMS: "data",
-    rundir.CANDIDATES: "baselines",
-    rundir.USER_EMBEDDINGS: "baselines",
-    rundir.RANKINGS: "baselines",
-    rundir.SAMPLED_USERS: "sample",
-    rundir.USER_SAMPLING: "sample",
-    rundir.INSTRUCTIONS: "instructions",
-    rundir.ADAPTER: "train",
-    rundir.LLM_OUTPUTS: "rerank",
-    rundir.TASK_SCORES: "rerank",
-    rundir.HYBRID: "rerank",
-}
 RUN_KEY = "run"
 
 
@@ -127,7 +113,7 @@ def require(run: RunInfo, *names: str) -> None:
     """Stop with the next step when a file that a stage writes is missing."""
     for name in names:
         if not (run.path / name).exists():
-            stage = PRODUCED_BY[name]
+            stage = written_by(name)
             if (run.manifest or {}).get("stages", {}).get(stage, {}).get("status") == "done":
                 st.warning(
                     f"Run **{run.name}** records its `{stage}` stage as done, but `{name}` is not in "

@@ -4,7 +4,6 @@ and the results are those of one process."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import torch
 from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.runner import rerank_stage
+from tests.conftest import copy_run
 
 
 def launch(*command: str) -> subprocess.CompletedProcess:
@@ -33,18 +33,10 @@ def launch(*command: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def copy_run(smoke_run: Path, to: Path, **rerank: int) -> Path:
-    shutil.copytree(smoke_run, to)
-    manifest = json.loads((to / rundir.MANIFEST).read_text())
-    manifest["config"]["rerank"].update(rerank)
-    (to / rundir.MANIFEST).write_text(json.dumps(manifest))
-    return to
-
-
 def test_rerank_shared_out_among_two_processes_equals_one_process(smoke_run, tmp_path):
     # One thread per process in both, so each prompt is computed the same way; blocks of 2 users.
-    one = copy_run(smoke_run, tmp_path / "one", threads=1, checkpoint_users=2)
-    two = copy_run(smoke_run, tmp_path / "two", threads=1, checkpoint_users=2)
+    one = copy_run(smoke_run, tmp_path / "one", rerank={"threads": 1, "checkpoint_users": 2})
+    two = copy_run(smoke_run, tmp_path / "two", rerank={"threads": 1, "checkpoint_users": 2})
     threads = torch.get_num_threads()
     try:
         rerank_stage(one)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -11,16 +10,12 @@ import pytest
 import recranker_core.llm.rerank as rerank_module
 from recranker_core import rundir
 from recranker_core.runner import rerank_stage
+from tests.conftest import copy_run
 
 
 @pytest.fixture
 def run(tmp_path, smoke_run):
-    copy = tmp_path / "run"
-    shutil.copytree(smoke_run, copy)
-    manifest = json.loads((copy / rundir.MANIFEST).read_text())
-    manifest["config"]["rerank"]["checkpoint_users"] = 2  # several blocks on the small fixture
-    (copy / rundir.MANIFEST).write_text(json.dumps(manifest))
-    return copy
+    return copy_run(smoke_run, tmp_path / "run", rerank={"checkpoint_users": 2})  # several blocks on the small fixture
 
 
 SCORE_PROMPTS = rerank_module.score_prompts

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 from recranker_core import rundir
 from recranker_core.runner import train_stage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_run
 
 
 def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, smoke_run):
-    run = tmp_path / "run"
-    shutil.copytree(smoke_run, run)
+    run = copy_run(smoke_run, tmp_path / "run", llm={"checkpoint_steps": 3})  # the smoke profile trains 15 steps
     manifest = json.loads((run / rundir.MANIFEST).read_text())
-    manifest["config"]["llm"]["checkpoint_steps"] = 3  # the smoke profile trains 15 steps
-    (run / rundir.MANIFEST).write_text(json.dumps(manifest))
 
     checkpoint = run / rundir.TRAIN_PARTIAL / "checkpoint-6" / "trainer_state.json"
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}

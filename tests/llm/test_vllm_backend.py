@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
-import shutil
 import sys
 import types
 from pathlib import Path
@@ -18,18 +17,14 @@ from recranker_core.cli import main
 from recranker_core.llm.models import load_tokenizer
 from recranker_core.llm.scoring import prompt_ids
 from recranker_core.runner import rerank_stage
+from tests.conftest import copy_run
 
 ANSWERS = {"pointwise": "4", "pairwise": "No.", "listwise": "(B) (A) (C) (D) (E)"}
 
 
 @pytest.fixture
 def run(tmp_path, smoke_run):
-    copy = tmp_path / "run"
-    shutil.copytree(smoke_run, copy)
-    manifest = json.loads((copy / rundir.MANIFEST).read_text())
-    manifest["config"]["rerank"].update(mode="generate", backend="vllm")
-    (copy / rundir.MANIFEST).write_text(json.dumps(manifest))
-    return copy
+    return copy_run(smoke_run, tmp_path / "run", rerank={"mode": "generate", "backend": "vllm"})
 
 
 def test_without_vllm_the_stage_says_so(run, capsys, monkeypatch):
