@@ -36,45 +36,81 @@ def per_user_metrics(rankings: pd.DataFrame, truth: pd.DataFrame, ks: tuple[int,
     return table
 
 
-def summarize(per_user: pd.DataFrame, config: EvaluationConfig, seed: int) -> dict[str, dict]:
-    """method -> {users, coverage, metrics: {name: {value, ci_low, ci_high}}}.
+def summarize(per_user: pd.DataFrame, config: EvaluationConfig, seed: int, reference: str | None = None) -> dict[str, dict]:
+    """method -> {users, coverage, metrics: {name: {value, ci_low, ci_high}}, delta (against ``reference``)}.
 
-    Percentile bootstrap over test users; every method is resampled with the
-    same draws, so differences between methods are paired.
+    Percentile bootstrap over test users; every method is resampled with the same draws, so that
+    ``delta``, each method's difference from the reference method on the same users, is paired:
+    {name: {value, ci_low, ci_high, p_value}}, with a two-sided bootstrap p-value.
     """
     names = metric_names(config.ks)
     users = np.sort(per_user["user_id"].unique())
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(users), size=(config.bootstrap_samples, len(users)))
-    alpha = (1.0 - config.ci_level) / 2.0
+    values = {
+        str(method): rows.set_index("user_id").loc[users] for method, rows in per_user.groupby("method", sort=False)
+    }
     result: dict[str, dict] = {}
-    for method, rows in per_user.groupby("method", sort=False):
-        rows = rows.set_index("user_id").loc[users]
-        values = rows[names].to_numpy()
-        boot = values[draws].mean(axis=1)  # (samples, metrics)
-        low, high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
-        result[str(method)] = {
+    for method, rows in values.items():
+        matrix = rows[names].to_numpy()
+        result[method] = {
             "users": len(users),
             "coverage": round(float(rows["listed"].mean()), 6),
-            "metrics": {
-                name: {
-                    "value": round(float(values[:, j].mean()), 6),
-                    "ci_low": round(float(low[j]), 6),
-                    "ci_high": round(float(high[j]), 6),
-                }
-                for j, name in enumerate(names)
-            },
+            "metrics": _intervals(matrix, draws, names, config.ci_level),
         }
+        if reference in values and method != reference:
+            difference = matrix - values[reference][names].to_numpy()
+            result[method]["delta"] = _intervals(difference, draws, names, config.ci_level, p_values=True)
     return result
 
 
-def metrics_document(rankings: pd.DataFrame, truth: pd.DataFrame, config: EvaluationConfig, seed: int) -> dict:
-    """The content of ``metrics.json``."""
+def _intervals(matrix: np.ndarray, draws: np.ndarray, names: list[str], level: float, p_values: bool = False) -> dict:
+    """Per metric (column of ``matrix``, one row per user): mean and percentile-bootstrap interval."""
+    boot = matrix[draws].mean(axis=1)  # (samples, metrics)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
+    out = {}
+    for j, name in enumerate(names):
+        out[name] = {
+            "value": round(float(matrix[:, j].mean()), 6),
+            "ci_low": round(float(low[j]), 6),
+            "ci_high": round(float(high[j]), 6),
+        }
+        if p_values:
+            # Twice the smaller tail of the resampled differences beyond 0; (k + 1) / (B + 1) keeps it above 0.
+            tail = min((boot[:, j] <= 0).sum(), (boot[:, j] >= 0).sum())
+            out[name]["p_value"] = round(min(1.0, 2 * (tail + 1) / (len(boot) + 1)), 6)
+    return out
+
+
+def metrics_document(
+    rankings: pd.DataFrame, truth: pd.DataFrame, config: EvaluationConfig, seed: int, reference: str | None = None
+) -> dict:
+    """The content of ``metrics.json``; ``reference`` names the method every other one is compared with."""
     per_user = per_user_metrics(rankings, truth, config.ks)
     return {
         "test_users": int(truth["user_id"].nunique()),
         "ks": list(config.ks),
         "ci_level": config.ci_level,
         "bootstrap_samples": config.bootstrap_samples,
-        "methods": summarize(per_user, config, seed),
+        "reference": reference,
+        "methods": summarize(per_user, config, seed, reference),
     }
+
+
+def across_seeds(documents: list[dict], seeds: list[int]) -> dict:
+    """Each method's mean and standard deviation across the metrics.json documents of the same run made
+    with different ``seeds`` (one document each), over the documents that hold the method."""
+    methods: dict[str, dict] = {}
+    for method in documents[0]["methods"]:
+        runs = [d["methods"][method]["metrics"] for d in documents if method in d["methods"]]
+        methods[method] = {
+            name: {
+                "mean": round(float(np.mean(values)), 6),
+                "std": round(float(np.std(values, ddof=1)), 6) if len(values) > 1 else None,
+                "values": values,
+            }
+            for name in runs[0]
+            for values in [[r[name]["value"] for r in runs]]
+        }
+    return {"seeds": seeds, "methods": methods}

@@ -69,3 +69,23 @@ def test_document_means_coverage_and_paired_intervals():
     # Same seed, same document.
     again = metrics_document(rankings, TRUTH, EvaluationConfig(ks=(3, 5), bootstrap_samples=500), seed=1)
     assert again == doc
+
+
+def test_paired_delta_against_the_reference_uses_the_same_users_and_resamples():
+    # 200 users; "better" moves the test item from rank 4 to rank 3 for 20 of them and equals "base" elsewhere.
+    users = np.arange(200)
+    truth = pd.DataFrame({"user_id": users, "item_id": 0})
+    hit = {int(u): [0, 1, 2, 3] if u % 2 else [1, 2, 3, 4] for u in users}
+    moved = {u: ([1, 2, 0, 3] if u < 40 and not u % 2 else items) for u, items in hit.items()}
+    rankings = pd.concat([ranking("base", hit), ranking("better", moved), ranking("same", hit)])
+    config = EvaluationConfig(ks=(3,), bootstrap_samples=1000)
+    doc = metrics_document(rankings, truth, config, seed=3, reference="base")
+    assert doc["reference"] == "base" and "delta" not in doc["methods"]["base"]
+    delta = doc["methods"]["better"]["delta"]["HR@3"]
+    base, better = doc["methods"]["base"]["metrics"]["HR@3"], doc["methods"]["better"]["metrics"]["HR@3"]
+    assert delta["value"] == pytest.approx(better["value"] - base["value"]) == pytest.approx(0.1)
+    # Paired: the difference's interval lies above 0 although the two methods' own intervals overlap.
+    assert delta["ci_low"] > 0 and delta["p_value"] < 0.01
+    assert better["ci_low"] < base["ci_high"]
+    same = doc["methods"]["same"]["delta"]["HR@3"]
+    assert same == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0}

@@ -46,16 +46,39 @@ st.dataframe(
     column_config={name: number for name in table.columns if "@" in name and not name.endswith("CI")},
 )
 st.plotly_chart(charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch", key="metric_bars")
+if "seeds" in metrics:
+    seeds = metrics["seeds"]["seeds"]
+    st.subheader(f"Across {len(seeds)} seeds")
+    st.dataframe(tables.seed_table(metrics), hide_index=True, width="stretch")
+    st.caption(
+        f"Mean ± standard deviation over the seeds {', '.join(map(str, seeds))}: sampling, prompts, training and rerank "
+        "repeated on the same candidates and test users, so the spread is training noise. The table above is the first seed."
+    )
 
-primary = "base:" + manifest.get("config", {}).get("baselines", {}).get("primary", "implicitmf")
-if any(not m.startswith("base:") for m in metrics["methods"]) and primary in metrics["methods"]:
-    st.subheader(f"Change over the base model ({primary})")
-    change = tables.improvement(metrics, primary)
-    metric = st.segmented_control("Metric", tables.HEADLINE, default="NDCG@5", key="overview_change_metric") or "NDCG@5"
-    llm = change[~change["method"].str.startswith("base:")]
-    st.plotly_chart(charts.improvement_bars(llm, metric), width="stretch", key="improvement")
-    st.caption("The base model ranks the same ten candidates the LLM methods rerank; other base models are listed for reference.")
-else:
+reference = metrics.get("reference")
+change = tables.deltas(metrics)
+if len(change):
+    st.subheader(f"Change over the base model ({reference})")
+    metric = st.segmented_control("Metric", tables.HEADLINE, default="NDCG@3", key="overview_change_metric") or "NDCG@3"
+    st.plotly_chart(charts.delta_bars(change, metric), width="stretch", key="deltas")
+    st.dataframe(
+        change[change["metric"] == metric].drop(columns="metric"), hide_index=True, width="stretch",
+        column_config={
+            "value": st.column_config.NumberColumn("difference", format="%+.4f"),
+            "ci_low": st.column_config.NumberColumn(format="%+.4f"),
+            "ci_high": st.column_config.NumberColumn(format="%+.4f"),
+            "p_value": st.column_config.NumberColumn("p", format="%.3f"),
+            "verdict": st.column_config.TextColumn("interval excludes 0"),
+        },
+    )  # fmt: skip
+    st.caption(
+        f"Each method minus {reference} on the same test users, over the same bootstrap resamples "
+        f"({metrics['ci_level']:.0%} interval, two-sided bootstrap p). {reference} ranks the same ten candidates "
+        "the LLM methods rerank; the other base models rank their own."
+    )
+elif len(metrics["methods"]) > 1:
+    st.caption("This run's metrics.json has no paired differences: recompute it with `python -m recranker_core evaluate --run RUN`.")
+if all(m.startswith("base:") for m in metrics["methods"]):
     st.caption("No LLM methods in this run yet: its LLM stages have not run (finish it with the command in *Run details*).")
 
 downloads = st.columns(3)

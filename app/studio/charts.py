@@ -47,14 +47,21 @@ def metric_bars(long: pd.DataFrame, series: tuple[str, ...], by: str = "metric",
     return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None)
 
 
-def improvement_bars(table: pd.DataFrame, metric: str) -> go.Figure:
-    """Horizontal bars of each method's change in ``metric`` over the base model, in percent."""
+def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
+    """Horizontal bars of each method's paired difference in ``metric`` from the reference, with its
+    interval; coloured where the interval excludes 0 (see :func:`studio.tables.deltas`)."""
     rows = table[table["metric"] == metric]
-    colours = [PALETTE[1] if v >= 0 else HIGHLIGHT for v in rows["change_pct"]]
-    figure = go.Figure(go.Bar(x=rows["change_pct"], y=rows["method"], orientation="h", marker_color=colours,
-                              hovertemplate="%{y}: %{x:+.1f}%<extra></extra>"))  # fmt: skip
+    colours = rows["verdict"].map({"better": PALETTE[1], "worse": HIGHLIGHT}).fillna(MUTED).tolist()
+    figure = go.Figure(
+        go.Bar(
+            x=rows["value"], y=rows["method"], orientation="h", marker_color=colours, customdata=rows[["ci_low", "ci_high", "p_value"]],
+            error_x={"type": "data", "symmetric": False, "array": rows["ci_high"] - rows["value"],
+                     "arrayminus": rows["value"] - rows["ci_low"], "thickness": 1.2, "width": 3},
+            hovertemplate="%{y}: %{x:+.4f} (%{customdata[0]:+.4f} to %{customdata[1]:+.4f}, p = %{customdata[2]:.3f})<extra></extra>",
+        )
+    )  # fmt: skip
     figure.add_vline(x=0, line_color=MUTED)
-    return _layout(figure, height=max(220, 34 * len(rows)), xaxis_title=f"{metric} change vs the base model (%)",
+    return _layout(figure, height=max(220, 34 * len(rows)), xaxis_title=f"{metric}: paired difference from the base model",
                    yaxis={"autorange": "reversed"})  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
@@ -44,6 +45,21 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
 
 
+def seed_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per method: each headline metric's mean and standard deviation across the run's seeds."""
+    seeds = metrics.get("seeds") or {"methods": {}}
+    rows = []
+    for method, entry in seeds["methods"].items():
+        row = {"method": method, "seeds": max(len(v["values"]) for v in entry.values())}
+        for name in HEADLINE:
+            if name in entry:
+                std = entry[name]["std"]
+                row[name] = f"{entry[name]['mean']:.4f} ± {std:.4f}" if std is not None else f"{entry[name]['mean']:.4f}"
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["method", "seeds", *HEADLINE])
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+
+
 def stage_table(manifest: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {"stage": name, "status": s.get("status", "?"), "seconds": s.get("seconds"), "started": s.get("started"), "error": s.get("error", "")}
@@ -66,14 +82,17 @@ def run_label(name: str, manifest: dict[str, Any] | None) -> str:
     return f"{name} · {dataset} · {manifest.get('profile', '?')}" + (" · sequential" if sequential else "")
 
 
-def improvement(metrics: dict[str, Any], base: str) -> pd.DataFrame:
-    """method, metric, value, base value, change (absolute) and change_pct against method ``base``."""
-    long = metrics_long(metrics)
-    reference = long[long["method"] == base].set_index("metric")["value"]
-    rows = long[long["method"] != base].assign(base=lambda t: t["metric"].map(reference))
-    rows["change"] = rows["value"] - rows["base"]
-    rows["change_pct"] = 100 * rows["change"] / rows["base"].where(rows["base"] > 0)
-    return rows[["method", "metric", "value", "base", "change", "change_pct"]].reset_index(drop=True)
+def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Each method's paired difference from metrics.json's reference method: method, metric, value,
+    ci_low, ci_high, p_value and ``verdict`` ("better" / "worse" when the interval excludes 0, else "")."""
+    rows = [
+        {"method": method, "metric": name, **interval}
+        for method, entry in metrics["methods"].items()
+        for name, interval in entry.get("delta", {}).items()
+    ]
+    table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "p_value"])
+    table["verdict"] = np.select([table["ci_low"] > 0, table["ci_high"] < 0], ["better", "worse"], "")
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
 
 
 def compare_runs(first: dict[str, Any], second: dict[str, Any], names: tuple[str, str]) -> pd.DataFrame:

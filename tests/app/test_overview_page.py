@@ -22,7 +22,9 @@ def test_renders_metrics_table_and_chart(runs):
     assert ease == pytest.approx(metrics["methods"]["base:ease"]["metrics"]["HR@5"]["value"])
     bars = charts(at)["metric_bars"]
     assert [trace["name"] for trace in bars["data"]] == ["HR@3", "NDCG@3", "HR@5", "NDCG@5"]
-    assert "improvement" not in charts(at)
+    # The other base models against the primary one, paired.
+    deltas = charts(at)["deltas"]
+    assert set(deltas["data"][0]["y"]) == {f"base:{m}" for m in ("popular", "bpr", "itemknn", "ease", "biasedmf")}
     assert at.query_params["run"] == "alpha"
     assert "No LLM methods in this run yet" in texts(at)
 
@@ -65,13 +67,19 @@ def test_corrupt_manifest_and_missing_metrics_are_named(runs):
     assert "alpha (unreadable)" in at.selectbox(key="run").options
 
 
-def test_llm_run_shows_change_over_the_base_and_downloads(full):
+def test_llm_run_shows_paired_change_over_the_base_and_downloads(full):
     at = app()
     assert not at.exception
     assert "Change over the base model (base:implicitmf)" in texts(at)
-    figure = charts(at)["improvement"]
-    methods = set(figure["data"][0]["y"])
-    assert {"pointwise", "pairwise", "listwise", "hybrid"} <= methods and not any(m.startswith("base:") for m in methods)
+    figure = charts(at)["deltas"]
+    methods = figure["data"][0]["y"]
+    assert {"pointwise", "pairwise", "listwise", "hybrid"} <= set(methods) and "base:implicitmf" not in methods
+    metrics = json.loads((full / "metrics.json").read_text())
+    table = next(d.value for d in at.dataframe if "verdict" in d.value.columns).set_index("method")
+    for method in methods:
+        delta = metrics["methods"][method]["delta"]["NDCG@3"]
+        assert table.loc[method, "value"] == pytest.approx(delta["value"])
+        assert table.loc[method, "verdict"] == ("better" if delta["ci_low"] > 0 else "worse" if delta["ci_high"] < 0 else "")
     assert {b.proto.label for b in at.get("download_button")} == {
         "Metrics (CSV)", "Rankings (Parquet)", "Rankings with titles (CSV)"
     }

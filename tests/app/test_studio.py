@@ -203,10 +203,18 @@ def test_weights_from_the_paper_triple():
     assert hybrid.Weights.of([0.5, 0.05, 0.025]) == hybrid.Weights(1.0, 0.5, 0.05, 0.025)
 
 
-def test_improvement_and_run_comparison():
-    metrics = {"methods": {**METRICS["methods"]}}
-    change = tables.improvement(metrics, "base:ease").set_index("method")
-    assert change.loc["hybrid", "change"] == pytest.approx(0.1) and change.loc["hybrid", "change_pct"] == pytest.approx(50.0)
+def test_deltas_mark_intervals_that_exclude_zero_and_run_comparison():
+    delta = {"value": 0.1, "ci_low": 0.02, "ci_high": 0.2, "p_value": 0.01}
+    metrics = {"methods": {
+        "base:ease": METRICS["methods"]["base:ease"],
+        "hybrid": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": delta}},
+        "pointwise": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": {**delta, "ci_low": -0.01}}},
+        "pairwise": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": {**delta, "value": -0.1, "ci_low": -0.2, "ci_high": -0.02}}},
+    }}  # fmt: skip
+    table = tables.deltas(metrics).set_index("method")
+    assert table["verdict"].to_dict() == {"pointwise": "", "pairwise": "worse", "hybrid": "better"}
+    colours = charts.delta_bars(tables.deltas(metrics), "HR@3").data[0].marker.color
+    assert colours[0] == charts.MUTED and charts.MUTED not in colours[1:]
     long = tables.compare_runs(METRICS, METRICS, ("a", "b"))
     wide = tables.compare_wide(long, "HR@3", ("a", "b"))
     assert wide["difference"].tolist() == [0.0, 0.0] and wide["method"].tolist() == ["base:ease", "hybrid"]
