@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="direct (default: the profile's base models) or sequential (SASRec candidates and hints, history in time order)",
         )  # fmt: skip
         if name == "run":
+            p.add_argument(
+                "--seeds", type=int, metavar="N",
+                help="run the seed-dependent LLM stages N times (seeds seed .. seed + N - 1); metrics report their spread",
+            )  # fmt: skip
             p.add_argument("--until", choices=["sample", "instructions", "train", "rerank"], help="stop after this stage")
             p.add_argument(
                 "--force", choices=["sample", "instructions", "train", "rerank"],
@@ -114,14 +119,16 @@ def _create(args: argparse.Namespace) -> int:
 
     config = with_scenario(load_profile(args.profile), args.scenario)
     if args.model:
-        import dataclasses
-
         from recranker_core.llm.models import resolve_model
 
         if args.model not in ("embedded", "tiny"):
             resolve_model(args.model)  # check the folder before any work starts
         config = dataclasses.replace(config, llm=dataclasses.replace(config.llm, model=args.model))
     if args.command == "run":
+        if args.seeds is not None:
+            if args.seeds < 1:
+                raise InputError(f"--seeds {args.seeds}: give 1 or more")
+            config = dataclasses.replace(config, seeds=args.seeds)
         run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite, until=args.until, force=args.force)
         print(f"done: {args.out}")
         return 0

@@ -22,6 +22,7 @@ BASELINE_MODELS = ("popular", "implicitmf", "bpr", "itemknn", "ease", "biasedmf"
 EXTRA_MODELS = ("lightgcn", "sasrec")
 KNOWN_MODELS = BASELINE_MODELS + EXTRA_MODELS
 EMBEDDING_MODELS = ("implicitmf", "biasedmf", "lightgcn", "sasrec")
+EXCLUDE = ("known", "all-rated")
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,16 @@ class BaselineConfig:
     """Training epochs of SASRec."""
     sasrec_max_len: int = 50
     """Most recent likes SASRec reads."""
+    exclude: str = "known"
+    """Items kept out of a user's candidates: those rated before the target ("known": what a recommender knows at
+    that moment) or every item the user ever rated ("all-rated", which uses ratings made after the target)."""
 
     def check(self, where: str) -> None:
         for name in (*self.models, self.primary, self.embedding_model):
             if name not in KNOWN_MODELS:
                 raise InputError(f"{where}: baselines: unknown model '{name}' (known: {', '.join(KNOWN_MODELS)})")
+        if self.exclude not in EXCLUDE:
+            raise InputError(f"{where}: baselines.exclude = '{self.exclude}' (known: {', '.join(EXCLUDE)})")
         for name, role in ((self.primary, "primary"), (self.embedding_model, "embedding_model")):
             if name not in self.models:
                 raise InputError(f"{where}: baselines.{role} = '{name}' is not in baselines.models")
@@ -122,6 +128,8 @@ class EvaluationConfig:
 
 SAMPLING_METHODS = ("adaptive", "uniform", "importance", "clustering")
 NEGATIVES = ("candidates", "random")
+HISTORY = ("random", "recent")
+LISTWISE_POSITIVES = ("one", "paper")
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,9 @@ class SamplingConfig:
     """KMeans clusters on the base model's user embeddings."""
     repetition_penalty: float = 0.95
     """Adaptive: a pooled user drawn c times gets weight penalty^(c - 1) per pool entry in the final draw."""
+    replacement: bool = True
+    """Draw with replacement inside clusters, in the final penalty-weighted draw and in uniform draws (the official
+    code's draws); False draws without while the users last."""
 
     def check(self, where: str) -> None:
         if self.method not in SAMPLING_METHODS:
@@ -157,10 +168,17 @@ class SamplingConfig:
 class PromptConfig:
     domain: str = "movie"
     """The noun for items in prompts ("movie", "book", ...)."""
-    max_liked: int = 10
-    """Most recent liked titles shown in a prompt's history."""
+    history: str = "random"
+    """Which rated items a prompt's history shows: "random" (drawn at random, in random order: the paper's) or "recent"
+    (the most recent, newest first). The sequential scenario always shows the most recent, in time order."""
+    max_liked: int = 50
+    """Most liked items shown in a prompt's history (the paper's 50)."""
     max_disliked: int = 10
-    """Most recent disliked titles shown ("None." when there are none)."""
+    """Most disliked items shown (the paper's 10)."""
+    min_disliked: int = 3
+    """Fewer disliked items than this are shown as "None." (the paper's 3)."""
+    pointwise_ratings: bool = True
+    """Pointwise prompts show each history item's rating, "Title": 4, as the paper's do."""
     shift: bool = True
     """Position shifting: shuffle the history (pointwise), swap the pair (pairwise), shuffle candidates (listwise)."""
     sequential: bool = False
@@ -182,17 +200,27 @@ class PromptConfig:
     popularity: bool = False
     """Show a coarse popularity bucket next to titles."""
     negatives: str = "candidates"
-    """Training negatives: base-model top-10 at the held-out moment ("candidates") or random unseen items ("random")."""
+    """Training negatives: the base model's ranking around the held-out like at that moment ("candidates", hard
+    negatives shaped like test-time lists) or random unseen items ("random", the paper's)."""
     pairwise_per_user: int = 2
-    """Pairwise training examples per sampled user (the first against a disliked item when there is one)."""
+    """Pairwise training examples per sampled draw."""
+    pairwise_dislike: bool = True
+    """The first pairwise example of a draw sets the like against the user's held-out dislike, when there is one
+    (False: every pair is against a negative, as the paper's)."""
+    listwise_positives: str = "one"
+    """Liked items in a listwise training list: "one" (the held-out like among nine negatives, as test lists hold one)
+    or "paper" (three top-rated and two next-rated likes among five negatives, held out from the history and every
+    hint model; the answer lists them; users without them get no listwise example)."""
     listwise_answer: int = 5
     """Labels in a listwise answer."""
     test_pairs: int = 5
-    """Random candidate pairs per test user (each asked in both orders)."""
+    """Candidate pairs per rerank user, taken from random perfect matchings of the candidates (five disjoint pairs
+    cover ten candidates once: the paper's), each asked in both orders."""
     test_all_pairs: bool = False
     """Ask every pair of candidates instead (45 for ten candidates), in both orders."""
     listwise_copies: int = 3
-    """Listwise test prompts per user: the shown order plus K - 1 more shuffles (test-time bootstrap)."""
+    """Listwise prompts per rerank user: the candidates in base order (the paper's test prompt), then K - 1 shuffles
+    (test-time bootstrap)."""
     test_users: int = 0
     """Evaluate on a seeded random subset of this many test users (0 = all); for CPU-sized runs."""
     rerank_valid_users: int = 100
@@ -202,15 +230,17 @@ class PromptConfig:
         for name in (*self.hint_models, *((self.rating_hint_model,) if self.rating_hint_model else ())):
             if name not in KNOWN_MODELS:
                 raise InputError(f"{where}: prompts: unknown hint model '{name}' (known: {', '.join(KNOWN_MODELS)})")
-        if self.negatives not in NEGATIVES:
-            raise InputError(f"{where}: prompts.negatives = '{self.negatives}' (known: {', '.join(NEGATIVES)})")
+        for name, known in (("history", HISTORY), ("listwise_positives", LISTWISE_POSITIVES), ("negatives", NEGATIVES)):
+            if getattr(self, name) not in known:
+                raise InputError(f"{where}: prompts.{name} = '{getattr(self, name)}' (known: {', '.join(known)})")
         if not 0 <= self.swap_probability <= 1:
             raise InputError(f"{where}: prompts.swap_probability = {self.swap_probability} must lie in [0, 1]")
         for name in ("max_liked", "pairwise_per_user", "listwise_answer", "test_pairs", "listwise_copies"):
             if getattr(self, name) < 1:
                 raise InputError(f"{where}: prompts.{name} = {getattr(self, name)} must be at least 1")
-        if self.max_disliked < 0:
-            raise InputError(f"{where}: prompts.max_disliked = {self.max_disliked} must not be negative")
+        for name in ("max_disliked", "min_disliked"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{where}: prompts.{name} = {getattr(self, name)} must not be negative")
 
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -300,6 +330,9 @@ class RunConfig:
     """Name of the profile this configuration came from."""
     seed: int = 42
     """Seed for every random choice of the run."""
+    seeds: int = 1
+    """Times the seed-dependent LLM stages (sample, instructions, train, rerank) run, with seeds seed, seed + 1, ...
+    on the same candidates and evaluated users; metrics.json reports each method's mean and spread across them."""
     data: DataConfig = field(default_factory=DataConfig)
     """How ratings become likes, dislikes and the leave-one-out split."""
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
@@ -348,14 +381,17 @@ def load_profile(name_or_path: str) -> RunConfig:
 def config_from_dict(raw: dict[str, Any], *, where: str, profile: str) -> RunConfig:
     raw = dict(raw)
     seed = _coerce(raw.pop("seed", RunConfig.seed), int, where, "seed")
+    seeds = _coerce(raw.pop("seeds", RunConfig.seeds), int, where, "seeds")
+    if seeds < 1:
+        raise InputError(f"{where}: seeds = {seeds} must be at least 1")
     sections: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in SECTIONS:
-            raise InputError(f"{where}: unknown field '{key}' (known: profile, seed, {', '.join(SECTIONS)})")
+            raise InputError(f"{where}: unknown field '{key}' (known: profile, seed, seeds, {', '.join(SECTIONS)})")
         if not isinstance(value, dict):
             raise InputError(f"{where}: '{key}' must be a table, got {value!r}")
         sections[key] = _section(SECTIONS[key], value, where, key)
-    config = RunConfig(profile=str(profile), seed=seed, **sections)
+    config = RunConfig(profile=str(profile), seed=seed, seeds=seeds, **sections)
     for section in (
         config.data, config.baselines, config.evaluation, config.sampling, config.prompts, config.llm, config.rerank
     ):  # fmt: skip

@@ -1,14 +1,20 @@
 """From per-prompt label probabilities to per-candidate task scores, rankings and the hybrid.
 
 * pointwise: expected rating under the label distribution over the rating scale;
-* pairwise: soft wins, each asked pair adding P(candidate preferred), averaged
-  over the two orders in which the pair was asked;
-* listwise: the probability of the candidate's label as the first answer,
-  averaged over the shuffled copies (test-time bootstrap).
+* pairwise: mean P(candidate preferred) over the comparisons it was in (each pair is asked in both
+  orders; a candidate in no pair gets 0.5);
+* listwise: the probability of the candidate's label as the first answer, averaged over the
+  copies (test-time bootstrap).
 
 Hybrid (RecRanker, with 0-based positions): pointwise + a2 * (10 - base_rank)
-+ a1 * pairwise_wins + a3 * max(0, 5 - listwise_position). Ties are always
-broken by the base model's rank.
++ a1 * pairwise + a3 * max(0, 5 - listwise_position). Ties are always broken by
+the base model's rank.
+
+The official code's rows read the greedy answers (the most likely label, as its text parsing does)
+and add the base rank as a prior: ``pointwise+prior`` = rating + a2 * (10 - base_rank);
+``pairwise+prior`` = (10 - base_rank) + W * wins, where a pair's win goes to the candidate both
+orders name (half each when they disagree) and W outweighs any difference of base ranks (the
+official W is 200 x the user's id), so wins come first and the base rank breaks ties.
 """
 
 from __future__ import annotations
@@ -25,42 +31,42 @@ GRID = {
     "a3": (0.0, 0.025, 0.05, 0.1, 0.2),
 }
 TASKS = ("pointwise", "pairwise", "listwise")
+GREEDY = ("pointwise_greedy", "pairwise_greedy")
+"""The greedy readings behind the official rows: the most likely rating; the share of comparisons won."""
 
 
 def task_scores(outputs: pd.DataFrame, candidates: pd.DataFrame, scale: tuple[int, int]) -> pd.DataFrame:
     """outputs: split, family, user_id, task, items, probs (one row per prompt);
     candidates: split, user_id, item_id, base_rank (0-based).
-    Returns one row per (split, family, user, candidate): base_rank and a column per task."""
-    rows = []
+    Returns one row per (split, family, user, candidate): base_rank, a column per task and the GREEDY ones."""
     ratings = np.arange(scale[0], scale[1] + 1, dtype=float)
-    for (split, family, user, task), group in outputs.groupby(["split", "family", "user_id", "task"], sort=False):
-        totals: dict = {}
-        counts: dict = {}
-        for items, probs in zip(group["items"], group["probs"]):
-            probs = np.asarray(probs, dtype=float)
-            if task == "pointwise":
-                contributions = {items[0]: float(probs @ ratings)}
-            elif task == "pairwise":
-                contributions = {items[0]: float(probs[0]) / 2, items[1]: float(probs[1]) / 2}
-            else:
-                contributions = {item: float(p) for item, p in zip(items, probs)}
-            for item, value in contributions.items():
-                totals[item] = totals.get(item, 0.0) + value
-                counts[item] = counts.get(item, 0) + 1
-        for item, value in totals.items():
-            score = value / counts[item] if task == "listwise" else value
-            rows.append((split, family, user, item, task, score))
+    rows = []
+    for key, task, items, probs in zip(
+        zip(outputs["split"], outputs["family"], outputs["user_id"]), outputs["task"], outputs["items"], outputs["probs"]
+    ):
+        probs = np.asarray(probs, dtype=float)
+        if task == "pointwise":
+            rows += [(*key, items[0], task, float(probs @ ratings)), (*key, items[0], "pointwise_greedy", ratings[np.argmax(probs)])]
+        elif task == "pairwise":
+            first = 0.5 if probs[0] == probs[1] else float(probs[0] > probs[1])
+            rows += [(*key, items[0], task, probs[0]), (*key, items[1], task, probs[1])]
+            rows += [(*key, items[0], "pairwise_greedy", first), (*key, items[1], "pairwise_greedy", 1.0 - first)]
+        else:
+            rows += [(*key, item, task, p) for item, p in zip(items, probs)]
     long = pd.DataFrame(rows, columns=["split", "family", "user_id", "item_id", "task", "score"])
-    wide = long.pivot_table(index=["split", "family", "user_id", "item_id"], columns="task", values="score")
+    # The mean over a candidate's prompts: its comparisons (pairwise) or copies (listwise).
+    wide = long.pivot_table(index=["split", "family", "user_id", "item_id"], columns="task", values="score", aggfunc="mean")
     wide = wide.reset_index().rename_axis(columns=None)
     families = wide[["split", "family", "user_id"]].drop_duplicates()
     table = families.merge(candidates, on=["split", "user_id"]).merge(
         wide, on=["split", "family", "user_id", "item_id"], how="left"
     )
-    for task in TASKS:
+    for task in (*TASKS, *GREEDY):
         if task not in table:
             table[task] = np.nan
-    table["pairwise"] = table["pairwise"].fillna(0.0)  # a candidate in no asked pair has no wins
+    for column in ("pairwise", "pairwise_greedy"):  # a candidate in no asked pair of its user: no evidence either way
+        asked = table.groupby(["split", "family", "user_id"])[column].transform("count") > 0
+        table.loc[asked, column] = table.loc[asked, column].fillna(0.5)
     return table.sort_values(["split", "family", "user_id", "base_rank"], kind="stable").reset_index(drop=True)
 
 
@@ -79,7 +85,7 @@ def hybrid_score(table: pd.DataFrame, weights: tuple[float, ...], pointwise: flo
     return (
         pointwise * table["pointwise"].fillna(0.0)
         + a2 * (10 - table["base_rank"])
-        + a1 * table["pairwise"]
+        + a1 * table["pairwise"].fillna(0.5)
         + a3 * np.maximum(0, 5 - listwise_position)
     )
 
@@ -94,6 +100,11 @@ def method_rankings(
         for task in TASKS:
             if rows[task].notna().any():
                 frames.append(_ranked(rows, rows[task], prefix + task))
+        if rows["pointwise_greedy"].notna().any():
+            prior = rows["pointwise_greedy"] + paper_weights[1] * (10 - rows["base_rank"])
+            frames.append(_ranked(rows, prior, prefix + "pointwise+prior"))
+        if rows["pairwise_greedy"].notna().any():
+            frames.append(_ranked(rows, rows["pairwise_greedy"], prefix + "pairwise+prior"))  # ties: base rank
         if family == "tuned":
             frames.append(_ranked(rows, hybrid_score(rows, paper_weights), "hybrid"))
             frames.append(_ranked(rows, hybrid_score(rows, tuned_weights), "hybrid-tuned"))

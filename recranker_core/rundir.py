@@ -41,6 +41,8 @@ TRAIN_PARTIAL = ".train-checkpoints"
 """The Trainer's checkpoints while the train stage runs, so that it resumes after a stop."""
 RERANK_PARTIAL = ".rerank-partial"
 """Blocks of scored users kept while the rerank stage runs, so that it resumes after a stop."""
+REPLICATES = "seeds"
+"""Replicate folders seeds/1, seeds/2, ... of a run with several seeds (see runner.replicate_folders)."""
 INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl", "valid-rerank.jsonl")
 FORMAT_VERSION = 1
 RUNS_ENV = "RECRANKER_RUNS"
@@ -128,6 +130,14 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
     partial = path.with_name(f".{path.name}.partial")
     table.to_parquet(partial, index=False)
     os.replace(partial, path)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link to ``source`` (no copy of the bytes), or a copy where the file system has none."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def write_jsonl_folder(folder: Path, files: dict[str, list[dict[str, Any]]]) -> None:

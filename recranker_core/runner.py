@@ -37,7 +37,7 @@ from recranker_core.config import RunConfig, config_from_dict
 from recranker_core.data import load_dataset
 from recranker_core.data.split import Split, split_likes
 from recranker_core.errors import InputError
-from recranker_core.evaluation import metrics_document
+from recranker_core.evaluation import across_seeds, metrics_document
 
 log = logging.getLogger("recranker")
 CREATION_STAGES = ("data", "baselines", "evaluate")
@@ -60,6 +60,8 @@ class StageSpec:
     """Config sections it reads ("seed" for the seed)."""
     writes: tuple[str, ...]
     """Files and folders it writes; a done stage is redone when one of them has gone."""
+    version: int = 1
+    """Raised when the stage writes something else from the same inputs, so that runs made before redo it."""
 
 
 _INSTRUCTION = {name: f"{rundir.INSTRUCTIONS}/{name}" for name in rundir.INSTRUCTION_FILES}
@@ -69,21 +71,23 @@ SPECS = {
         (rundir.SPLIT,), ("seed", "baselines"), (rundir.CANDIDATES, rundir.USER_EMBEDDINGS, rundir.RANKINGS)
     ),
     "sample": StageSpec(
-        (rundir.SPLIT, rundir.USER_EMBEDDINGS), ("seed", "sampling"), (rundir.SAMPLED_USERS, rundir.USER_SAMPLING)
+        (rundir.SPLIT, rundir.USER_EMBEDDINGS), ("seed", "sampling"), (rundir.SAMPLED_USERS, rundir.USER_SAMPLING), 2
     ),
     "instructions": StageSpec(
         (rundir.SPLIT, rundir.ITEMS, rundir.CANDIDATES, rundir.SAMPLED_USERS),
         ("seed", "baselines", "prompts"),
         (rundir.INSTRUCTIONS, rundir.EVALUATION_USERS),
+        2,
     ),
     "train": StageSpec((_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"]), ("seed", "llm"), (rundir.ADAPTER, rundir.TRAIN_LOG)),
     "rerank": StageSpec(
         (_INSTRUCTION["test.jsonl"], _INSTRUCTION["valid-rerank.jsonl"], rundir.ADAPTER, rundir.CANDIDATES, rundir.SPLIT),
         ("baselines", "rerank"),
         (rundir.LLM_OUTPUTS, rundir.TASK_SCORES, rundir.HYBRID, rundir.RANKINGS),
+        2,
     ),
     "evaluate": StageSpec(
-        (rundir.RANKINGS, rundir.SPLIT, rundir.EVALUATION_USERS), ("seed", "evaluation"), (rundir.METRICS,)
+        (rundir.RANKINGS, rundir.SPLIT, rundir.EVALUATION_USERS), ("seed", "seeds", "evaluation"), (rundir.METRICS,), 2
     ),
 }
 
@@ -100,8 +104,8 @@ def _digest(value: Any) -> str:
 def _settings_digest(config: RunConfig, name: str) -> str:
     """Fingerprint of a config section by the values that differ from its defaults, so that a field a
     later version adds (at its default) leaves the stages done before it up to date."""
-    if name == "seed":
-        return _digest(config.seed)
+    if name in ("seed", "seeds"):
+        return _digest(getattr(config, name))
     section = getattr(config, name)
     values, defaults = _jsonable(asdict(section)), _jsonable(asdict(type(section)()))
     return _digest({key: value for key, value in values.items() if value != defaults[key]})
@@ -110,7 +114,11 @@ def _settings_digest(config: RunConfig, name: str) -> str:
 def stage_inputs(folder: Path, name: str, config: RunConfig) -> dict[str, str | None]:
     """Fingerprints of what stage ``name`` reads: its files in ``folder`` and its config sections."""
     spec = SPECS[name]
-    return {f: rundir.fingerprint(folder / f) for f in spec.reads} | {f"config.{s}": _settings_digest(config, s) for s in spec.settings}
+    return (
+        {f: rundir.fingerprint(folder / f) for f in spec.reads}
+        | {f"config.{s}": _settings_digest(config, s) for s in spec.settings}
+        | {"code": spec.version}
+    )
 
 
 def stale_reason(run: Path, manifest: dict[str, Any], name: str) -> str | None:
@@ -180,15 +188,19 @@ def _stage(
 def create_run(
     dataset: str, out: Path, config: RunConfig, *, items: str | None = None, overwrite: bool = False
 ) -> bool:
-    """Run data, baselines and evaluate into ``out``. Returns False when ``out`` already holds this exact run."""
+    """Run data, baselines and evaluate into ``out``. Returns False when ``out`` already holds this run (same data and
+    creation settings); ``overwrite`` replaces a different run there, once the new one is made."""
     data = load_dataset(dataset, items)
     fingerprint = data.fingerprint()
-    if out.exists() and not overwrite:
-        if (out / rundir.MANIFEST).is_file():
+    if out.exists() and (out / rundir.MANIFEST).is_file():
+        try:
             _reuse(out, config, fingerprint)
             return False
-        if any(out.iterdir()):
-            raise InputError(f"{out}: exists and is not a run directory; choose another --out")
+        except InputError:
+            if not overwrite:
+                raise
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out}: exists and is not a run directory; choose another --out")
 
     stages: dict[str, dict[str, Any]] = {}
     with rundir.staged_folder(out) as staging:
@@ -209,7 +221,7 @@ def create_run(
 
         with _stage(stages, "evaluate", staging, config):
             rankings = rundir.read_table(staging / rundir.RANKINGS)
-            metrics = metrics_document(rankings, split.targets("test"), config.evaluation, config.seed)
+            metrics = metrics_document(rankings, split.targets("test"), config.evaluation, config.seed, reference(config))
             rundir.write_json(staging / rundir.METRICS, metrics | {"evaluation_users": "all"})
 
         rundir.write_json(
@@ -234,6 +246,11 @@ def create_run(
             },
         )
     return True
+
+
+def reference(config: RunConfig) -> str:
+    """The method every other one is compared with: the base model whose candidates the LLM reranks."""
+    return f"base:{config.baselines.primary}"
 
 
 def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -267,22 +284,33 @@ def evaluate_run(run: Path) -> dict[str, Any]:
         truth = evaluation_truth(run)
         rankings = rundir.read_table(run / rundir.RANKINGS)
         rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
-        metrics = metrics_document(rankings, truth, config.evaluation, config.seed)
+        metrics = metrics_document(rankings, truth, config.evaluation, config.seed, reference(config))
         metrics["evaluation_users"] = "random subset" if (run / rundir.EVALUATION_USERS).is_file() else "all"
         rerank = stages.get("rerank", {}).get("summary", {})
         if rerank:
             metrics["validation_pairwise_accuracy"] = rerank["validation_pairwise_accuracy"]
             metrics["validation_users"] = rerank["validation_users"]
             metrics["hybrid_tuned_weights"] = rerank["tuned_weights"]
+        if config.seeds > 1 and not manifest.get("replicate"):
+            replicas = [run / rundir.REPLICATES / str(k) / rundir.METRICS for k in range(1, config.seeds)]
+            documents = [metrics] + [rundir.read_json(path) for path in replicas if path.is_file()]
+            metrics["seeds"] = across_seeds(documents, [config.seed + k for k in range(len(documents))])
         rundir.write_json(run / rundir.METRICS, metrics)
     rundir.write_json(run / rundir.MANIFEST, manifest)
     return metrics
+
+
+LEGACY = {"baselines": {"exclude": "all-rated"}}
+"""What settings added later were, in effect, in the runs made before them (their manifests lack the field)."""
 
 
 def config_from_manifest(manifest: dict[str, Any], where: Path) -> RunConfig:
     raw = dict(manifest.get("config") or {})
     if not raw:
         raise InputError(f"{where}: no 'config' recorded")
+    for section, values in LEGACY.items():
+        if isinstance(raw.get(section), dict):
+            raw[section] = values | raw[section]
     return config_from_dict(
         {k: v for k, v in raw.items() if k != "profile"}, where=str(where), profile=raw.get("profile", "?")
     )
@@ -324,15 +352,47 @@ def run_all(
 ) -> None:  # fmt: skip
     """Every stage (or those up to ``until``): create the run (or find it up to date), then each later
     stage that is not done or whose inputs changed (see ``stale_reason``); ``force`` redoes that stage
-    even if it is up to date."""
+    even if it is up to date. With ``seeds`` > 1 the later stages run again in each replicate folder,
+    and the run's metrics then gather them."""
     create_run(dataset, out, config, items=items, overwrite=overwrite)
-    for name in (*LATER_STAGES, "evaluate"):
-        reason = "--force" if name == force else stale_reason(out, rundir.read_json(out / rundir.MANIFEST), name)
-        if reason:
-            log.info("stage %s: running (%s)", name, reason)
-            STAGES[name](out)
-        if name == until:
-            break
+    replicated = False
+    for folder in (out, *replicate_folders(out)):
+        for name in (*LATER_STAGES, "evaluate"):
+            reason = "--force" if name == force else stale_reason(folder, rundir.read_json(folder / rundir.MANIFEST), name)
+            if reason:
+                log.info("stage %s%s: running (%s)", name, "" if folder == out else f" of {folder.relative_to(out)}", reason)
+                STAGES[name](folder)
+                replicated |= folder != out
+            if name == until:
+                break
+    if replicated:
+        evaluate_run(out)
+
+
+def replicate_folders(run: Path) -> list[Path]:
+    """The folders seeds/1 .. seeds/N-1 of a run with ``seeds`` = N: its creation outputs (linked) with the run's
+    config and ``replicate`` = k, in which the later stages run with seed + k. Made where missing; each time given
+    the run's current config, so that changed settings redo their stages there too."""
+    manifest = rundir.read_json(run / rundir.MANIFEST)
+    folders = []
+    for k in range(1, config_from_manifest(manifest, run / rundir.MANIFEST).seeds):
+        folder = run / rundir.REPLICATES / str(k)
+        if not (folder / rundir.MANIFEST).is_file():
+            with rundir.staged_folder(folder) as staging:
+                for name in (rundir.SPLIT, rundir.ITEMS, rundir.CANDIDATES, rundir.USER_EMBEDDINGS, rundir.METRICS):
+                    rundir.link_or_copy(run / name, staging / name)
+                rundir.write_table(staging / rundir.RANKINGS, base_rankings(rundir.read_table(staging / rundir.CANDIDATES)))
+                stages = {name: manifest["stages"][name] for name in CREATION_STAGES}
+                rundir.write_json(staging / rundir.MANIFEST, {**manifest, "stages": stages, "replicate": k})
+        child = rundir.read_json(folder / rundir.MANIFEST)
+        rundir.write_json(folder / rundir.MANIFEST, {**child, "profile": manifest["profile"], "config": manifest["config"]})
+        folders.append(folder)
+    return folders
+
+
+def stream_seed(config: RunConfig, manifest: dict[str, Any]) -> int:
+    """The seed of the seed-dependent LLM stages: the run's, plus k in replicate folder k."""
+    return config.seed + int(manifest.get("replicate", 0))
 
 
 def load_split(run: Path, manifest: dict[str, Any]) -> Split:
@@ -354,8 +414,9 @@ def sample_stage(run: Path) -> dict[str, Any]:
     """Cluster the eligible users and draw the users that instruction data is built from."""
     import numpy as np
 
-    from recranker_core.instructions import eligible_users, rng_for
+    from recranker_core.instructions import eligible_users
     from recranker_core.sampling import cluster_users, sample_users
+    from recranker_core.seeds import rng_for
 
     manifest, config = _open_run(run)
     stages = manifest.setdefault("stages", {})
@@ -367,9 +428,10 @@ def sample_stage(run: Path) -> dict[str, Any]:
         if eligible.empty:
             raise InputError(f"{run}: no user has two training likes; nothing to sample from")
         vectors = np.stack(embeddings.loc[eligible["user_id"]].to_numpy())
-        eligible["cluster"] = cluster_users(vectors, config.sampling.clusters, config.seed)
+        eligible["cluster"] = cluster_users(vectors, config.sampling.clusters, stream_seed(config, manifest))
         kept = int(split.table.loc[split.table["role"] == "test", "user_id"].nunique())
-        sample = sample_users(eligible, config.sampling, rng_for(config.seed, "sampling"), ineligible=kept - len(eligible))
+        rng = rng_for(stream_seed(config, manifest), "sampling")
+        sample = sample_users(eligible, config.sampling, rng, ineligible=kept - len(eligible))
         rundir.write_table(run / rundir.SAMPLED_USERS, sample.draws)
         rundir.write_table(run / rundir.USER_SAMPLING, sample.population)
         record["summary"] = sample.summary
@@ -391,6 +453,7 @@ def instructions_stage(run: Path) -> dict[str, Any]:
             rundir.read_table(run / rundir.CANDIDATES),
             rundir.read_table(run / rundir.SAMPLED_USERS),
             config,
+            stream_seed(config, manifest),
         )
         rundir.write_jsonl_folder(
             run / rundir.INSTRUCTIONS,
@@ -449,7 +512,7 @@ def train_stage(run: Path) -> dict[str, Any] | None:
             _resume_folder(checkpoints, record["inputs"], str(model_dir))
         state.wait_for_everyone()
         with rundir.staged_folder(run / rundir.ADAPTER) if state.is_main_process else nullcontext() as partial:
-            summary = train(model_dir, *examples, config.llm, partial, config.seed, checkpoints=checkpoints)
+            summary = train(model_dir, *examples, config.llm, partial, stream_seed(config, manifest), checkpoints=checkpoints)
         summary["processes"] = state.num_processes
         record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
         if state.is_main_process:

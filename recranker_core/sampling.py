@@ -4,12 +4,15 @@
 * importance: N draws with replacement, weight ln(#training likes).
 * clustering: KMeans on the base model's user embeddings; each cluster gets a
   quota of the N draws in proportion to its size (largest remainder), drawn
-  uniformly inside the cluster (without replacement while the cluster lasts).
+  uniformly inside the cluster.
 * adaptive: an importance draw of importance_fraction * N and a clustering
   draw of clustering_fraction * N are pooled; a user appearing c times in the
   pool gives each of its entries weight penalty^(c - 1); N entries are then
-  drawn from the pool without replacement. Users can still repeat; the penalty
-  makes repeats rarer than drawing from the pool unweighted.
+  drawn from the pool.
+
+``replacement`` (the official code's draws, the default): uniform, in-cluster and
+final draws are with replacement. Without it they are without replacement while
+users (or pool entries) last, so users repeat less often.
 
 Eligible users have at least two training likes: one is held out as the
 training target, and the prompt needs at least one liked item before it. So
@@ -57,11 +60,11 @@ def sample_users(
 
     def draw(method: str, size: int) -> pd.DataFrame:
         if method == "uniform":
-            index = rng.choice(len(users), size=size, replace=size > len(users))
+            index = rng.choice(len(users), size=size, replace=config.replacement or size > len(users))
         elif method == "importance":
             index = rng.choice(len(users), size=size, replace=True, p=weights / weights.sum())
         else:
-            index = _clustering(clusters, size, rng)
+            index = _clustering(clusters, size, rng, config.replacement)
         return pd.DataFrame({"index": index, "source": method})
 
     if config.method == "adaptive":
@@ -74,7 +77,8 @@ def sample_users(
         )
         counts = pool["index"].map(pool["index"].value_counts()).to_numpy()
         entry_weight = config.repetition_penalty ** (counts - 1.0)
-        chosen = rng.choice(len(pool), size=min(n, len(pool)), replace=False, p=entry_weight / entry_weight.sum())
+        size = n if config.replacement else min(n, len(pool))
+        chosen = rng.choice(len(pool), size=size, replace=config.replacement, p=entry_weight / entry_weight.sum())
         draws = pool.iloc[np.sort(chosen)].reset_index(drop=True)
     else:
         draws = pool = draw(config.method, n)
@@ -107,13 +111,13 @@ def sample_users(
     )
 
 
-def _clustering(clusters: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def _clustering(clusters: np.ndarray, size: int, rng: np.random.Generator, replacement: bool) -> np.ndarray:
     labels, sizes = np.unique(clusters, return_counts=True)
     quotas = cluster_quotas(sizes, size)
     picked = []
     for label, quota in zip(labels, quotas):
         members = np.flatnonzero(clusters == label)
-        picked.append(rng.choice(members, size=quota, replace=quota > len(members)))
+        picked.append(rng.choice(members, size=quota, replace=replacement or quota > len(members)))
     return np.concatenate(picked) if picked else np.array([], dtype=int)
 
 

@@ -8,7 +8,7 @@ from recranker_core.config import RunConfig, config_from_dict, load_profile
 from recranker_core.errors import InputError
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper", "official"])
 def test_named_profiles_load(name):
     config = load_profile(name)
     assert config.profile == name and config.baselines.primary in config.baselines.models
@@ -31,6 +31,11 @@ def test_round_trip_through_a_dict():
         ({"evaluation": {"ci_level": 1.5}}, "ci_level = 1.5"),
         ({"data": {"min_likes": 2}}, "min_likes = 2"),
         ({"seed": "x"}, "'seed' must be int"),
+        ({"seeds": 0}, "seeds = 0 must be at least 1"),
+        ({"baselines": {"exclude": "future"}}, "baselines.exclude = 'future'"),
+        ({"prompts": {"history": "oldest"}}, "prompts.history = 'oldest'"),
+        ({"prompts": {"listwise_positives": "three"}}, "prompts.listwise_positives = 'three'"),
+        ({"prompts": {"min_disliked": -1}}, "prompts.min_disliked = -1 must not be negative"),
     ],
 )
 def test_bad_values_are_named(raw, message):

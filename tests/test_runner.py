@@ -13,7 +13,7 @@ from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.config import load_profile
 from recranker_core.errors import InputError
-from recranker_core.runner import create_run, evaluate_run, run_all
+from recranker_core.runner import create_run, evaluate_run, run_all, stale_reason
 from tests.conftest import MINI
 
 
@@ -41,6 +41,27 @@ def test_identical_run_is_skipped_and_a_different_one_refused(mini_run, capsys):
     assert main(["baselines", "--dataset", str(MINI), "--profile", "quick", "--out", str(mini_run)]) == 2
     assert "holds another run" in capsys.readouterr().err
     assert (mini_run / "manifest.json").read_text() == before
+
+
+def test_overwrite_replaces_a_different_run_and_keeps_this_one(mini_run, tmp_path, capsys):
+    out = tmp_path / "kept"
+    shutil.copytree(mini_run, out)
+    before = (out / "manifest.json").read_text()
+    args = ["baselines", "--dataset", str(MINI), "--out", str(out), "--overwrite"]
+    assert main([*args, "--profile", "smoke"]) == 0 and "up to date" in capsys.readouterr().out
+    assert (out / "manifest.json").read_text() == before  # the same run is not made again
+    assert main([*args, "--profile", "quick"]) == 0 and "wrote" in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text())["profile"] == "quick"
+
+
+def test_runs_made_before_a_setting_existed_keep_what_it_was_then(mini_run, tmp_path):
+    out = tmp_path / "old"
+    shutil.copytree(mini_run, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["config"]["baselines"]["exclude"]  # made when candidates left out every rated item
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="holds another run \\(different baselines\\)"):
+        create_run(str(MINI), out, load_profile("smoke"))
 
 
 def test_out_folder_with_other_files_is_refused(tmp_path, capsys):
@@ -117,7 +138,7 @@ def test_run_redoes_exactly_the_stages_whose_inputs_changed(tmp_path):
     stages = json.loads((out / "manifest.json").read_text())["stages"]
     assert set(stages["instructions"]["inputs"]) == {
         "split.parquet", "items.parquet", "candidates.parquet", "sampled_users.parquet",
-        "config.seed", "config.baselines", "config.prompts",
+        "config.seed", "config.baselines", "config.prompts", "code",
     }  # fmt: skip
     assert stages["sample"]["outputs"]["sampled_users.parquet"] == rundir.fingerprint(out / "sampled_users.parquet")
     assert stages["instructions"]["inputs"]["sampled_users.parquet"] == rundir.fingerprint(out / "sampled_users.parquet")
@@ -214,3 +235,41 @@ def test_a_failed_stage_is_recorded_and_run_resumes_it_and_force_redoes_one(tmp_
 
     assert main([*argv, "--force", "sample"]) == 0
     assert (out / "sampled_users.parquet").stat().st_mtime_ns != sampled
+
+
+def test_a_stage_done_by_an_earlier_version_of_its_code_is_redone(tmp_path):
+    out, config = tmp_path / "r", load_profile("smoke")
+    run_all(str(MINI), out, config, until="sample")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert stale_reason(out, manifest, "sample") is None
+    manifest["stages"]["sample"]["inputs"]["code"] -= 1
+    assert stale_reason(out, manifest, "sample") == "its inputs changed (code)"
+
+
+def test_seeds_repeat_the_llm_stages_and_metrics_report_their_spread(tmp_path, smoke_run, capsys):
+    out = tmp_path / "seeds"
+    shutil.copytree(smoke_run, out)
+    args = ["run", "--dataset", str(MINI), "--profile", "smoke", "--out", str(out), "--seeds", "2", "-q"]
+    assert main(args) == 0
+    replica = out / "seeds" / "1"
+    parent, child = (json.loads((f / "manifest.json").read_text()) for f in (out, replica))
+    assert child["replicate"] == 1 and parent["config"]["seeds"] == child["config"]["seeds"] == 2
+    assert list(child["stages"]) == ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]
+    assert "sample" in parent["stages"] and parent["stages"]["sample"]["ended"] < child["stages"]["sample"]["ended"]
+    # Another seed draws other users and trains another adapter, on the same candidates and test users.
+    assert not pd.read_parquet(out / "sampled_users.parquet").equals(pd.read_parquet(replica / "sampled_users.parquet"))
+    assert (out / "candidates.parquet").read_bytes() == (replica / "candidates.parquet").read_bytes()
+    first, second = (json.loads((f / "metrics.json").read_text()) for f in (out, replica))
+    assert first["test_users"] == second["test_users"]
+    seeds = first["seeds"]
+    assert seeds["seeds"] == [42, 43]
+    for method, entry in seeds["methods"].items():
+        values = [first["methods"][method]["metrics"]["NDCG@3"]["value"], second["methods"][method]["metrics"]["NDCG@3"]["value"]]
+        assert entry["NDCG@3"]["values"] == values
+        assert entry["NDCG@3"]["mean"] == pytest.approx(sum(values) / 2, abs=1e-6)
+        if method.startswith("base:"):
+            assert entry["NDCG@3"]["std"] == 0
+    assert {"pointwise", "hybrid"} <= set(seeds["methods"])
+    before = {p: p.stat().st_mtime_ns for p in (out / "metrics.json", replica / "adapter")}
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # up to date: nothing redone

@@ -74,3 +74,21 @@ def test_kmeans_clusters_are_deterministic_and_separate_obvious_groups():
     labels = cluster_users(points, 2, seed=1)
     assert len(set(labels[:30])) == 1 and len(set(labels[30:])) == 1 and labels[0] != labels[-1]
     assert (cluster_users(points, 2, seed=1) == labels).all()
+
+
+def test_official_draws_are_with_replacement_and_the_option_without_is_kept():
+    population = pd.DataFrame({"user_id": np.arange(6), "train_likes": 10, "cluster": [0, 0, 0, 1, 1, 1]})
+    drawn = {}
+    for replacement in (True, False):
+        config = SamplingConfig(n_users=40, replacement=replacement)
+        drawn[replacement] = [sample_users(population, config, np.random.default_rng(s)) for s in range(20)]
+    # Without replacement the final draw takes each pool entry at most once, so no user exceeds its pool count
+    # and N stops at the pool's size; with replacement neither holds.
+    for sample in drawn[False]:
+        assert (sample.population["times_sampled"] <= sample.population["pool_count"]).all()
+    assert any((s.population["times_sampled"] > s.population["pool_count"]).any() for s in drawn[True])
+    assert all(len(s.draws) == 40 for s in drawn[True])
+    clusters = SamplingConfig(method="clustering", n_users=3, replacement=False)
+    for seed in range(10):  # a quota within its cluster's size draws distinct users without replacement
+        picked = sample_users(population, clusters, np.random.default_rng(seed)).draws["user_id"]
+        assert picked.is_unique

@@ -1,8 +1,8 @@
 """Fit the conventional recommenders and take each user's top-N unseen items.
 
 Every model is fitted once, on training rows only, and ranks, for each user and
-target (``valid`` or ``test``), the catalogue minus the user's seen items (see
-``data.split``) with the target kept in.
+target (``valid`` or ``test``), the catalogue minus what the user rated before the
+target (or ever: ``baselines.exclude``; see ``data.split``), the target kept in.
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ class BaselineResult:
 
 
 def run_baselines(split: Split, config: BaselineConfig, seed: int) -> BaselineResult:
-    targets = split.targets("valid").merge(split.targets("test"), on="user_id", suffixes=("_valid", "_test"))
-    pools = unseen_pools(split, targets["user_id"], extra=targets[["item_id_valid", "item_id_test"]].to_numpy())
-
+    pools = {role: candidate_pools(split, role, config.exclude) for role in ("valid", "test")}
     frames, timings, embeddings = [], {}, None
     with logging_redirect_tqdm(loggers=[log]):
         for name in (bar := tqdm(config.models, desc="baselines", unit="model", leave=False)):
@@ -45,13 +43,8 @@ def run_baselines(split: Split, config: BaselineConfig, seed: int) -> BaselineRe
             started = time.perf_counter()
             pipeline = fit(name, split.train_rated, config, seed)
             fitted = time.perf_counter()
-            # Both targets are in each pool, so one list of n + 1 serves both:
-            # the validation list drops the test item and vice versa.
-            lists = top_n(pipeline, pools, config.n_candidates + 1).merge(targets, on="user_id")
-            for target, other in (("valid", "item_id_test"), ("test", "item_id_valid")):
-                kept = lists[lists["item_id"] != lists[other]].sort_values(["user_id", "rank"], kind="stable")
-                kept = kept.assign(rank=kept.groupby("user_id").cumcount() + 1, target=target, model=name)
-                frames.append(kept[kept["rank"] <= config.n_candidates])
+            for target, requests in pools.items():
+                frames.append(top_n(pipeline, requests, config.n_candidates).assign(target=target, model=name))
             done = time.perf_counter()
             timings[name] = {"fit_seconds": round(fitted - started, 3), "candidate_seconds": round(done - fitted, 3)}
             log.info("%s: fit %.1fs, candidates %.1fs", MODELS[name].label, fitted - started, done - fitted)
@@ -63,7 +56,19 @@ def run_baselines(split: Split, config: BaselineConfig, seed: int) -> BaselineRe
     return BaselineResult(candidates=candidates, user_embeddings=embeddings, timings=timings)
 
 
-def unseen_pools(split: Split, users, extra: np.ndarray) -> list[tuple[object, np.ndarray]]:
+def candidate_pools(split: Split, role: str, exclude: str) -> list[tuple[object, np.ndarray]]:
+    """Per user: the items its ``role`` ("valid"/"test") list may hold: the catalogue minus what it rated
+    before that item ("known") or ever ("all-rated"), the item itself kept."""
+    targets = split.targets(role)
+    seen = split.seen(before=role if exclude == "known" else None)
+    catalogue = np.sort(split.table["item_id"].unique())
+    return [
+        (user, np.union1d(np.setdiff1d(catalogue, seen.get(user, []), assume_unique=True), [item]))
+        for user, item in zip(targets["user_id"], targets["item_id"])
+    ]
+
+
+def unseen_pools(split: Split, users, extra) -> list[tuple[object, np.ndarray]]:
     """Per user: the catalogue minus every item the user rated, plus that user's row of ``extra`` items."""
     catalogue = np.sort(split.table["item_id"].unique())
     seen = split.seen()

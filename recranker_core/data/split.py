@@ -15,8 +15,9 @@ Rules (docs/run-format.md repeats them for readers of ``split.parquet``):
   row comes before the validation item, which comes before the test item.
 * Users with fewer than min_likes likes are ``dropped`` entirely and counted.
 
-"Seen" items, excluded from a user's candidates: every item the user rated in
-the data, whatever its rating or role, except the target itself.
+Candidates exclude, besides never the target itself, the items a user rated
+before the target (``baselines.exclude = "known"``, what a recommender knows at
+that moment) or every item the user rated in the data ("all-rated").
 """
 
 from __future__ import annotations
@@ -51,9 +52,13 @@ class Split:
         """One row per user: its ``valid`` or ``test`` item."""
         return self.table.loc[self.table["role"] == role, ["user_id", "item_id"]].reset_index(drop=True)
 
-    def seen(self) -> dict:
-        """user_id -> array of every item the user rated (candidates exclude these, but for the target)."""
+    def seen(self, before: str | None = None) -> dict:
+        """user_id -> array of every item the user rated, or only of those rated before its ``before``
+        ("valid" or "test") item: what a recommender knows at that moment."""
         kept = self.table[self.table["user_id"].isin(self.targets("test")["user_id"])]
+        if before is not None:
+            moment = kept.loc[kept["role"] == before].set_index("user_id")["seq"]
+            kept = kept[kept["seq"] < kept["user_id"].map(moment)]
         return {user: items.to_numpy() for user, items in kept.groupby("user_id")["item_id"]}
 
     def rating_scale(self) -> tuple[int, int]:

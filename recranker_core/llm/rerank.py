@@ -1,7 +1,7 @@
 """Score rerank prompts (test and validation) with the model: one output row per prompt.
 
 ``logits`` mode reads label probabilities (see ``scoring``), one user's prompts
-at a time so their shared prefix is encoded once. ``generate`` mode lets the
+that show the same history at a time, so their shared prefix is encoded once. ``generate`` mode lets the
 model answer freely and parses the text; a failed parse falls back as the
 paper did (pointwise: the middle of the scale; pairwise: no preference;
 listwise: unnamed candidates keep their shown order after the named ones) and
@@ -43,8 +43,9 @@ def score_prompts(
     labels: dict = {}
     scorer = LabelScorer(model, batch_size=batch_size, prefix_cache=prefix_cache, counter=counter)
     rows = []
-    users = [list(g) for _, g in groupby(prompts, key=lambda p: p["meta"]["user_id"])]
-    for group in tqdm(users, desc=desc, unit="user", leave=False):
+    # A group shares its prefix: one user's prompts that show the same history (pointwise prompts may show ratings).
+    groups = [list(g) for _, g in groupby(prompts, key=lambda p: (p["meta"]["user_id"], _history_line(p)))]
+    for group in tqdm(groups, desc=desc, unit="prompt group", leave=False):
         if mode == "logits":
             sequences, ids = [], []
             for prompt in group:
@@ -61,6 +62,10 @@ def score_prompts(
                 text = generate(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), MAX_NEW_TOKENS[prompt["meta"]["task"]], counter)
                 rows.append(answer_row(prompt, text, scale))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _history_line(prompt: dict) -> str:
+    return prompt["messages"][1]["content"].split("\n", 1)[0]
 
 
 def answer_row(prompt: dict, text: str, scale: tuple[int, int]) -> dict:

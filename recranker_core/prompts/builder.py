@@ -59,20 +59,33 @@ class Catalogue:
 @dataclass(frozen=True)
 class History:
     liked: tuple
-    """Liked items, most recent first (sequential scenario: last), capped at max_liked."""
+    """Liked items in shown order, at most max_liked."""
     disliked: tuple
-    """Disliked items, most recent first (sequential scenario: last), capped at max_disliked."""
+    """Disliked items in shown order, at most max_disliked (none when fewer than min_disliked)."""
+    ratings: dict
+    """item -> rating, for the pointwise prompts that show them."""
 
     @classmethod
-    def from_rows(cls, rows: pd.DataFrame, config: PromptConfig) -> History:
-        """rows: one user's rows with feedback and seq, already limited to what the prompt may show.
-        The most recent items, newest first; in time order (newest last) in the sequential scenario."""
-        rows = rows.sort_values("seq", ascending=False)
+    def from_rows(cls, rows: pd.DataFrame, config: PromptConfig, rng: np.random.Generator) -> History:
+        """rows: one user's rows (item_id, rating, feedback, seq), already limited to what the prompt may show.
+
+        "random": a random draw of each kind, in random order; "recent": the most recent first; the sequential
+        scenario: the most recent in time order, newest last."""
+        rows = rows.sort_values("seq", ascending=False, kind="stable")
+        if config.history == "random" and not config.sequential:
+            rows = rows.iloc[rng.permutation(len(rows))]
         liked = tuple(rows.loc[rows["feedback"] == "like", "item_id"].head(config.max_liked))
         disliked = tuple(rows.loc[rows["feedback"] == "dislike", "item_id"].head(config.max_disliked))
+        if len(disliked) < max(config.min_disliked, 1):
+            disliked = ()
         if config.sequential:
-            return cls(liked[::-1], disliked[::-1])
-        return cls(liked, disliked)
+            liked, disliked = liked[::-1], disliked[::-1]
+        shown = set(liked) | set(disliked)
+        return cls(liked, disliked, {i: r for i, r in zip(rows["item_id"], rows["rating"]) if i in shown})
+
+    def reordered(self, perm: list[int]) -> History:
+        """The same history with the liked items shown in order ``perm``."""
+        return History(tuple(self.liked[i] for i in perm), self.disliked, self.ratings)
 
 
 class PromptBuilder:
@@ -86,14 +99,13 @@ class PromptBuilder:
     # -- the three tasks -------------------------------------------------------------------------
 
     def pointwise(
-        self, base: dict, history: History, item, rng, *, rating_hint: float | None, answer: int | None,
+        self, head: dict, history: History, item, rng, *, rating_hint: float | None, answer: int | None,
         perm: list[int] | None = None,
     ):  # fmt: skip
-        """base: split, user_id, variant (and draw). The liked history is shown in order ``perm``,
+        """head: split, user_id, variant (and draw). The liked history is shown in order ``perm``,
         or in a fresh shuffle when shifting (identity otherwise)."""
         if perm is None:
             perm = shift.permutation(len(history.liked), rng, self.config.shift and not self.config.sequential)
-        liked = [history.liked[i] for i in perm]
         question = templates.pointwise(self.catalogue.text(item), self.config.domain, self.low, self.high)
         hint_lines, hint_meta = [], {}
         if rating_hint is not None:
@@ -101,17 +113,18 @@ class PromptBuilder:
             hint_meta[self.config.rating_hint_model] = [_number(rating_hint)]
         meta = {
             "task": "pointwise",
-            **base,
+            **head,
             "items": [plain(item)],
             "permutation": perm,
             "shifted": "history",
             "hint": hint_meta,
         }
         answer_text = None if answer is None else str(answer)
-        return self._example(liked, history.disliked, question, hint_lines, meta, answer_text, target=item)
+        shown = history.reordered(perm)
+        return self._example(shown, question, hint_lines, meta, answer_text, target=item, rated=self.config.pointwise_ratings)
 
     def pairwise(
-        self, base: dict, history: History, pair: tuple, swap: bool, *, scores: dict[str, tuple[float, float]],
+        self, head: dict, history: History, pair: tuple, swap: bool, *, scores: dict[str, tuple[float, float]],
         positive=None,
     ):  # fmt: skip
         """pair: the two items in original order; scores: hint model -> (score of pair[0], of pair[1])."""
@@ -124,21 +137,21 @@ class PromptBuilder:
         ]
         meta = {
             "task": "pairwise",
-            **base,
+            **head,
             "items": [plain(first), plain(second)],
             "permutation": perm,
             "shifted": "pair",
             "hint": {model: [_number(s[perm[0]]), _number(s[perm[1]])] for model, s in scores.items()},
         }
         answer = None if positive is None else (templates.YES if first == positive else templates.NO)
-        return self._example(list(history.liked), history.disliked, question, hint_lines, meta, answer, target=positive)
+        return self._example(history, question, hint_lines, meta, answer, target=positive)
 
     def listwise(
-        self, base: dict, history: History, items: list, perm: list[int], *, scores: dict[str, np.ndarray],
+        self, head: dict, history: History, items: list, perm: list[int], *, scores: dict[str, np.ndarray],
         ranking: list | None = None,
     ):  # fmt: skip
         """items: candidates in original (base-score) order; scores: hint model -> scores in that order;
-        ranking: the answer's items, best first (train/valid)."""
+        ranking: the answer's items, best first (train/valid); the first is recorded as the target."""
         shown = [items[i] for i in perm]
         question = templates.listwise([self.catalogue.text(i) for i in shown], self.config.domain, self._top)
         hint_lines, hint_meta = [], {}
@@ -149,7 +162,7 @@ class PromptBuilder:
             hint_meta[model] = [int(p) for p in top]
         meta = {
             "task": "listwise",
-            **base,
+            **head,
             "items": [plain(i) for i in shown],
             "permutation": perm,
             "shifted": "candidates",
@@ -159,7 +172,7 @@ class PromptBuilder:
         if ranking is not None:
             answer = templates.listwise_answer([shown.index(i) for i in ranking[: self._top]])
         target = ranking[0] if ranking else None
-        return self._example(list(history.liked), history.disliked, question, hint_lines, meta, answer, target=target)
+        return self._example(history, question, hint_lines, meta, answer, target=target)
 
     # -- shared -----------------------------------------------------------------------------------
 
@@ -167,11 +180,11 @@ class PromptBuilder:
     def _top(self) -> int:
         return self.config.listwise_answer
 
-    def _example(self, liked, disliked, question, hint_lines, meta, answer, *, target) -> dict[str, Any]:
-        text = templates.history(
-            [self.catalogue.text(i) for i in liked], [self.catalogue.text(i) for i in disliked], self.config.domain,
-            in_order=self.config.sequential,
-        )
+    def _example(self, history: History, question, hint_lines, meta, answer, *, target, rated: bool = False) -> dict[str, Any]:
+        def texts(items) -> list[str]:
+            return [self.catalogue.text(i) + (f": {_rating(history.ratings[i])}" if rated else "") for i in items]
+
+        text = templates.history(texts(history.liked), texts(history.disliked), self.config.domain, in_order=self.config.sequential)
         text += "\n\n" + question
         if hint_lines:
             text += "\n" + "\n".join(hint_lines)
@@ -179,7 +192,7 @@ class PromptBuilder:
             {"role": "system", "content": templates.SYSTEM.format(domain=self.config.domain)},
             {"role": "user", "content": text},
         ]
-        meta["history"] = {"liked": [plain(i) for i in liked], "disliked": [plain(i) for i in disliked]}
+        meta["history"] = {"liked": [plain(i) for i in history.liked], "disliked": [plain(i) for i in history.disliked]}
         if answer is not None:
             messages.append({"role": "assistant", "content": answer})
             meta["target"] = plain(target)
@@ -190,6 +203,10 @@ class PromptBuilder:
 def plain(value):
     """numpy scalars -> Python values, for JSON."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _rating(value: float) -> str:
+    return f"{value:g}"
 
 
 def _number(value: float) -> float | None:

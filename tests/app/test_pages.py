@@ -32,7 +32,9 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     assert at.selectbox(key="users_filter").value == "With LLM results"
     assert at.selectbox(key="users_user").value == users[0]
     grid = at.dataframe[0].value  # the test item's cells are highlighted in the browser
-    assert list(grid.columns) == ["base:implicitmf", "pointwise", "pairwise", "listwise", "hybrid", "hybrid-tuned"]
+    assert list(grid.columns) == [
+        "base:implicitmf", "pointwise", "pointwise+prior", "pairwise", "pairwise+prior", "listwise", "hybrid", "hybrid-tuned"
+    ]  # fmt: skip
     assert len(grid) == 10
     at.selectbox(key="users_user").select(users[1]).run()
     assert at.query_params["user"] == str(users[1])

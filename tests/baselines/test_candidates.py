@@ -38,12 +38,28 @@ def test_every_model_lists_ten_unseen_items_per_user_and_target(mini):
     assert (steps <= 1e-9).all()
 
 
-def test_candidates_exclude_seen_items_but_the_target(mini):
+def test_candidates_exclude_what_the_user_rated_before_the_target(mini):
     candidates, split = mini["candidates"], mini["split"]
-    rated = split.groupby("user_id")["item_id"].apply(set)
-    targets = {(r, u): i for r, u, i in split.loc[split["role"].isin(["valid", "test"]), ["role", "user_id", "item_id"]].to_numpy()}
+    seq = split.set_index(["user_id", "item_id"])["seq"]
+    moment = split[split["role"].isin(["valid", "test"])].set_index(["role", "user_id"])
+    later = 0
     for target, user, item in candidates[["target", "user_id", "item_id"]].to_numpy():
-        assert item not in rated[user] or item == targets[(target, user)]
+        at = moment.loc[(target, user)]
+        rated = seq.get((user, item))
+        assert item == at["item_id"] or rated is None or rated > at["seq"]
+        later += rated is not None and item != at["item_id"]
+    assert later > 0  # items rated after the target (the test item, among validation candidates) are not hidden
+
+
+def test_all_rated_leaves_out_every_item_the_user_ever_rated(mini):
+    from recranker_core.baselines.candidates import candidate_pools
+    from recranker_core.data.split import Split
+
+    split = mini["split"]
+    rated = split.groupby("user_id")["item_id"].apply(set)
+    targets = split[split["role"] == "test"].set_index("user_id")["item_id"]
+    for user, pool in candidate_pools(Split(split, 0), "test", "all-rated"):
+        assert set(pool) & rated[user] == {targets[user]}
 
 
 def test_user_embeddings_cover_every_training_user(mini):

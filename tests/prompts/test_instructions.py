@@ -15,7 +15,14 @@ from scipy.stats import chisquare
 from recranker_core import rundir
 from recranker_core.config import load_profile
 from recranker_core.data.split import Split
-from recranker_core.instructions import build_instructions, eligible_users, held_out, moment_rows
+from recranker_core.instructions import (
+    around,
+    build_instructions,
+    eligible_users,
+    held_out,
+    matched_pairs,
+    moment_rows,
+)
 from recranker_core.prompts.templates import LABELS, NO, YES
 from recranker_core.runner import instructions_stage, sample_stage
 
@@ -39,7 +46,7 @@ def split(run):
     return rundir.read_table(run / "split.parquet")
 
 
-def rebuild(run, **prompt_changes) -> dict:
+def rebuild(run, **prompt_changes) -> dict[str, list]:
     """The stage's function on the same inputs with other prompt settings."""
     config = load_profile("smoke")
     config = dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, **prompt_changes))
@@ -91,17 +98,46 @@ def test_every_answer_agrees_with_its_prompt(examples, split):
             assert sorted(meta["permutation"]) == list(range(10))
 
 
-def test_pointwise_history_is_the_recent_likes_shown_in_the_recorded_order(examples, split):
+def before_target(split, meta, feedback="like"):
+    """The user's training rows of ``feedback`` before the example's target, held-out items left out."""
+    rows = split[(split["user_id"] == meta["user_id"]) & (split["role"] == "train")]
+    target_seq = rows.loc[rows["item_id"] == meta["target"], "seq"].item()
+    held = set(rows.sort_values("seq").groupby("feedback").tail(1)["item_id"])
+    return rows[(rows["seq"] < target_seq) & ~rows["item_id"].isin(held) & (rows["feedback"] == feedback)]
+
+
+def test_history_is_a_random_draw_of_earlier_likes_with_ratings_in_pointwise_prompts(examples, split, run):
+    settings = load_profile("smoke").prompts
+    titles = rundir.read_table(run / "items.parquet").set_index("item_id")["title"]
+    ratings = split.set_index(["user_id", "item_id"])["rating"]
+    not_recent = 0
     for example in examples["train"]:
         meta = example["meta"]
-        if meta["task"] != "pointwise":
+        if meta["task"] != "pointwise" or meta["variant"] != "held-out like":
             continue
-        rows = split[(split["user_id"] == meta["user_id"]) & (split["role"] == "train")]
-        target_seq = rows.loc[rows["item_id"] == meta["target"], "seq"].item()
-        held = set(rows.sort_values("seq").groupby("feedback").tail(1)["item_id"])
-        before = rows[(rows["seq"] < target_seq) & ~rows["item_id"].isin(held) & (rows["feedback"] == "like")]
-        recent = before.sort_values("seq", ascending=False)["item_id"].head(10).tolist()
-        assert meta["history"]["liked"] == [recent[i] for i in meta["permutation"]]
+        before = before_target(split, meta)
+        liked = meta["history"]["liked"]
+        assert len(liked) == min(len(before), settings.max_liked) and set(liked) <= set(before["item_id"])
+        recent = before.sort_values("seq", ascending=False)["item_id"].head(settings.max_liked).tolist()
+        not_recent += set(liked) != set(recent)
+        text = example["messages"][1]["content"]
+        assert all(f'"{titles[i]}": {ratings[(meta["user_id"], i)]:g}' in text for i in liked)
+    assert not_recent > 20  # users with more likes than max_liked show a random subset, not the latest
+    recent = rebuild(run, history="recent")["train"]
+    for example in recent[:300]:
+        meta = example["meta"]
+        if meta["task"] == "pointwise" and meta["variant"] == "held-out like":
+            latest = before_target(split, meta).sort_values("seq", ascending=False)["item_id"].head(settings.max_liked)
+            assert meta["history"]["liked"] == [latest.tolist()[i] for i in meta["permutation"]]
+
+
+def test_fewer_dislikes_than_the_minimum_show_as_none(examples):
+    settings = load_profile("smoke").prompts
+    for example in examples["train"] + examples["test"]:
+        disliked = example["meta"]["history"]["disliked"]
+        assert disliked == [] or settings.min_disliked <= len(disliked) <= settings.max_disliked
+        if not disliked:
+            assert "The user disliked these movies: None." in example["messages"][1]["content"]
 
 
 def test_train_and_valid_prompts_never_mention_the_test_item(examples, split, run):
@@ -127,30 +163,91 @@ def test_train_prompts_never_mention_the_validation_item_or_show_their_target_in
 
 def test_hint_models_learn_only_from_training_rows_without_held_out_items(split):
     table = Split(split, 0)
-    held = held_out(table, eligible_users(table)["user_id"])
-    rows = moment_rows(table, held)
-    assert set(rows["role"]) == {"train"}
-    pairs = set(zip(rows["user_id"], rows["item_id"]))
-    assert not pairs & set(zip(held["user_id"], held["item_id"]))
-    assert set(held["kind"]) == {"like", "dislike"}
+    config = load_profile("smoke")
+    for positives, kinds in (("one", {"like", "dislike"}), ("paper", {"like", "dislike", "positive"})):
+        changed = dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, listwise_positives=positives))
+        held = held_out(table, eligible_users(table)["user_id"], changed)
+        rows = moment_rows(table, held)
+        assert set(rows["role"]) == {"train"}
+        pairs = set(zip(rows["user_id"], rows["item_id"]))
+        assert not pairs & set(zip(held["user_id"], held["item_id"]))
+        assert set(held["kind"]) == kinds
 
 
-def test_test_prompts_do_not_reveal_the_test_item(examples, split):
+def test_test_prompts_share_one_history_and_do_not_reveal_the_test_item(examples, split):
     test_items = targets(split, "test")
+    settings = load_profile("smoke").prompts
     by_user: dict = {}
     for example in examples["test"]:
         by_user.setdefault(example["meta"]["user_id"], []).append(example)
     assert by_user
+    shuffled = 0
     for user, prompts in by_user.items():
         pointwise = [e for e in prompts if e["meta"]["task"] == "pointwise"]
         assert len(pointwise) == 10 and test_items[user] in {e["meta"]["items"][0] for e in pointwise}
-        # Every candidate's prompt shares one history (a cacheable prefix): only item and hint differ.
-        assert len({json.dumps(e["meta"]["history"]) for e in pointwise}) == 1
-        settings = load_profile("smoke").prompts
+        # One seeded history shuffle per user, shown by every prompt: they share a cacheable prefix.
+        assert len({json.dumps(e["meta"]["history"]) for e in prompts}) == 1
+        shuffled += pointwise[0]["meta"]["permutation"] != sorted(pointwise[0]["meta"]["permutation"])
         pairs = [e for e in prompts if e["meta"]["task"] == "pairwise"]
-        asked = settings.test_pairs
-        assert len(pairs) == 2 * asked and Counter(e["meta"]["permutation"][0] for e in pairs) == {0: asked, 1: asked}
-        assert len([e for e in prompts if e["meta"]["task"] == "listwise"]) == settings.listwise_copies
+        assert len(pairs) == 2 * settings.test_pairs and Counter(e["meta"]["permutation"][0] for e in pairs) == {0: 5, 1: 5}
+        # A perfect matching: five disjoint pairs that together hold every candidate once.
+        asked = [e["meta"]["items"] for e in pairs if e["meta"]["permutation"] == [0, 1]]
+        assert sorted(i for pair in asked for i in pair) == sorted(e["meta"]["items"][0] for e in pointwise)
+        lists = [e for e in prompts if e["meta"]["task"] == "listwise"]
+        assert len(lists) == settings.listwise_copies
+        assert lists[0]["meta"]["permutation"] == list(range(10))  # the paper's test prompt, in base order
+        assert lists[0]["meta"]["items"] == [e["meta"]["items"][0] for e in pointwise]
+    assert shuffled > len(by_user) / 2
+
+
+def test_hard_negatives_put_the_like_where_test_lists_have_it(run, split):
+    train = json.loads((run / "manifest.json").read_text())["stages"]["instructions"]["summary"]["list_shape"]["train"]
+    # Test time: the primary model's lists that hold the user's item (ImplicitMF is also the hint model), where
+    # the hint prefers the item over each candidate ranked below it.
+    candidates = rundir.read_table(run / "candidates.parquet")
+    truth = split.loc[split["role"].isin(["valid", "test"]), ["role", "user_id", "item_id"]].rename(columns={"role": "target"})
+    held = candidates[candidates["model"] == "implicitmf"].merge(truth, on=["target", "user_id", "item_id"])
+    agreement = ((10 - held["rank"]) / 9).mean()
+    # Before the fix, 89% of training likes sat at the last base position and hints contradicted 94% of answers.
+    assert train["last_position_share"] <= 0.3
+    assert abs(train["hint_agreement"] - agreement) < 0.15
+
+
+def test_a_like_outside_the_top_ten_gets_a_window_of_its_ranking():
+    ranked = np.arange(100, 200)
+    rng = np.random.default_rng(0)
+    assert around(ranked, 104, rng, np.array([0])) == list(range(100, 110))  # inside the top ten: the top ten
+    positions = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    windows = [around(ranked, 150, rng, positions) for _ in range(2000)]
+    assert all(w == list(range(w[0], w[0] + 10)) and 150 in w for w in windows)  # ten consecutive items
+    shares = np.bincount([w.index(150) for w in windows], minlength=10) / len(windows)
+    assert shares[0] > shares[1] > shares[2] > shares[9] > 0  # drawn as often as observed, smoothed
+    assert around(ranked, 999, rng, positions)[-1] == 999  # unscorable: after the ranking
+    assert around(ranked[:4], 999, rng, positions) == [100, 101, 102, 103, 999]
+
+
+def test_matched_pairs_cover_every_position_once_per_matching():
+    rng = np.random.default_rng(1)
+    pairs = matched_pairs(10, 5, rng)
+    assert sorted(i for pair in pairs for i in pair) == list(range(10))
+    more = matched_pairs(10, 15, rng)
+    assert len(set(more)) == 15 and set(np.bincount([i for p in more for i in p])) == {3}
+    assert len(matched_pairs(10, 99, rng)) == 45 and matched_pairs(1, 5, rng) == []
+
+
+def test_paper_listwise_examples_hold_five_held_out_likes(run, split):
+    ratings = split.set_index(["user_id", "item_id"])["rating"]
+    train = rebuild(run, listwise_positives="paper")["train"]
+    lists = [e for e in train if e["meta"]["task"] == "listwise"]
+    assert lists
+    for example in lists:
+        meta = example["meta"]
+        answer = [meta["items"][LABELS.index(label)] for label in meta["answer"].split()]
+        stars = [ratings[(meta["user_id"], i)] for i in answer]
+        assert stars[:3] == [5.0] * 3 and all(4.0 <= r < 5.0 for r in stars[3:]) and len(answer) == 5
+        assert not set(answer) & set(meta["history"]["liked"])
+        others = set(meta["items"]) - set(answer)
+        assert len(others) == 5 and all((meta["user_id"], i) not in ratings.index for i in others)
 
 
 def chi_square_p(positions: list[int]) -> float:
@@ -161,10 +258,11 @@ def test_listwise_shift_spreads_the_liked_item_over_all_positions(run, examples)
     shifted = [LABELS.index(e["meta"]["answer"].split()[0]) for e in examples["train"] if e["meta"]["task"] == "listwise"]
     assert len(shifted) >= 200 and len(set(shifted)) == 10
     assert chi_square_p(shifted) > 0.001
-    unshifted = rebuild(run, shift=False)["train"]
-    positions = [LABELS.index(e["meta"]["answer"].split()[0]) for e in unshifted if e["meta"]["task"] == "listwise"]
-    assert chi_square_p(positions) < 1e-6
-    assert all(e["meta"]["permutation"] == list(range(10)) for e in unshifted if e["meta"]["task"] == "listwise")
+    # Unshifted, the like stays at its base position, which is skewed towards the top as in test lists.
+    unshifted = [e for e in rebuild(run, shift=False)["train"] if e["meta"]["task"] == "listwise"]
+    assert all(e["meta"]["permutation"] == list(range(10)) for e in unshifted)
+    positions = [LABELS.index(e["meta"]["answer"].split()[0]) for e in unshifted]
+    assert chi_square_p(positions) < 0.01
 
 
 def test_random_negatives_are_unseen_items(run, split):
@@ -208,3 +306,17 @@ def test_files_read_with_arrow_as_datasets_does(run):
     for name in rundir.INSTRUCTION_FILES:
         table = pyarrow.json.read_json(run / "instructions" / name)
         assert table.num_rows > 0 and {"messages", "meta"} <= set(table.column_names)
+
+
+def test_the_official_profile_builds_the_papers_prompts(run):
+    official = load_profile("official").prompts
+    changes = {f.name: getattr(official, f.name) for f in dataclasses.fields(official) if f.name != "rerank_valid_users"}
+    built = rebuild(run, **changes)
+    draws = len(rundir.read_table(run / "sampled_users.parquet"))
+    pairs = [e for e in built["train"] if e["meta"]["task"] == "pairwise"]
+    assert len(pairs) == draws and {e["meta"]["variant"] for e in pairs} == {"vs negative"}
+    lists = [e for e in built["train"] if e["meta"]["task"] == "listwise"]
+    assert lists and all(e["meta"]["variant"] == "5 held-out likes" for e in lists)
+    test_lists = [e for e in built["test"] if e["meta"]["task"] == "listwise"]
+    assert {e["meta"]["variant"] for e in test_lists} == {"copy 0"}
+    assert all(e["meta"]["permutation"] == list(range(10)) for e in test_lists)
