@@ -22,8 +22,10 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# --overwrite: a quick run made by an earlier version with other creation settings is replaced (once
+# the new one is made); the same run is resumed, never rebuilt.
 run: setup
-	$(PY) -m recranker_core run --profile quick --dataset ml-100k --out $(RUN)
+	$(PY) -m recranker_core run --profile quick --dataset ml-100k --out $(RUN) --overwrite
 	$(MAKE) serve
 
 serve: setup
