@@ -4,7 +4,8 @@ Embeddings of users and items are propagated over the normalised user-item graph
 likes, D^-1/2 A D^-1/2, without feature transforms or non-linearities; the layers' outputs are
 averaged. Trained with the BPR loss on (user, liked item, random item) triples and L2 on the
 layer-0 embeddings of the batch. Each user's last training like is held out to stop early on
-NDCG@10; the final vectors are propagated over the whole graph, held-out likes included.
+NDCG@10, checked every few epochs (one item per user is a noisy signal: fewer checks pick fewer
+lucky epochs); the final vectors are propagated over the whole graph, held-out likes included.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ class LightGCNConfig(BaseModel):
     """Most passes over the training likes (early stopping usually ends sooner)."""
     batch_size: int = 2048
     """BPR triples per step."""
-    learning_rate: float = 1e-3
-    """Adam learning rate."""
+    learning_rate: float = 1e-2
+    """Adam learning rate (the authors' 1e-3 needs about 250 epochs on ML-100K to get as far)."""
     regularization: float = 1e-4
     """L2 weight on the batch's layer-0 embeddings."""
-    patience: int = 10
+    eval_every: int = 5
+    """Epochs between held-out evaluations (and after the last epoch)."""
+    patience: int = 25
     """Epochs without a better held-out NDCG@10 before stopping."""
 
 
@@ -54,8 +57,8 @@ class LightGCNScorer(EmbeddingScorer):
         optimizer = torch.optim.Adam([weights], lr=cfg.learning_rate)
         pairs_u, pairs_i = torch.from_numpy(users[train]), torch.from_numpy(items[train])
 
-        best, best_state, stale = -1.0, weights.detach().clone(), 0
-        for epoch in range(cfg.epochs):
+        best, best_state, best_epoch = -1.0, weights.detach().clone(), 0
+        for epoch in range(1, cfg.epochs + 1):
             order = torch.from_numpy(rng.permutation(len(pairs_u)))
             for start in range(0, len(order), cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]
@@ -69,18 +72,17 @@ class LightGCNScorer(EmbeddingScorer):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+            if epoch % cfg.eval_every and epoch < cfg.epochs:
+                continue
             with torch.no_grad():
                 final = _propagate(graph, weights, cfg.layers)
                 ndcg = holdout_ndcg(final[:n_users], final[n_users:], seen, held_out)
             _log.debug("lightgcn epoch", epoch=epoch, loss=loss.item(), ndcg=ndcg)
             if ndcg > best:
-                best, best_state, stale = ndcg, weights.detach().clone(), 0
-            else:
-                stale += 1
-                if stale >= cfg.patience:
-                    break
-        self.epochs_trained_ = epoch + 1
-        self.holdout_ndcg_ = best
+                best, best_state, best_epoch = ndcg, weights.detach().clone(), epoch
+            elif epoch - best_epoch >= cfg.patience:
+                break
+        self.epochs_trained_, self.best_epoch_, self.holdout_ndcg_ = epoch, best_epoch, best
         with torch.no_grad():
             final = _propagate(full_graph, best_state, cfg.layers)
         return final[:n_users].numpy(), final[n_users:].numpy()

@@ -64,6 +64,23 @@ def test_sasrec_follows_the_order_lightgcn_cannot_see():
     assert ndcg_at_10("sasrec", CONFIG, train, held_out) > ndcg_at_10("lightgcn", CONFIG, train, held_out)
 
 
+def test_lightgcn_checks_every_few_epochs_and_stops_patience_epochs_after_its_best():
+    from lenskit.data import from_interactions_df
+    from lenskit.training import TrainingOptions
+
+    from recranker_core.baselines.lightgcn import LightGCNScorer
+
+    train, _ = structured_likes()
+    data = from_interactions_df(train[["user_id", "item_id", "timestamp"]].reset_index(drop=True))
+    stopped = LightGCNScorer(embedding_size=16, learning_rate=0.01, epochs=200, eval_every=5, patience=10)
+    stopped.train(data, TrainingOptions(rng=1))
+    assert stopped.best_epoch_ % 5 == 0 and stopped.epochs_trained_ == stopped.best_epoch_ + 10 < 200
+    # The last epoch is always checked, even off the cadence.
+    short = LightGCNScorer(embedding_size=16, learning_rate=0.01, epochs=7, eval_every=5, patience=100)
+    short.train(data, TrainingOptions(rng=1))
+    assert short.epochs_trained_ == 7 and short.best_epoch_ in (5, 7)
+
+
 @pytest.mark.parametrize("name", ["lightgcn", "sasrec"])
 def test_same_seed_same_model_and_the_safetensors_round_trip(name, tmp_path):
     from recranker_core.baselines.models import MODELS
