@@ -1,4 +1,5 @@
-"""Print a run's metrics.json as a markdown table (every method, mean and 95% CI, validation pairwise accuracy).
+"""Print a run's metrics.json as a markdown table: every method, mean and 95% CI, the paired
+difference in NDCG@3 from the reference base model, and validation pairwise accuracy.
 
     .venv/bin/python bench/metrics_table.py bench/results/quick-ml100k.json
 """
@@ -10,19 +11,24 @@ import sys
 from pathlib import Path
 
 COLUMNS = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
+DELTA = "NDCG@3"
 
 
 def table(metrics: dict) -> str:
     accuracy = metrics.get("validation_pairwise_accuracy", {})
+    reference = metrics.get("reference", "the reference")
     lines = [
-        "| method | " + " | ".join(COLUMNS) + " | val. pairwise acc. |",
-        "|---|" + "---|" * (len(COLUMNS) + 1),
+        "| method | " + " | ".join(COLUMNS) + f" | Δ {DELTA} vs {reference} | val. pairwise acc. |",
+        "|---|" + "---|" * (len(COLUMNS) + 2),
     ]
     for method, entry in metrics["methods"].items():
-        cells = [
-            f"{entry['metrics'][c]['value']:.3f} ({entry['metrics'][c]['ci_low']:.3f}–{entry['metrics'][c]['ci_high']:.3f})"
-            for c in COLUMNS
-        ]
+        cells = [f"{entry['metrics'][c]['value']:.3f} ({entry['metrics'][c]['ci_low']:.3f}–{entry['metrics'][c]['ci_high']:.3f})" for c in COLUMNS]
+        delta = entry.get("delta", {}).get(DELTA)
+        if delta:
+            mark = " **↑**" if delta["ci_low"] > 0 else " **↓**" if delta["ci_high"] < 0 else ""
+            cells.append(f"{delta['value']:+.3f} ({delta['ci_low']:+.3f} to {delta['ci_high']:+.3f}){mark}")
+        else:
+            cells.append("–")
         acc = f"{accuracy[method]:.2f}" if method in accuracy else "–"
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {acc} |")
     return "\n".join(lines)

@@ -199,9 +199,10 @@ class PromptConfig:
     """Show item genres next to titles."""
     popularity: bool = False
     """Show a coarse popularity bucket next to titles."""
-    negatives: str = "candidates"
-    """Training negatives: the base model's ranking around the held-out like at that moment ("candidates", hard
-    negatives shaped like test-time lists) or random unseen items ("random", the paper's)."""
+    negatives: str = "random"
+    """Training negatives: random unseen items ("random", the paper's; chosen on validation users, see
+    bench/results/ablation-quick.md) or the base model's ranking around the held-out like at that moment
+    ("candidates", hard negatives shaped like test-time lists)."""
     pairwise_per_user: int = 2
     """Pairwise training examples per sampled draw."""
     pairwise_dislike: bool = True
