@@ -95,7 +95,7 @@ def markdown(doc: dict) -> str:
     lines = [
         "# Baselines on ML-100K",
         "",
-        f"RecRanker split (last like = test), {doc['test_users']} test users, top-10 unseen items per user; "
+        f"RecRanker split (last like = test), {doc['test_users']} test users, top 10 of the items each user had not rated before the target; "
         f"mean with {doc['ci_level']:.0%} bootstrap interval. Profile `{doc['profile']}`; "
         f"whole run (load, split, {len(doc['models'])} fits, candidates, evaluation) {doc['run_seconds']} s. "
         "Both scenarios use the same split and test items (each user's last like); sequential models read the "
