@@ -290,8 +290,7 @@ def _train_examples(context: _Context, items: pd.DataFrame, draws: pd.DataFrame)
     moment = _Phase(moment_rows(context.split, held), items, config, context.seed)
     ranked, positions = {}, np.array([], dtype=int)
     if config.prompts.negatives == "candidates":
-        keep = {u: [h.item for h in itertools.chain(*by_user[u].values())] for u in sampled}
-        ranked = moment.rankings(context.split, keep)
+        ranked = moment.rankings(context.split, {u: [by_user[u]["like"][0].item] for u in sampled})
         positions = natural_positions(ranked, {u: by_user[u]["like"][0].item for u in sampled})
     plans = [
         _train_plan(context, int(draw), user, by_user[user], ranked, positions) for draw, user in zip(draws["draw"], draws["user_id"])
