@@ -95,3 +95,15 @@ def test_compare_two_runs_side_by_side(full, runs):
     assert all(m.startswith("base:") for m in wide["method"])
     assert wide["difference"].abs().max() == 0  # same data, same seed: the baselines agree
     assert {trace["name"] for trace in charts(at)["compare_bars"]["data"]} == {"smoke", "alpha"}
+
+
+def test_a_run_with_several_seeds_shows_their_spread(full):
+    metrics = json.loads((full / "metrics.json").read_text())
+    values = {"HR@3": {"mean": 0.05, "std": 0.01, "values": [0.04, 0.06]}}
+    metrics["seeds"] = {"seeds": [42, 43], "methods": {"listwise": values, "base:implicitmf": {"HR@3": {**values["HR@3"], "std": 0.0}}}}
+    (full / "metrics.json").write_text(json.dumps(metrics))
+    at = app()
+    assert not at.exception
+    assert "Across 2 seeds" in texts(at)
+    table = next(d.value for d in at.dataframe if "seeds" in d.value.columns).set_index("method")
+    assert table.loc["listwise", "HR@3"] == "0.0500 ± 0.0100" and table.loc["listwise", "seeds"] == 2
