@@ -64,7 +64,10 @@ def validation_rankings(changes: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict
     truth = truth[truth["user_id"].isin(valid["user_id"])]
     facts = {
         "seconds": round(seconds, 1),
-        "validation_loss": [stages["train"]["summary"]["valid_loss_before"], stages["train"]["summary"]["valid_loss_after"]],
+        "validation_loss": [
+            stages["train"]["summary"]["valid_loss_before"],
+            stages["train"]["summary"]["valid_loss_after"],
+        ],
         "list_shape": stages["instructions"]["summary"]["list_shape"]["train"],
     }
     return ranked[["user_id", "method", "item_id", "rank"]], truth, facts
@@ -86,10 +89,13 @@ def main() -> None:
     across = {}
     for method in METHODS[1:]:
         pair = ranked[ranked["method"].isin([f"{n}/{method}" for n in names])]
-        across[method] = metrics_document(pair, truth, evaluation, seed=42, reference=f"{names[0]}/{method}")["methods"][
-            f"{names[1]}/{method}"
-        ]["delta"]
-    mean_ndcg = {n: sum(doc["methods"][f"{n}/{t}"]["metrics"]["NDCG@3"]["value"] for t in TASKS) / len(TASKS) for n in names}
+        across[method] = metrics_document(pair, truth, evaluation, seed=42, reference=f"{names[0]}/{method}")[
+            "methods"
+        ][f"{names[1]}/{method}"]["delta"]
+    mean_ndcg = {
+        n: sum(doc["methods"][f"{n}/{t}"]["metrics"]["NDCG@3"]["value"] for t in TASKS) / len(TASKS)
+        for n in names
+    }
     document = {
         "profile": "quick",
         "validation_users": int(truth["user_id"].nunique()),
@@ -118,21 +124,28 @@ def markdown(document: dict) -> str:
         "# Training negatives, judged on validation users (quick profile, 2 CPU cores)",
         "",
         (
-            f"Each variant is the quick profile with `[prompts] negatives` set as named; the tuned model reranks the same "
-            f"{document['validation_users']} validation users (their validation item among ImplicitMF's ten validation "
-            "candidates). Mean with 95% bootstrap interval; Δ is paired against the base order (same users, same resamples)."
+            "Each variant is the quick profile with `[prompts] negatives` set as named; "
+            "the tuned model reranks the same "
+            f"{document['validation_users']} validation users "
+            "(their validation item among ImplicitMF's ten validation "
+            "candidates). Mean with 95% bootstrap interval; "
+            "Δ is paired against the base order (same users, same resamples)."
         ),
         "",
         "| variant | method | HR@3 | NDCG@3 | Δ NDCG@3 vs base | pairwise acc. |",
         "|---|---|---|---|---|---|",
     ]
     acc = document["pairwise_accuracy"]
-    lines.append(f"| – | base | {interval(methods['base']['metrics']['HR@3'])} | {interval(methods['base']['metrics']['NDCG@3'])} | – | {acc['base']:.2f} |")
+    lines.append(
+        f"| – | base | {interval(methods['base']['metrics']['HR@3'])} | "
+        f"{interval(methods['base']['metrics']['NDCG@3'])} | – | {acc['base']:.2f} |"
+    )
     for name in names:
         for method in METHODS[1:]:
             entry = methods[f"{name}/{method}"]
             lines.append(
-                f"| {name} | {method} | {interval(entry['metrics']['HR@3'])} | {interval(entry['metrics']['NDCG@3'])} | "
+                f"| {name} | {method} | {interval(entry['metrics']['HR@3'])} | "
+                f"{interval(entry['metrics']['NDCG@3'])} | "
                 f"{interval(entry['delta']['NDCG@3'], True)} | {acc[f'{name}/{method}']:.2f} |"
             )
     lines += [
@@ -144,21 +157,34 @@ def markdown(document: dict) -> str:
     ]
     for method, delta in document["across_variants"]["delta"].items():
         lines.append(f"| {method} | {interval(delta['NDCG@3'], True)} | {delta['NDCG@3']['p_value']:.3f} |")
-    lines += ["", "| variant | validation loss | training lists: like at last base position | hint agrees with answer | seconds |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        (
+            "| variant | validation loss | training lists: like at last base position "
+            "| hint agrees with answer | seconds |"
+        ),
+        "|---|---|---|---|---|",
+    ]
     for name, facts in document["variants"].items():
         shape, loss = facts["list_shape"], facts["validation_loss"]
         lines.append(
-            f"| {name} | {loss[0]:.3f} -> {loss[1]:.3f} | {shape['last_position_share']:.0%} | {shape['hint_agreement']:.0%} | {facts['seconds']:.0f} |"
+            f"| {name} | {loss[0]:.3f} -> {loss[1]:.3f} | {shape['last_position_share']:.0%} | "
+            f"{shape['hint_agreement']:.0%} | {facts['seconds']:.0f} |"
         )
     means = ", ".join(f"{n} {v:.4f}" for n, v in document["mean_task_ndcg@3"].items())
     lines += [
         "",
         (
-            f"Decision rule (fixed before the runs): the higher mean validation NDCG@3 over the three tasks wins: {means}; "
-            f"chosen: **{document['chosen']}**. `hybrid-tuned` is tuned on these same users, so it is optimistic here."
+            "Decision rule (fixed before the runs): "
+            f"the higher mean validation NDCG@3 over the three tasks wins: {means}; "
+            f"chosen: **{document['chosen']}**. "
+            "`hybrid-tuned` is tuned on these same users, so it is optimistic here."
         ),
         "",
-        f"Machine: {document['machine']['cpu']}, {document['machine']['cores']} cores. Reproduce: `.venv/bin/python bench/ablation.py`.",
+        (
+            f"Machine: {document['machine']['cpu']}, {document['machine']['cores']} cores. "
+            "Reproduce: `.venv/bin/python bench/ablation.py`."
+        ),
         "",
     ]
     return "\n".join(lines)

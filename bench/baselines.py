@@ -28,11 +28,17 @@ SEQUENTIAL = ("sasrec",)
 
 def machine() -> dict[str, object]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
     memory_kb = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
     )
     return {
         "cpu": cpu,
@@ -95,11 +101,12 @@ def markdown(doc: dict) -> str:
     lines = [
         "# Baselines on ML-100K",
         "",
-        f"RecRanker split (last like = test), {doc['test_users']} test users, top 10 of the items each user had not rated before the target; "
+        f"RecRanker split (last like = test), {doc['test_users']} test users, "
+        "top 10 of the items each user had not rated before the target; "
         f"mean with {doc['ci_level']:.0%} bootstrap interval. Profile `{doc['profile']}`; "
         f"whole run (load, split, {len(doc['models'])} fits, candidates, evaluation) {doc['run_seconds']} s. "
-        "Both scenarios use the same split and test items (each user's last like); sequential models read the "
-        "order of the training likes.",
+        "Both scenarios use the same split and test items (each user's last like); "
+        "sequential models read the order of the training likes.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, Python {m['python']}, "
         f"lenskit {doc['versions']['lenskit']}, torch {doc['versions']['torch']}.",
@@ -110,21 +117,29 @@ def markdown(doc: dict) -> str:
     for row in doc["models"]:
         cells = [f"{row[n]['value']:.4f} ({row[n]['ci_low']:.3f}–{row[n]['ci_high']:.3f})" for n in names]
         lines.append(
-            f"| {row['label']} | {row['scenario']} | " + " | ".join(cells) + f" | {row['fit_seconds']:.1f} | {row['candidate_seconds']:.1f} |"
+            f"| {row['label']} | {row['scenario']} | "
+            + " | ".join(cells)
+            + f" | {row['fit_seconds']:.1f} | {row['candidate_seconds']:.1f} |"
         )
     ndcg = {row["model"]: row["NDCG@10"]["value"] for row in doc["models"]}
     if {"lightgcn", "sasrec", "bpr", "implicitmf"} <= set(ndcg):
         lines += [
             "",
             f"Reading: our LightGCN (NDCG@10 {ndcg['lightgcn']:.3f}) against BPR-MF ({ndcg['bpr']:.3f}) and "
-            f"ImplicitMF ({ndcg['implicitmf']:.3f}) on this split: 2 layers, 64-d, L2 1e-4, batch 2,048, Adam at "
-            "lr 1e-2 (the authors' 1e-3 needs about 250 epochs to get as far), held-out NDCG@10 checked every 5 "
-            "epochs, stopping 25 epochs after the best; lenskit's own LightGCN scorer propagates nothing and peaks "
+            f"ImplicitMF ({ndcg['implicitmf']:.3f}) on this split: "
+            "2 layers, 64-d, L2 1e-4, batch 2,048, Adam at "
+            "lr 1e-2 (the authors' 1e-3 needs about 250 epochs to get as far), "
+            "held-out NDCG@10 checked every 5 "
+            "epochs, stopping 25 epochs after the best; "
+            "lenskit's own LightGCN scorer propagates nothing and peaks "
             "at 0.064 (docs/base-models.md). SASRec (2 blocks, 1 head, dropout 0.2, "
             f"max_len 50, 30 epochs) reaches {ndcg['sasrec']:.3f}, although it cannot see "
-            "each user's validation like when ranking for the test item (every model is fitted once, on training "
-            "rows, so that all lists are comparable). Published ML-100K figures for either model use other splits "
-            "and protocols (sampled negatives, leave-one-out over all ratings) and are not comparable one to one.",
+            "each user's validation like when ranking for the test item "
+            "(every model is fitted once, on training "
+            "rows, so that all lists are comparable). "
+            "Published ML-100K figures for either model use other splits "
+            "and protocols (sampled negatives, leave-one-out over all ratings) "
+            "and are not comparable one to one.",
         ]
     lines += [
         "",

@@ -1,4 +1,5 @@
-"""Dashboard timings in a real browser: first page (cold and warm), page switches, switching user, live rerank.
+"""Dashboard timings in a real browser: first page (cold and warm), page switches, switching user,
+live rerank.
 
     .venv/bin/python bench/dashboard.py --run runs/quick [--repeat 3]
 
@@ -25,12 +26,17 @@ from tests.app.browser import serve, walk
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=Path("runs/quick"), help="a run folder with every stage done")
+    # The docstring's first sentence, which wraps onto a second line.
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument(
+        "--run", type=Path, default=Path("runs/quick"), help="a run folder with every stage done"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="walks, each against a fresh server")
     args = parser.parse_args()
     if not (args.run / "rankings.parquet").is_file():
-        parser.error(f"{args.run}: not a finished run (make run, or python -m recranker_core run --out {args.run})")
+        parser.error(
+            f"{args.run}: not a finished run (make run, or python -m recranker_core run --out {args.run})"
+        )
     walks = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as shots, serve(args.run.resolve().parent) as url:
@@ -47,7 +53,9 @@ def main() -> None:
         "repeat": args.repeat,
         "median_seconds": medians,
         "seconds": timings,
-        "problems": {title: page["problems"] for w in walks for title, page in w["pages"].items() if page["problems"]},
+        "problems": {
+            title: page["problems"] for w in walks for title, page in w["pages"].items() if page["problems"]
+        },
         "machine": machine(),
     }
     RESULTS.mkdir(exist_ok=True)
@@ -56,8 +64,10 @@ def main() -> None:
     lines = [
         "# Dashboard timings in a real browser",
         "",
-        f"Run `{document['run']}` ({document['dataset']}, `{document['profile']}` profile, {document['test_users']} test users); "
-        f"median of {args.repeat} walks, each against a fresh `streamlit run`, in headless Chromium (Playwright).",
+        f"Run `{document['run']}` ({document['dataset']}, `{document['profile']}` profile, "
+        f"{document['test_users']} test users); "
+        f"median of {args.repeat} walks, each against a fresh `streamlit run`, "
+        "in headless Chromium (Playwright).",
         "",
         "| step | median s | all walks (s) |",
         "|---|---|---|",
@@ -66,10 +76,14 @@ def main() -> None:
         lines.append(f"| {name} | {medians[name]} | {', '.join(str(v) for v in timings[name])} |")
     lines += [
         "",
-        "first_page_s: from opening the URL until the Runs page has drawn its table and charts, on a server that has "
-        "not read the run yet (includes starting the page's JavaScript); first_page_warm_s: the same once the server's "
-        "caches hold the run. page:X: from the sidebar click until page X finished drawing. switch_user_s: from picking "
-        "another user in the User explorer until the page shows them. live_rerank_s: first click on Rerank now, "
+        "first_page_s: from opening the URL until the Runs page has drawn its table and charts, "
+        "on a server that has "
+        "not read the run yet (includes starting the page's JavaScript); "
+        "first_page_warm_s: the same once the server's "
+        "caches hold the run. page:X: from the sidebar click until page X finished drawing. "
+        "switch_user_s: from picking "
+        "another user in the User explorer until the page shows them. "
+        "live_rerank_s: first click on Rerank now, "
         "including loading the model and adapter.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",

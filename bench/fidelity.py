@@ -22,7 +22,8 @@ from recranker_core import rundir
 from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import metrics_document
 from recranker_core.instructions import list_shape
-from recranker_core.runner import evaluation_truth
+from recranker_core.manifest import Manifest
+from recranker_core.stages.create import evaluation_truth
 
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 
@@ -37,23 +38,25 @@ def pair_coverage(test: list[dict]) -> float:
 
 
 def read(run: Path) -> dict:
-    manifest = rundir.read_json(run / rundir.MANIFEST)
+    manifest = Manifest.read(run)
     truth = evaluation_truth(run)
     rankings = rundir.read_table(run / rundir.RANKINGS)
     rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
-    primary = manifest["config"]["baselines"]["primary"]
-    evaluation = EvaluationConfig(bootstrap_samples=manifest["config"]["evaluation"]["bootstrap_samples"])
-    metrics = metrics_document(rankings, truth, evaluation, manifest["seed"], reference=f"base:{primary}")
+    evaluation = EvaluationConfig(bootstrap_samples=manifest.config.evaluation.bootstrap_samples)
+    metrics = metrics_document(
+        rankings, truth, evaluation, manifest.config.seed, reference=manifest.primary_method
+    )
     folder = run / rundir.INSTRUCTIONS
-    rerank = manifest["stages"]["rerank"]
     return {
         "run": str(run),
-        "exclude": manifest["config"]["baselines"].get("exclude", "all-rated"),
-        "seconds": {s: manifest["stages"][s].get("seconds") for s in ("baselines", "instructions", "train", "rerank")},
-        "train_examples": manifest["stages"]["train"]["summary"]["examples"],
+        "exclude": manifest.config.baselines.exclude,
+        "seconds": {
+            s: manifest.stage(s).get("seconds") for s in ("baselines", "instructions", "train", "rerank")
+        },
+        "train_examples": manifest.summary("train")["examples"],
         "list_shape": list_shape(rundir.read_jsonl(folder / "train.jsonl")),
         "pair_coverage": round(pair_coverage(rundir.read_jsonl(folder / "test.jsonl")), 4),
-        "validation_pairwise_accuracy": rerank["summary"]["validation_pairwise_accuracy"],
+        "validation_pairwise_accuracy": manifest.summary("rerank")["validation_pairwise_accuracy"],
         "metrics": metrics,
     }
 
@@ -63,7 +66,10 @@ def cell(entry: dict, signed: bool = False) -> str:
     mark = ""
     if signed:
         mark = " ↑" if entry["ci_low"] > 0 else " ↓" if entry["ci_high"] < 0 else ""
-    return f"{fmt.format(entry['value'])} ({fmt.format(entry['ci_low'])} to {fmt.format(entry['ci_high'])}){mark}"
+    return (
+        f"{fmt.format(entry['value'])} "
+        f"({fmt.format(entry['ci_low'])} to {fmt.format(entry['ci_high'])}){mark}"
+    )
 
 
 def markdown(document: dict) -> str:
@@ -71,10 +77,14 @@ def markdown(document: dict) -> str:
     lines = [
         "# The fidelity fixes, before and after (quick profile, ML-100K, 2 CPU cores)",
         "",
-        "Both runs: `python -m recranker_core run --profile quick --dataset ml-100k`, before with the code of "
-        "commit 3b108f7, after with this version; both read with today's evaluation (paired differences from "
-        f"{before['metrics']['reference']} over the same users and bootstrap resamples, 95% intervals; ↑/↓: the "
-        "interval excludes 0). Each run is evaluated on the same seeded 200 test users; its base model's candidates "
+        "Both runs: `python -m recranker_core run --profile quick --dataset ml-100k`, "
+        "before with the code of "
+        "commit 3b108f7, after with this version; "
+        "both read with today's evaluation (paired differences from "
+        f"{before['metrics']['reference']} over the same users and bootstrap resamples, "
+        "95% intervals; ↑/↓: the "
+        "interval excludes 0). Each run is evaluated on the same seeded 200 test users; "
+        "its base model's candidates "
         "differ between the runs (after: items rated after the target are no longer left out).",
         "",
         "## What the training data and test prompts look like",
@@ -83,11 +93,25 @@ def markdown(document: dict) -> str:
         "|---|---|---|",
     ]
     for label, get in (
-        ("listwise training lists with the like at the last base position", lambda r: f"{r['list_shape']['last_position_share']:.0%}"),
-        ("pairwise hints that agree with the training answer", lambda r: f"{r['list_shape']['hint_agreement']:.0%}"),
+        (
+            "listwise training lists with the like at the last base position",
+            lambda r: f"{r['list_shape']['last_position_share']:.0%}",
+        ),
+        (
+            "pairwise hints that agree with the training answer",
+            lambda r: f"{r['list_shape']['hint_agreement']:.0%}",
+        ),
         ("a test user's candidates in at least one asked pair", lambda r: f"{r['pair_coverage']:.0%}"),
-        ("candidates leave out", lambda r: {"all-rated": "every rated item", "known": "items rated before the target"}[r["exclude"]]),
-        ("training / rerank seconds", lambda r: f"{r['seconds']['train']:.0f} / {r['seconds']['rerank']:.0f}"),
+        (
+            "candidates leave out",
+            lambda r: {"all-rated": "every rated item", "known": "items rated before the target"}[
+                r["exclude"]
+            ],
+        ),
+        (
+            "training / rerank seconds",
+            lambda r: f"{r['seconds']['train']:.0f} / {r['seconds']['rerank']:.0f}",
+        ),
     ):
         lines.append(f"| {label} | {get(before)} | {get(after)} |")
     for name, run in (("before", before), ("after", after)):

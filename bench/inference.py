@@ -25,7 +25,7 @@ from baselines import RESULTS, machine
 from recranker_core import rundir
 from recranker_core.llm.models import load, resolve_model
 from recranker_core.llm.rerank import score_prompts
-from recranker_core.llm.scoring import Counter
+from recranker_core.llm.scoring import TokenCount
 
 MODES = {
     "a": ("generate + parse", {"mode": "generate", "prefix_cache": False}),
@@ -49,9 +49,11 @@ def main() -> None:
 
     results, probabilities = {}, {}
     for key, (label, options) in MODES.items():
-        counter = Counter()
+        counter = TokenCount()
         started = time.perf_counter()
-        out = score_prompts(model, tokenizer, chosen, scale=(1, 5), batch_size=16, counter=counter, desc=label, **options)
+        out = score_prompts(
+            model, tokenizer, chosen, scale=(1, 5), batch_size=16, counter=counter, desc=label, **options
+        )
         seconds = time.perf_counter() - started
         probabilities[key] = np.concatenate([np.asarray(p) for p in out["probs"]])
         tokens = counter.prompt_tokens + counter.generated_tokens
@@ -79,7 +81,8 @@ def main() -> None:
         "# Reranking cost per user (all three tasks)",
         "",
         f"{document['model']}; {document['users']} test users of `{args.run.name}`, "
-        f"{document['prompts_per_user']} prompts each (pointwise x10, pairwise pairs in both orders, listwise copies); "
+        f"{document['prompts_per_user']} prompts each "
+        "(pointwise x10, pairwise pairs in both orders, listwise copies); "
         f"{document['threads']} threads.",
         "",
         "| mode | s / user | tokens / user | tokens / s | parse failures |",
@@ -87,13 +90,16 @@ def main() -> None:
     ]
     for key, r in results.items():
         lines.append(
-            f"| ({key}) {r['mode']} | {r['seconds_per_user']} | {r['tokens_per_user']} | {r['tokens_per_second']} "
+            f"| ({key}) {r['mode']} | {r['seconds_per_user']} | {r['tokens_per_user']} "
+            f"| {r['tokens_per_second']} "
             f"| {r['parse_failure_rate']:.0%} |"
         )
     lines += [
         "",
-        f"(c) is {document['speedup_c_over_a']}x faster than (a) and {document['speedup_c_over_b']}x faster than (b), "
-        f"measured in one run; (b) and (c) agree to {document['max_abs_difference_b_c']:.1e}. Tokens counted are "
+        f"(c) is {document['speedup_c_over_a']}x faster than (a) and "
+        f"{document['speedup_c_over_b']}x faster than (b), "
+        f"measured in one run; (b) and (c) agree to {document['max_abs_difference_b_c']:.1e}. "
+        "Tokens counted are "
         "those run through the model (prompt tokens, plus generated tokens in (a)).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",

@@ -45,7 +45,8 @@ def main() -> None:
         [
             "# Building the instruction data on ML-100K",
             "",
-            f"Profile `{document['profile']}` defaults: N = {document['n_users']} draws ({document['sampling_method']} "
+            f"Profile `{document['profile']}` defaults: N = {document['n_users']} draws "
+            f"({document['sampling_method']} "
             f"sampling), `{document['negatives']}` negatives, position shifting on.",
             "",
             "| stage | seconds | output |",
@@ -53,7 +54,8 @@ def main() -> None:
             f"| sample | {document['sample_seconds']:.1f} | {document['sample']['draws']} draws, "
             f"{document['sample']['distinct_users']} distinct users |",
             f"| instructions | {document['instructions_seconds']:.1f} | train {s['train_examples']}, "
-            f"valid {s['valid_examples']}, test {s['test_prompts']} ({s['test_users_prompted']} test users) |",
+            f"valid {s['valid_examples']}, test {s['test_prompts']} "
+            f"({s['test_users_prompted']} test users) |",
             "",
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
             "",

@@ -17,9 +17,11 @@ from pathlib import Path
 from baselines import RESULTS, machine
 
 from recranker_core import rundir
+from recranker_core.launch import set_threads
 from recranker_core.llm.rerank import score_prompts
+from recranker_core.manifest import Manifest
 from recranker_core.ranking import TASKS
-from recranker_core.runner import config_from_manifest, load_tuned, set_threads
+from recranker_core.stages.rerank import load_tuned
 
 
 def main() -> None:
@@ -27,13 +29,13 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("runs/quick"), help="a trained run folder")
     parser.add_argument("--users", type=int, default=4, help="test users timed both ways")
     args = parser.parse_args()
-    manifest = rundir.read_json(args.run / rundir.MANIFEST)
-    config = config_from_manifest(manifest, args.run / rundir.MANIFEST)
-    set_threads(config)
-    model, tokenizer = load_tuned(args.run, manifest, config)
+    manifest = Manifest.read(args.run)
+    config = manifest.config
+    set_threads(config.rerank.threads)
+    model, tokenizer = load_tuned(args.run, manifest)
     prompts = rundir.read_jsonl(args.run / rundir.INSTRUCTIONS / "test.jsonl")
     users = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[: args.users]
-    scale = (int(manifest["dataset"]["rating_min"]), int(manifest["dataset"]["rating_max"]))
+    scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
     options = {"mode": config.rerank.mode, "scale": scale, "batch_size": config.rerank.batch_size}
     per_task = at_once = 0.0
     for user in users:
@@ -48,25 +50,30 @@ def main() -> None:
     document = {
         "run": args.run.name,
         "users": len(users),
-        "seconds_per_user": {"task_by_task": round(per_task / len(users), 3), "at_once": round(at_once / len(users), 3)},
+        "seconds_per_user": {
+            "task_by_task": round(per_task / len(users), 3),
+            "at_once": round(at_once / len(users), 3),
+        },
         "speedup": round(per_task / at_once, 2),
         "machine": machine(),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "live_rerank.json").write_text(json.dumps(document, indent=2) + "\n")
     m = document["machine"]
-    text = "\n".join([
-        "# Live rerank: one user's prompts task by task vs at once",
-        "",
-        f"Run `{document['run']}`, {document['users']} test users, both ways in one process: "
-        f"{document['seconds_per_user']['task_by_task']} s/user task by task, "
-        f"{document['seconds_per_user']['at_once']} s/user at once ({document['speedup']}x).",
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
-        "",
-        f"Reproduce: `.venv/bin/python bench/live_rerank.py --run runs/{document['run']}`.",
-        "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            "# Live rerank: one user's prompts task by task vs at once",
+            "",
+            f"Run `{document['run']}`, {document['users']} test users, both ways in one process: "
+            f"{document['seconds_per_user']['task_by_task']} s/user task by task, "
+            f"{document['seconds_per_user']['at_once']} s/user at once ({document['speedup']}x).",
+            "",
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+            "",
+            f"Reproduce: `.venv/bin/python bench/live_rerank.py --run runs/{document['run']}`.",
+            "",
+        ]
+    )
     (RESULTS / "live_rerank.md").write_text(text)
     print(text)
 

@@ -22,7 +22,11 @@ def table(metrics: dict) -> str:
         "|---|" + "---|" * (len(COLUMNS) + 2),
     ]
     for method, entry in metrics["methods"].items():
-        cells = [f"{entry['metrics'][c]['value']:.3f} ({entry['metrics'][c]['ci_low']:.3f}–{entry['metrics'][c]['ci_high']:.3f})" for c in COLUMNS]
+        cells = [
+            f"{entry['metrics'][c]['value']:.3f} "
+            f"({entry['metrics'][c]['ci_low']:.3f}–{entry['metrics'][c]['ci_high']:.3f})"
+            for c in COLUMNS
+        ]
         delta = entry.get("delta", {}).get(DELTA)
         if delta:
             mark = " **↑**" if delta["ci_low"] > 0 else " **↓**" if delta["ci_high"] < 0 else ""

@@ -10,7 +10,9 @@ import sys
 import warnings
 from pathlib import Path
 
+from recranker_core import launch
 from recranker_core.errors import InputError
+from recranker_core.stages import LATER, LAUNCHABLE, REGISTRY
 
 log = logging.getLogger("recranker")
 
@@ -31,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="'ml-100k' (embedded), a MovieLens folder or zip, or a ratings .csv/.tsv (default: ml-100k)",
         )
         p.add_argument("--items", help="items CSV (item, title[, genres]) for a ratings CSV")
-        p.add_argument("--profile", default="quick", help="smoke, quick, paper or a TOML file (default: quick)")
+        p.add_argument(
+            "--profile", default="quick", help="smoke, quick, paper or a TOML file (default: quick)"
+        )
 
-    p = commands.add_parser("data", parents=[common], help="load a dataset and print its summary and split sizes")
+    p = commands.add_parser(
+        "data", parents=[common], help="load a dataset and print its summary and split sizes"
+    )
     dataset_args(p)
 
     for name, text in (
@@ -44,30 +50,37 @@ def build_parser() -> argparse.ArgumentParser:
         dataset_args(p)
         p.add_argument("--out", required=True, type=Path, help="run directory to create, e.g. runs/NAME")
         p.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
-        p.add_argument("--model", help="'embedded' (SmolLM2-135M-Instruct), 'tiny', or a local Hugging Face model folder")
         p.add_argument(
-            "--scenario", choices=["direct", "sequential"], default="direct",
-            help="direct (default: the profile's base models) or sequential (SASRec candidates and hints, history in time order)",
-        )  # fmt: skip
+            "--model", help="'embedded' (SmolLM2-135M-Instruct), 'tiny', or a local Hugging Face model folder"
+        )
+        p.add_argument(
+            "--scenario",
+            choices=["direct", "sequential"],
+            default="direct",
+            help=(
+                "direct (default: the profile's base models) or sequential "
+                "(SASRec candidates and hints, history in time order)"
+            ),
+        )
         if name == "run":
             p.add_argument(
-                "--seeds", type=int, metavar="N",
-                help="run the seed-dependent LLM stages N times (seeds seed .. seed + N - 1); metrics report their spread",
-            )  # fmt: skip
-            p.add_argument("--until", choices=["sample", "instructions", "train", "rerank"], help="stop after this stage")
+                "--seeds",
+                type=int,
+                metavar="N",
+                help=(
+                    "run the seed-dependent LLM stages N times (seeds seed .. seed + N - 1); "
+                    "metrics report their spread"
+                ),
+            )
+            p.add_argument("--until", choices=LATER, help="stop after this stage")
             p.add_argument(
-                "--force", choices=["sample", "instructions", "train", "rerank"],
+                "--force",
+                choices=LATER,
                 help="re-run this stage even if it is up to date (later ones re-run if its output changes)",
-            )  # fmt: skip
+            )
 
-    for name, text in (
-        ("sample", "draw the users that instruction data is built from (adaptive sampling)"),
-        ("instructions", "build the training/validation instructions and the test prompts"),
-        ("train", "instruction-tune the LLM (LoRA) on the run's instructions"),
-        ("rerank", "score and rerank the candidates with the tuned and untuned LLM, tune the hybrid"),
-        ("evaluate", "recompute metrics.json of an existing run"),
-    ):
-        p = commands.add_parser(name, parents=[common], help=text)
+    for name in (*LATER, "evaluate"):
+        p = commands.add_parser(name, parents=[common], help=REGISTRY[name].help)
         p.add_argument("--run", required=True, type=Path, help="the run directory")
         if name == "instructions":
             p.add_argument("--show", metavar="USER", help="print this user's prompts (builds them if needed)")
@@ -80,12 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     log.handlers[:] = [handler]
-    rank = int(os.environ.get("RANK", "0"))  # set by `accelerate launch`: the others stay quiet
-    log.setLevel(logging.WARNING if args.quiet or rank else logging.INFO)
+    log.setLevel(
+        logging.WARNING if args.quiet or launch.rank() else logging.INFO
+    )  # the other processes stay quiet
     log.propagate = False
     try:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in LAUNCHABLE:
-            raise InputError(f"'{args.command}' runs in one process; launch only {' and '.join(LAUNCHABLE)} in several")
+        if launch.world_size() > 1 and args.command not in LAUNCHABLE:
+            raise InputError(
+                f"'{args.command}' runs in one process; launch only {' and '.join(LAUNCHABLE)} in several"
+            )
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -101,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 def _data(args: argparse.Namespace) -> int:
     from recranker_core.config import load_profile
     from recranker_core.data import load_dataset
-    from recranker_core.data.split import split_likes
+    from recranker_core.data.split import check_enough_data, split_likes
 
     config = load_profile(args.profile)
     data = load_dataset(args.dataset, args.items)
@@ -110,6 +126,10 @@ def _data(args: argparse.Namespace) -> int:
     print(f"fingerprint  {data.fingerprint()}")
     for key, value in {**data.summary(), **split.summary()}.items():
         print(f"{key:<20} {value:>10}")
+    baselines = config.baselines
+    check_enough_data(
+        split, config.data, n_candidates=baselines.n_candidates, exclude=baselines.exclude, name=data.source
+    )
     return 0
 
 
@@ -129,7 +149,15 @@ def _create(args: argparse.Namespace) -> int:
             if args.seeds < 1:
                 raise InputError(f"--seeds {args.seeds}: give 1 or more")
             config = dataclasses.replace(config, seeds=args.seeds)
-        run_all(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite, until=args.until, force=args.force)
+        run_all(
+            args.dataset,
+            args.out,
+            config,
+            items=args.items,
+            overwrite=args.overwrite,
+            until=args.until,
+            force=args.force,
+        )
         print(f"done: {args.out}")
         return 0
     created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
@@ -137,23 +165,24 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample(args: argparse.Namespace) -> int:
-    from recranker_core.runner import sample_stage
-
-    summary = sample_stage(args.run)
-    print(f"sampled {summary['draws']} draws ({summary['distinct_users']} distinct users) into {args.run}")
+def _stage(args: argparse.Namespace) -> int:
+    """One stage on an existing run (evaluate follows rerank); the other processes of a launch print
+    nothing."""
+    result = REGISTRY[args.command].run(args.run)
+    if result is None:
+        return 0
+    if args.command == "rerank":
+        REGISTRY["evaluate"].run(args.run)
+    print(REPORTS[args.command](result, args.run))
     return 0
 
 
 def _instructions(args: argparse.Namespace) -> int:
     from recranker_core import rundir
-    from recranker_core.runner import instructions_stage
 
     folder = args.run / rundir.INSTRUCTIONS
     if args.show is None or not folder.is_dir():
-        summary = instructions_stage(args.run)
-        print(f"wrote {folder}: train {summary['train_examples']}, valid {summary['valid_examples']}, "
-              f"test {summary['test_prompts']}")
+        _stage(args)
     if args.show is not None:
         from recranker_core.prompts.show import show_user
 
@@ -161,48 +190,26 @@ def _instructions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from recranker_core.runner import evaluate_run
-
-    metrics = evaluate_run(args.run)
-    print(f"wrote {args.run / 'metrics.json'} ({len(metrics['methods'])} methods)")
-    return 0
-
-
-def _train(args: argparse.Namespace) -> int:
-    from recranker_core.runner import train_stage
-
-    summary = train_stage(args.run)
-    if summary is None:  # another process than the main one of an `accelerate launch`
-        return 0
-    print(
-        f"trained on {summary['examples']} examples in {summary['steps']} steps; validation loss "
-        f"{summary['valid_loss_before']:.3f} -> {summary['valid_loss_after']:.3f}"
-    )
-    return 0
-
-
-def _rerank(args: argparse.Namespace) -> int:
-    from recranker_core.runner import rerank_stage
-
-    summary = rerank_stage(args.run)
-    if summary is None:
-        return 0
-    print(f"reranked {summary['test_users']} test users; metrics in {args.run / 'metrics.json'}")
-    return 0
-
-
-LAUNCHABLE = ("train", "rerank")
-"""Commands that `accelerate launch` may start in several processes (the others would each redo the work)."""
+REPORTS = {
+    "sample": lambda s, run: f"sampled {s['draws']} draws ({s['distinct_users']} distinct users) into {run}",
+    "instructions": lambda s, run: (
+        f"wrote {run / 'instructions'}: train {s['train_examples']}, valid {s['valid_examples']}, "
+        f"test {s['test_prompts']}"
+    ),
+    "train": lambda s, run: (
+        f"trained on {s['examples']} examples in {s['steps']} steps; validation loss "
+        f"{s['valid_loss_before']:.3f} -> {s['valid_loss_after']:.3f}"
+    ),
+    "rerank": lambda s, run: f"reranked {s['test_users']} test users; metrics in {run / 'metrics.json'}",
+    "evaluate": lambda m, run: f"wrote {run / 'metrics.json'} ({len(m['methods'])} methods)",
+}
+"""What each stage command prints when it is done."""
 COMMANDS = {
     "data": _data,
     "baselines": _create,
     "run": _create,
-    "sample": _sample,
+    **dict.fromkeys(REPORTS, _stage),
     "instructions": _instructions,
-    "train": _train,
-    "rerank": _rerank,
-    "evaluate": _evaluate,
 }
 
 

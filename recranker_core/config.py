@@ -1,193 +1,163 @@
-"""Typed run configuration and the named profiles (smoke / quick / paper).
+"""Typed run configuration and the named profiles (smoke / quick / paper / official).
 
-A profile is a TOML file with one table per section below; fields left out keep
-their defaults. Unknown sections or fields and values of the wrong type are
-rejected with an :class:`InputError` naming the file and the field.
+A profile is a TOML file with one table per section below (and `[baselines.lightgcn]`,
+`[baselines.sasrec]` for our torch recommenders); fields left out keep their defaults. Each section
+is a frozen pydantic dataclass: pydantic checks types (strictly: no "5" for 5) and the constraints
+written on the fields, and :func:`config_from_dict` turns the first problem, an unknown field
+(with the nearest valid name) or a broken cross-field rule into one :class:`InputError` line
+naming the file, the field and the value.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+
+from recranker_core.baselines.settings import LightGCNConfig, SASRecConfig
 from recranker_core.errors import InputError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-BASELINE_MODELS = ("popular", "implicitmf", "bpr", "itemknn", "ease", "biasedmf")
+BaselineModel = Literal["popular", "implicitmf", "bpr", "itemknn", "ease", "biasedmf"]
 # Opt-in (not fitted by default): the paper's graph and sequential base models, ours in torch.
-EXTRA_MODELS = ("lightgcn", "sasrec")
-KNOWN_MODELS = BASELINE_MODELS + EXTRA_MODELS
-EMBEDDING_MODELS = ("implicitmf", "biasedmf", "lightgcn", "sasrec")
-EXCLUDE = ("known", "all-rated")
+ExtraModel = Literal["lightgcn", "sasrec"]
+Model = Literal[BaselineModel, ExtraModel]
+EmbeddingModel = Literal["implicitmf", "biasedmf", "lightgcn", "sasrec"]
+"""The models whose user embeddings clustering-based sampling can use."""
+BASELINE_MODELS, EXTRA_MODELS = get_args(BaselineModel), get_args(ExtraModel)
+KNOWN_MODELS, EMBEDDING_MODELS = get_args(Model), get_args(EmbeddingModel)
+Positive = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Share = Annotated[float, Field(gt=0, le=1)]
+Rate = Annotated[float, Field(gt=0)]
+FROM_LIST = Field(strict=False)
+"""Lists from TOML become tuples."""
+SECTION = ConfigDict(strict=True, extra="forbid")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class DataConfig:
     like_threshold: float = 4.0
     """Ratings at or above this count as likes."""
     dislike_threshold: float = 3.0
     """Ratings strictly below this count as dislikes; ratings in between are dropped."""
-    min_likes: int = 3
+    min_likes: Annotated[int, Field(ge=3)] = 3
     """Users with fewer likes are left out: one like each is needed for test, validation and training."""
 
-    def check(self, where: str) -> None:
+    @model_validator(mode="after")
+    def _thresholds(self) -> DataConfig:
         if self.dislike_threshold > self.like_threshold:
-            raise InputError(
-                f"{where}: data.dislike_threshold = {self.dislike_threshold} is above "
+            raise ValueError(
+                f"data.dislike_threshold = {self.dislike_threshold} is above "
                 f"data.like_threshold = {self.like_threshold}"
             )
-        if self.min_likes < 3:
-            raise InputError(f"{where}: data.min_likes = {self.min_likes} must be at least 3")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class BaselineConfig:
-    models: tuple[str, ...] = BASELINE_MODELS
+    models: Annotated[tuple[Model, ...], FROM_LIST] = BASELINE_MODELS
     """Conventional recommenders to fit, by name (BASELINE_MODELS, plus EXTRA_MODELS on request)."""
-    primary: str = "implicitmf"
+    primary: Model = "implicitmf"
     """The base model whose candidates and hints feed the LLM stages."""
-    embedding_model: str = "implicitmf"
+    embedding_model: EmbeddingModel = "implicitmf"
     """The model (one of EMBEDDING_MODELS) whose user embeddings are stored for clustering-based sampling."""
-    n_candidates: int = 10
+    n_candidates: Positive = 10
     """Length of each model's candidate list per user."""
-    embedding_size: int = 64
+    embedding_size: Positive = 64
     """Latent dimension of the matrix-factorisation models (ALS, BPR, BiasedMF)."""
-    als_epochs: int = 10
+    als_epochs: Positive = 10
     """Alternating least-squares sweeps for ImplicitMF and BiasedMF."""
-    als_regularization: float = 0.1
+    als_regularization: Annotated[float, Field(ge=0)] = 0.1
     """L2 regularisation of the ALS models."""
-    implicit_weight: float = 40.0
+    implicit_weight: Rate = 40.0
     """Confidence weight of observed likes in ImplicitMF."""
-    bpr_epochs: int = 20
+    bpr_epochs: Positive = 20
     """Training epochs of the BPR model (lenskit FlexMF, pairwise loss)."""
-    bpr_learning_rate: float = 0.01
+    bpr_learning_rate: Rate = 0.01
     """Adam learning rate of the BPR model."""
-    knn_neighbors: int = 20
+    knn_neighbors: Positive = 20
     """Neighbourhood size of item-based k-NN."""
-    ease_regularization: float = 250.0
+    ease_regularization: Rate = 250.0
     """L2 regularisation (lambda) of EASE."""
-    lightgcn_layers: int = 2
-    """Propagation layers of LightGCN."""
-    lightgcn_epochs: int = 200
-    """Most LightGCN epochs; it stops earlier when held-out NDCG@10 stops improving."""
-    lightgcn_learning_rate: float = 1e-2
-    """Adam learning rate of LightGCN (the authors' 1e-3 needs about 250 epochs on ML-100K to get as far)."""
-    lightgcn_regularization: float = 1e-4
-    """L2 weight on LightGCN's batch embeddings."""
-    sasrec_blocks: int = 2
-    """Self-attention blocks of SASRec."""
-    sasrec_epochs: int = 30
-    """Training epochs of SASRec."""
-    sasrec_max_len: int = 50
-    """Most recent likes SASRec reads."""
-    exclude: str = "known"
-    """Items kept out of a user's candidates: those rated before the target ("known": what a recommender knows at
-    that moment) or every item the user ever rated ("all-rated", which uses ratings made after the target)."""
+    lightgcn: LightGCNConfig = Field(default_factory=LightGCNConfig, strict=False)
+    """LightGCN's own settings (`[baselines.lightgcn]`), handed to its lenskit component as they are."""
+    sasrec: SASRecConfig = Field(default_factory=SASRecConfig, strict=False)
+    """SASRec's own settings (`[baselines.sasrec]`), handed to its lenskit component as they are."""
+    exclude: Literal["known", "all-rated"] = "known"
+    """Items kept out of a user's candidates: those rated before the target ("known": what a recommender
+    knows at that moment) or every item the user ever rated ("all-rated", which uses ratings made after
+    the target)."""
 
-    def check(self, where: str) -> None:
-        for name in (*self.models, self.primary, self.embedding_model):
-            if name not in KNOWN_MODELS:
-                raise InputError(f"{where}: baselines: unknown model '{name}' (known: {', '.join(KNOWN_MODELS)})")
-        if self.exclude not in EXCLUDE:
-            raise InputError(f"{where}: baselines.exclude = '{self.exclude}' (known: {', '.join(EXCLUDE)})")
+    @model_validator(mode="after")
+    def _fitted(self) -> BaselineConfig:
         for name, role in ((self.primary, "primary"), (self.embedding_model, "embedding_model")):
             if name not in self.models:
-                raise InputError(f"{where}: baselines.{role} = '{name}' is not in baselines.models")
-        if self.embedding_model not in EMBEDDING_MODELS:
-            raise InputError(
-                f"{where}: baselines.embedding_model = '{self.embedding_model}' has no user embeddings"
-            )
-        for name in ("n_candidates", "embedding_size", "lightgcn_layers", "lightgcn_epochs", "sasrec_blocks", "sasrec_epochs", "sasrec_max_len"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{where}: baselines.{name} = {getattr(self, name)} must be positive")
+                raise ValueError(f"baselines.{role} = '{name}' is not in baselines.models")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class EvaluationConfig:
-    ks: tuple[int, ...] = (3, 5, 10)
+    ks: Annotated[tuple[Positive, ...], FROM_LIST, Field(min_length=1)] = (3, 5, 10)
     """Cut-offs for HR@k and NDCG@k."""
-    bootstrap_samples: int = 1000
+    bootstrap_samples: Annotated[int, Field(ge=10)] = 1000
     """Bootstrap resamples of the test users for confidence intervals."""
-    ci_level: float = 0.95
+    ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     """Coverage of the confidence intervals."""
 
-    def check(self, where: str) -> None:
-        if not self.ks or min(self.ks) < 1:
-            raise InputError(f"{where}: evaluation.ks = {list(self.ks)} must be positive cut-offs")
-        if not 0 < self.ci_level < 1:
-            raise InputError(f"{where}: evaluation.ci_level = {self.ci_level} must lie in (0, 1)")
-        if self.bootstrap_samples < 10:
-            raise InputError(
-                f"{where}: evaluation.bootstrap_samples = {self.bootstrap_samples} must be at least 10"
-            )
 
-
-SAMPLING_METHODS = ("adaptive", "uniform", "importance", "clustering")
-NEGATIVES = ("candidates", "random")
-HISTORY = ("random", "recent")
-LISTWISE_POSITIVES = ("one", "paper")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class SamplingConfig:
-    method: str = "adaptive"
+    method: Literal["adaptive", "uniform", "importance", "clustering"] = "adaptive"
     """Which users get instruction data: adaptive, uniform, importance or clustering."""
-    n_users: int = 1000
+    n_users: Positive = 1000
     """N, the number of user draws (duplicates allowed; the paper uses 5,000, 10,000 for ML-1M)."""
-    importance_fraction: float = 0.6
+    importance_fraction: Share = 0.6
     """Adaptive: share of N drawn importance-aware (weight ln #training likes) into the pool."""
-    clustering_fraction: float = 0.6
+    clustering_fraction: Share = 0.6
     """Adaptive: share of N drawn clustering-based (cluster quotas in proportion to size) into the pool."""
-    clusters: int = 10
+    clusters: Positive = 10
     """KMeans clusters on the base model's user embeddings."""
-    repetition_penalty: float = 0.95
+    repetition_penalty: Share = 0.95
     """Adaptive: a pooled user drawn c times gets weight penalty^(c - 1) per pool entry in the final draw."""
     replacement: bool = True
-    """Draw with replacement inside clusters, in the final penalty-weighted draw and in uniform draws (the official
-    code's draws); False draws without while the users last."""
-
-    def check(self, where: str) -> None:
-        if self.method not in SAMPLING_METHODS:
-            raise InputError(
-                f"{where}: sampling.method = '{self.method}' (known: {', '.join(SAMPLING_METHODS)})"
-            )
-        if self.n_users < 1 or self.clusters < 1:
-            raise InputError(f"{where}: sampling.n_users and sampling.clusters must be positive")
-        for name in ("importance_fraction", "clustering_fraction"):
-            if not 0 < getattr(self, name) <= 1:
-                raise InputError(f"{where}: sampling.{name} = {getattr(self, name)} must lie in (0, 1]")
-        if not 0 < self.repetition_penalty <= 1:
-            raise InputError(f"{where}: sampling.repetition_penalty = {self.repetition_penalty} must lie in (0, 1]")
+    """Draw with replacement inside clusters, in the final penalty-weighted draw and in uniform draws
+    (the official code's draws); False draws without while the users last."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class PromptConfig:
     domain: str = "movie"
     """The noun for items in prompts ("movie", "book", ...)."""
-    history: str = "random"
-    """Which rated items a prompt's history shows: "random" (drawn at random, in random order: the paper's) or "recent"
-    (the most recent, newest first). The sequential scenario always shows the most recent, in time order."""
-    max_liked: int = 50
+    history: Literal["random", "recent"] = "random"
+    """Which rated items a prompt's history shows: "random" (drawn at random, in random order: the
+    paper's) or "recent" (the most recent, newest first). The sequential scenario always shows the most
+    recent, in time order."""
+    max_liked: Positive = 50
     """Most liked items shown in a prompt's history (the paper's 50)."""
-    max_disliked: int = 10
+    max_disliked: Count = 10
     """Most disliked items shown (the paper's 10)."""
-    min_disliked: int = 3
+    min_disliked: Count = 3
     """Fewer disliked items than this are shown as "None." (the paper's 3)."""
     pointwise_ratings: bool = True
     """Pointwise prompts show each history item's rating, "Title": 4, as the paper's do."""
     shift: bool = True
-    """Position shifting: shuffle the history (pointwise), swap the pair (pairwise), shuffle candidates (listwise)."""
+    """Position shifting: shuffle the history (pointwise), swap the pair (pairwise), shuffle candidates
+    (listwise)."""
     sequential: bool = False
-    """Sequential scenario: the history in time order, most recent last, and never shuffled (only pairs and candidates are)."""
-    swap_probability: float = 0.5
+    """Sequential scenario: the history in time order, most recent last, and never shuffled (only pairs
+    and candidates are)."""
+    swap_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
     """Pairwise shift: chance that the two items are shown in swapped order."""
-    rating_hint_model: str = "biasedmf"
+    rating_hint_model: Model | Literal[""] = "biasedmf"
     """Explicit model whose predicted rating is the pointwise hint ("" for none)."""
-    hint_models: tuple[str, ...] = ("implicitmf",)
+    hint_models: Annotated[tuple[Model, ...], FROM_LIST] = ("implicitmf",)
     """Models whose scores give the pairwise and listwise hints, side by side (empty for none)."""
     pointwise_hint: bool = True
     """Show the predicted-rating hint in pointwise prompts."""
@@ -199,158 +169,143 @@ class PromptConfig:
     """Show item genres next to titles."""
     popularity: bool = False
     """Show a coarse popularity bucket next to titles."""
-    negatives: str = "random"
+    negatives: Literal["random", "candidates"] = "random"
     """Training negatives: random unseen items ("random", the paper's; chosen on validation users, see
     bench/results/ablation-quick.md) or the base model's ranking around the held-out like at that moment
     ("candidates", hard negatives shaped like test-time lists)."""
-    pairwise_per_user: int = 2
+    pairwise_per_user: Positive = 2
     """Pairwise training examples per sampled draw."""
     pairwise_dislike: bool = True
-    """The first pairwise example of a draw sets the like against the user's held-out dislike, when there is one
-    (False: every pair is against a negative, as the paper's)."""
-    listwise_positives: str = "one"
-    """Liked items in a listwise training list: "one" (the held-out like among nine negatives, as test lists hold one)
-    or "paper" (three top-rated and two next-rated likes among five negatives, held out from the history and every
-    hint model; the answer lists them; users without them get no listwise example)."""
-    listwise_answer: int = 5
+    """The first pairwise example of a draw sets the like against the user's held-out dislike, when
+    there is one (False: every pair is against a negative, as the paper's)."""
+    listwise_positives: Literal["one", "paper"] = "one"
+    """Liked items in a listwise training list: "one" (the held-out like among nine negatives, as test
+    lists hold one) or "paper" (three top-rated and two next-rated likes among five negatives, held out
+    from the history and every hint model; the answer lists them; users without them get no listwise
+    example)."""
+    listwise_answer: Positive = 5
     """Labels in a listwise answer."""
-    test_pairs: int = 5
-    """Candidate pairs per rerank user, taken from random perfect matchings of the candidates (five disjoint pairs
-    cover ten candidates once: the paper's), each asked in both orders."""
+    test_pairs: Positive = 5
+    """Candidate pairs per rerank user, taken from random perfect matchings of the candidates (five
+    disjoint pairs cover ten candidates once: the paper's), each asked in both orders."""
     test_all_pairs: bool = False
     """Ask every pair of candidates instead (45 for ten candidates), in both orders."""
-    listwise_copies: int = 3
-    """Listwise prompts per rerank user: the candidates in base order (the paper's test prompt), then K - 1 shuffles
-    (test-time bootstrap)."""
-    test_users: int = 0
+    listwise_copies: Positive = 3
+    """Listwise prompts per rerank user: the candidates in base order (the paper's test prompt), then
+    K - 1 shuffles (test-time bootstrap)."""
+    test_users: Count = 0
     """Evaluate on a seeded random subset of this many test users (0 = all); for CPU-sized runs."""
-    rerank_valid_users: int = 100
+    rerank_valid_users: Count = 100
     """Validation users given test-style prompts, whose scores tune the hybrid (0 = all eligible)."""
-
-    def check(self, where: str) -> None:
-        for name in (*self.hint_models, *((self.rating_hint_model,) if self.rating_hint_model else ())):
-            if name not in KNOWN_MODELS:
-                raise InputError(f"{where}: prompts: unknown hint model '{name}' (known: {', '.join(KNOWN_MODELS)})")
-        for name, known in (("history", HISTORY), ("listwise_positives", LISTWISE_POSITIVES), ("negatives", NEGATIVES)):
-            if getattr(self, name) not in known:
-                raise InputError(f"{where}: prompts.{name} = '{getattr(self, name)}' (known: {', '.join(known)})")
-        if not 0 <= self.swap_probability <= 1:
-            raise InputError(f"{where}: prompts.swap_probability = {self.swap_probability} must lie in [0, 1]")
-        for name in ("max_liked", "pairwise_per_user", "listwise_answer", "test_pairs", "listwise_copies"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{where}: prompts.{name} = {getattr(self, name)} must be at least 1")
-        for name in ("max_disliked", "min_disliked"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{where}: prompts.{name} = {getattr(self, name)} must not be negative")
 
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-RERANK_MODES = ("logits", "generate")
-RERANK_BACKENDS = ("transformers", "vllm")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class LLMConfig:
     model: str = "embedded"
     """The causal LM: "embedded" (SmolLM2-135M-Instruct), "tiny" (tests) or a local Hugging Face folder."""
     full_finetune: bool = False
     """Train every weight instead of a LoRA adapter."""
-    lora_r: int = 8
+    lora_r: Positive = 8
     """LoRA rank."""
-    lora_alpha: int = 16
+    lora_alpha: Positive = 16
     """LoRA scaling numerator (scale = alpha / r)."""
-    lora_dropout: float = 0.05
+    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
     """Dropout on the LoRA branch."""
-    target_modules: tuple[str, ...] = LORA_TARGETS
+    target_modules: Annotated[tuple[str, ...], FROM_LIST] = LORA_TARGETS
     """Linear layers that get LoRA adapters (all attention and MLP projections by default)."""
-    lora_layers: int = 0
-    """Adapt only the top this many transformer layers (0 = all); backward then stops there, which saves CPU time."""
-    learning_rate: float = 3e-4
+    lora_layers: Count = 0
+    """Adapt only the top this many transformer layers (0 = all); backward then stops there, which saves
+    CPU time."""
+    learning_rate: Rate = 3e-4
     """AdamW learning rate."""
-    epochs: float = 1.0
+    epochs: Rate = 1.0
     """Passes over the (capped) training examples."""
-    batch_size: int = 8
+    batch_size: Positive = 8
     """Examples per optimizer step."""
-    max_length: int = 512
+    max_length: Positive = 512
     """Longest tokenized example; longer ones are skipped and counted."""
-    train_examples: int = 0
+    train_examples: Count = 0
     """Training examples used, drawn evenly from the three tasks in a seeded order (0 = all)."""
-    valid_examples: int = 120
+    valid_examples: Count = 120
     """Validation examples for the evaluation loss (0 = all)."""
-    eval_every: int = 0
+    eval_every: Count = 0
     """Evaluation-loss interval in optimizer steps (0 = only before and after training)."""
-    checkpoint_steps: int = 100
+    checkpoint_steps: Count = 100
     """Optimizer steps between training checkpoints; a stopped train resumes from the last one (0 = none)."""
 
-    def check(self, where: str) -> None:
-        if self.checkpoint_steps < 0:
-            raise InputError(f"{where}: llm.checkpoint_steps = {self.checkpoint_steps} must be 0 or more")
-        for name in ("lora_r", "lora_alpha", "batch_size", "max_length"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{where}: llm.{name} = {getattr(self, name)} must be at least 1")
-        if self.learning_rate <= 0 or self.epochs <= 0:
-            raise InputError(f"{where}: llm.learning_rate and llm.epochs must be positive")
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class RerankConfig:
-    mode: str = "logits"
+    mode: Literal["logits", "generate"] = "logits"
     """"logits": constrained label probabilities; "generate": greedy generation then parsing (the paper's)."""
     prefix_cache: bool = True
     """Encode each user's shared prompt prefix once and reuse its KV cache (logits mode)."""
-    batch_size: int = 16
+    batch_size: Positive = 16
     """Prompt continuations scored per forward pass."""
     zeroshot: bool = True
     """Also score every prompt with the untuned model (methods zeroshot:<task>)."""
-    hybrid_weights: tuple[float, ...] = (0.5, 0.05, 0.025)
+    hybrid_weights: Annotated[tuple[float, float, float], FROM_LIST] = (0.5, 0.05, 0.025)
     """Paper's hybrid weights a1 (pairwise wins), a2 (base rank), a3 (listwise position)."""
-    threads: int = 0
+    threads: Count = 0
     """torch CPU threads (0 = all cores)."""
-    checkpoint_users: int = 25
+    checkpoint_users: Positive = 25
     """Users scored between two saved checkpoints; a stopped rerank resumes from the last one."""
-    backend: str = "transformers"
-    """Engine of generate mode: "transformers", or "vllm" (optional, needs the vllm package and a CUDA GPU)."""
+    backend: Literal["transformers", "vllm"] = "transformers"
+    """Engine of generate mode: "transformers", or "vllm" (optional, needs the vllm package and a CUDA
+    GPU)."""
 
-    def check(self, where: str) -> None:
-        if self.mode not in RERANK_MODES:
-            raise InputError(f"{where}: rerank.mode = '{self.mode}' (known: {', '.join(RERANK_MODES)})")
-        if self.backend not in RERANK_BACKENDS:
-            raise InputError(f"{where}: rerank.backend = '{self.backend}' (known: {', '.join(RERANK_BACKENDS)})")
+    @model_validator(mode="after")
+    def _vllm_generates(self) -> RerankConfig:
         if self.backend == "vllm" and self.mode != "generate":
-            raise InputError(f"{where}: rerank.backend = 'vllm' needs rerank.mode = 'generate' (logits mode reads label probabilities with transformers)")
-        if len(self.hybrid_weights) != 3:
-            raise InputError(f"{where}: rerank.hybrid_weights needs three numbers (a1, a2, a3)")
-        for name in ("batch_size", "checkpoint_users"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{where}: rerank.{name} = {getattr(self, name)} must be at least 1")
+            raise ValueError(
+                "rerank.backend = 'vllm' needs rerank.mode = 'generate' "
+                "(logits mode reads label probabilities with transformers)"
+            )
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class RunConfig:
     profile: str = "quick"
     """Name of the profile this configuration came from."""
     seed: int = 42
     """Seed for every random choice of the run."""
-    seeds: int = 1
-    """Times the seed-dependent LLM stages (sample, instructions, train, rerank) run, with seeds seed, seed + 1, ...
-    on the same candidates and evaluated users; metrics.json reports each method's mean and spread across them."""
-    data: DataConfig = field(default_factory=DataConfig)
+    seeds: Positive = 1
+    """Times the seed-dependent LLM stages (sample, instructions, train, rerank) run, with seeds seed,
+    seed + 1, ... on the same candidates and evaluated users; metrics.json reports each method's mean and
+    spread across them."""
+    data: DataConfig = Field(default_factory=DataConfig)
     """How ratings become likes, dislikes and the leave-one-out split."""
-    baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    baselines: BaselineConfig = Field(default_factory=BaselineConfig)
     """The conventional recommenders and their candidate lists."""
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     """Metrics and confidence intervals."""
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     """Which users the instruction data is built from."""
-    prompts: PromptConfig = field(default_factory=PromptConfig)
+    prompts: PromptConfig = Field(default_factory=PromptConfig)
     """Prompt content, hints, position shifting, negatives and test-time prompts."""
-    llm: LLMConfig = field(default_factory=LLMConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     """The language model and its instruction tuning."""
-    rerank: RerankConfig = field(default_factory=RerankConfig)
+    rerank: RerankConfig = Field(default_factory=RerankConfig)
     """How the tuned (and untuned) model scores the candidates."""
 
+    @model_validator(mode="after")
+    def _hint_models_fitted(self) -> RunConfig:
+        for name in (*self.prompts.hint_models, self.prompts.rating_hint_model):
+            if name and name not in self.baselines.models:
+                raise ValueError(f"hint model '{name}' is not in baselines.models")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return as_dict(self)
+
+
+def as_dict(section: Any) -> dict[str, Any]:
+    """A config (or one of its sections) as plain JSON values, nested settings included."""
+    return TypeAdapter(type(section)).dump_python(section, mode="json")
 
 
 SECTIONS = {
@@ -362,10 +317,12 @@ SECTIONS = {
     "llm": LLMConfig,
     "rerank": RerankConfig,
 }
+NESTED = {"baselines": {"lightgcn": LightGCNConfig, "sasrec": SASRecConfig}}
+"""Sub-tables of a section: the settings of one model, read by its own pydantic config."""
 
 
 def load_profile(name_or_path: str) -> RunConfig:
-    """Load a named profile (``smoke``, ``quick``, ``paper``) or a TOML file."""
+    """Load a named profile (``smoke``, ``quick``, ``paper``, ``official``) or a TOML file."""
     path = PROFILES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         path = Path(name_or_path)
@@ -380,56 +337,46 @@ def load_profile(name_or_path: str) -> RunConfig:
 
 
 def config_from_dict(raw: dict[str, Any], *, where: str, profile: str) -> RunConfig:
-    raw = dict(raw)
-    seed = _coerce(raw.pop("seed", RunConfig.seed), int, where, "seed")
-    seeds = _coerce(raw.pop("seeds", RunConfig.seeds), int, where, "seeds")
-    if seeds < 1:
-        raise InputError(f"{where}: seeds = {seeds} must be at least 1")
-    sections: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in SECTIONS:
-            raise InputError(f"{where}: unknown field '{key}' (known: profile, seed, seeds, {', '.join(SECTIONS)})")
-        if not isinstance(value, dict):
-            raise InputError(f"{where}: '{key}' must be a table, got {value!r}")
-        sections[key] = _section(SECTIONS[key], value, where, key)
-    config = RunConfig(profile=str(profile), seed=seed, seeds=seeds, **sections)
-    for section in (
-        config.data, config.baselines, config.evaluation, config.sampling, config.prompts, config.llm, config.rerank
-    ):  # fmt: skip
-        section.check(where)
-    for name in (*config.prompts.hint_models, config.prompts.rating_hint_model):
-        if name and name not in config.baselines.models:
-            raise InputError(f"{where}: hint model '{name}' is not in baselines.models")
-    return config
+    """The run config from a profile's tables; any problem is one InputError line naming ``where``."""
+    _refuse_unknown(raw, ["seed", "seeds", *SECTIONS], "", where)
+    sections = {}
+    for key, values in raw.items():
+        if key in SECTIONS:
+            if not isinstance(values, dict):
+                raise InputError(f"{where}: '{key}' must be a table, got {values!r}")
+            _refuse_unknown(values, [*_names(SECTIONS[key]), *NESTED.get(key, {})], f"{key}.", where)
+            for name, model in NESTED.get(key, {}).items():
+                if isinstance(values.get(name), dict):
+                    _refuse_unknown(values[name], list(model.model_fields), f"{key}.{name}.", where)
+            sections[key] = _build(SECTIONS[key], values, where, key)
+    top = {key: raw[key] for key in ("seed", "seeds") if key in raw}
+    return _build(RunConfig, {"profile": str(profile), **top, **sections}, where, "")
 
 
-def _section(cls: type, values: dict[str, Any], where: str, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
+def _names(section: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(section)]
+
+
+def _refuse_unknown(values: dict, known: list[str], prefix: str, where: str) -> None:
+    for key in values:
         if key not in known:
-            raise InputError(f"{where}: unknown field '{prefix}.{key}' (known: {', '.join(sorted(known))})")
-        kwargs[key] = _coerce(value, hints[key], where, f"{prefix}.{key}")
-    return cls(**kwargs)
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean '{prefix}{close[0]}'?" if close else f"known: {', '.join(known)}"
+            raise InputError(f"{where}: unknown field '{prefix}{key}' ({hint})")
 
 
-def _coerce(value: Any, hint: Any, where: str, name: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        (item_type, _) = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"{where}: '{name}' must be a list, got {value!r}")
-        return tuple(_coerce(v, item_type, where, name) for v in value)
-    ok = {
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-        bool: isinstance(value, bool),
-    }[hint]
-    if not ok:
-        raise InputError(f"{where}: '{name}' must be {hint.__name__}, got {value!r}")
-    return hint(value)
+def _build(cls: type, values: dict[str, Any], where: str, prefix: str) -> Any:
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join([prefix, *map(str, error["loc"])] if prefix else map(str, error["loc"]))
+        message = (
+            error["msg"].removeprefix("Value error, ").replace("a valid tuple", "a list")
+        )  # TOML has lists
+        if not error["loc"]:  # a rule across fields: its message names them
+            raise InputError(f"{where}: {message}") from None
+        raise InputError(f"{where}: {name} = {error['input']!r}: {message[0].lower()}{message[1:]}") from None
 
 
 SCENARIOS = ("direct", "sequential")
@@ -442,10 +389,10 @@ def with_scenario(config: RunConfig, scenario: str) -> RunConfig:
         raise InputError(f"--scenario {scenario}: use one of {', '.join(SCENARIOS)}")
     if scenario == "direct":
         return config
-    base = config.baselines
-    models = base.models if "sasrec" in base.models else (*base.models, "sasrec")
+    baselines = config.baselines
+    models = baselines.models if "sasrec" in baselines.models else (*baselines.models, "sasrec")
     return dataclasses.replace(
         config,
-        baselines=dataclasses.replace(base, models=models, primary="sasrec", embedding_model="sasrec"),
+        baselines=dataclasses.replace(baselines, models=models, primary="sasrec", embedding_model="sasrec"),
         prompts=dataclasses.replace(config.prompts, sequential=True, hint_models=("sasrec",)),
     )

@@ -24,7 +24,9 @@ def per_user_metrics(rankings: pd.DataFrame, truth: pd.DataFrame, ks: tuple[int,
     rankings: user_id, method, item_id, rank; truth: user_id, item_id (one row per test user).
     """
     methods = rankings["method"].unique()
-    grid = pd.MultiIndex.from_product([methods, truth["user_id"]], names=["method", "user_id"]).to_frame(index=False)
+    grid = pd.MultiIndex.from_product([methods, truth["user_id"]], names=["method", "user_id"]).to_frame(
+        index=False
+    )
     hits = rankings.merge(truth, on=["user_id", "item_id"])[["method", "user_id", "rank"]]
     table = grid.merge(hits, on=["method", "user_id"], how="left")
     rank = table["rank"].to_numpy(dtype=float)
@@ -36,7 +38,9 @@ def per_user_metrics(rankings: pd.DataFrame, truth: pd.DataFrame, ks: tuple[int,
     return table
 
 
-def summarize(per_user: pd.DataFrame, config: EvaluationConfig, seed: int, reference: str | None = None) -> dict[str, dict]:
+def summarize(
+    per_user: pd.DataFrame, config: EvaluationConfig, seed: int, reference: str | None = None
+) -> dict[str, dict]:
     """method -> {users, coverage, metrics: {name: {value, ci_low, ci_high}}, delta (against ``reference``)}.
 
     Percentile bootstrap over test users; every method is resampled with the same draws, so that
@@ -48,7 +52,8 @@ def summarize(per_user: pd.DataFrame, config: EvaluationConfig, seed: int, refer
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(users), size=(config.bootstrap_samples, len(users)))
     values = {
-        str(method): rows.set_index("user_id").loc[users] for method, rows in per_user.groupby("method", sort=False)
+        str(method): rows.set_index("user_id").loc[users]
+        for method, rows in per_user.groupby("method", sort=False)
     }
     result: dict[str, dict] = {}
     for method, rows in values.items():
@@ -64,7 +69,9 @@ def summarize(per_user: pd.DataFrame, config: EvaluationConfig, seed: int, refer
     return result
 
 
-def _intervals(matrix: np.ndarray, draws: np.ndarray, names: list[str], level: float, p_values: bool = False) -> dict:
+def _intervals(
+    matrix: np.ndarray, draws: np.ndarray, names: list[str], level: float, p_values: bool = False
+) -> dict:
     """Per metric (column of ``matrix``, one row per user): mean and percentile-bootstrap interval."""
     boot = matrix[draws].mean(axis=1)  # (samples, metrics)
     alpha = (1.0 - level) / 2.0
@@ -77,14 +84,19 @@ def _intervals(matrix: np.ndarray, draws: np.ndarray, names: list[str], level: f
             "ci_high": round(float(high[j]), 6),
         }
         if p_values:
-            # Twice the smaller tail of the resampled differences beyond 0; (k + 1) / (B + 1) keeps it above 0.
+            # Twice the smaller tail of the resampled differences beyond 0; (k + 1) / (B + 1) keeps it
+            # above 0.
             tail = min((boot[:, j] <= 0).sum(), (boot[:, j] >= 0).sum())
             out[name]["p_value"] = round(min(1.0, 2 * (tail + 1) / (len(boot) + 1)), 6)
     return out
 
 
 def metrics_document(
-    rankings: pd.DataFrame, truth: pd.DataFrame, config: EvaluationConfig, seed: int, reference: str | None = None
+    rankings: pd.DataFrame,
+    truth: pd.DataFrame,
+    config: EvaluationConfig,
+    seed: int,
+    reference: str | None = None,
 ) -> dict:
     """The content of ``metrics.json``; ``reference`` names the method every other one is compared with."""
     per_user = per_user_metrics(rankings, truth, config.ks)

@@ -42,20 +42,31 @@ def task_scores(outputs: pd.DataFrame, candidates: pd.DataFrame, scale: tuple[in
     ratings = np.arange(scale[0], scale[1] + 1, dtype=float)
     rows = []
     for key, task, items, probs in zip(
-        zip(outputs["split"], outputs["family"], outputs["user_id"]), outputs["task"], outputs["items"], outputs["probs"]
+        zip(outputs["split"], outputs["family"], outputs["user_id"]),
+        outputs["task"],
+        outputs["items"],
+        outputs["probs"],
     ):
         probs = np.asarray(probs, dtype=float)
         if task == "pointwise":
-            rows += [(*key, items[0], task, float(probs @ ratings)), (*key, items[0], "pointwise_greedy", ratings[np.argmax(probs)])]
+            rows += [
+                (*key, items[0], task, float(probs @ ratings)),
+                (*key, items[0], "pointwise_greedy", ratings[np.argmax(probs)]),
+            ]
         elif task == "pairwise":
             first = 0.5 if probs[0] == probs[1] else float(probs[0] > probs[1])
             rows += [(*key, items[0], task, probs[0]), (*key, items[1], task, probs[1])]
-            rows += [(*key, items[0], "pairwise_greedy", first), (*key, items[1], "pairwise_greedy", 1.0 - first)]
+            rows += [
+                (*key, items[0], "pairwise_greedy", first),
+                (*key, items[1], "pairwise_greedy", 1.0 - first),
+            ]
         else:
             rows += [(*key, item, task, p) for item, p in zip(items, probs)]
     long = pd.DataFrame(rows, columns=["split", "family", "user_id", "item_id", "task", "score"])
     # The mean over a candidate's prompts: its comparisons (pairwise) or copies (listwise).
-    wide = long.pivot_table(index=["split", "family", "user_id", "item_id"], columns="task", values="score", aggfunc="mean")
+    wide = long.pivot_table(
+        index=["split", "family", "user_id", "item_id"], columns="task", values="score", aggfunc="mean"
+    )
     wide = wide.reset_index().rename_axis(columns=None)
     families = wide[["split", "family", "user_id"]].drop_duplicates()
     table = families.merge(candidates, on=["split", "user_id"]).merge(
@@ -64,16 +75,25 @@ def task_scores(outputs: pd.DataFrame, candidates: pd.DataFrame, scale: tuple[in
     for task in (*TASKS, *GREEDY):
         if task not in table:
             table[task] = np.nan
-    for column in ("pairwise", "pairwise_greedy"):  # a candidate in no asked pair of its user: no evidence either way
+    for column in (
+        "pairwise",
+        "pairwise_greedy",
+    ):  # a candidate in no asked pair of its user: no evidence either way
         asked = table.groupby(["split", "family", "user_id"])[column].transform("count") > 0
         table.loc[asked, column] = table.loc[asked, column].fillna(0.5)
-    return table.sort_values(["split", "family", "user_id", "base_rank"], kind="stable").reset_index(drop=True)
+    return table.sort_values(["split", "family", "user_id", "base_rank"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def rank_within_user(table: pd.DataFrame, score: pd.Series) -> pd.Series:
     """1-based rank by descending score; ties (and missing scores) by base rank."""
     keyed = table.assign(_score=score.fillna(-np.inf).to_numpy())
-    keyed = keyed.sort_values(["split", "family", "user_id", "_score", "base_rank"], ascending=[True, True, True, False, True], kind="stable")
+    keyed = keyed.sort_values(
+        ["split", "family", "user_id", "_score", "base_rank"],
+        ascending=[True, True, True, False, True],
+        kind="stable",
+    )
     ranks = keyed.groupby(["split", "family", "user_id"]).cumcount() + 1
     return ranks.reindex(table.index)
 
@@ -104,12 +124,16 @@ def method_rankings(
             prior = rows["pointwise_greedy"] + paper_weights[1] * (10 - rows["base_rank"])
             frames.append(_ranked(rows, prior, prefix + "pointwise+prior"))
         if rows["pairwise_greedy"].notna().any():
-            frames.append(_ranked(rows, rows["pairwise_greedy"], prefix + "pairwise+prior"))  # ties: base rank
+            frames.append(
+                _ranked(rows, rows["pairwise_greedy"], prefix + "pairwise+prior")
+            )  # ties: base rank
         if family == "tuned":
             frames.append(_ranked(rows, hybrid_score(rows, paper_weights), "hybrid"))
             frames.append(_ranked(rows, hybrid_score(rows, tuned_weights), "hybrid-tuned"))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["split", "user_id", "method", "item_id", "rank"]
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["split", "user_id", "method", "item_id", "rank"])
     )
 
 
@@ -162,17 +186,24 @@ class Reranked:
 
 
 def rank_outputs(
-    outputs: pd.DataFrame, candidates: pd.DataFrame, valid_truth: pd.DataFrame, primary: str,
-    paper_weights: tuple[float, ...], scale: tuple[int, int],
-) -> Reranked:  # fmt: skip
-    """Per-prompt outputs and the baselines' candidates -> task scores, tuned hybrid, rankings, validation accuracy.
+    outputs: pd.DataFrame,
+    candidates: pd.DataFrame,
+    valid_truth: pd.DataFrame,
+    primary: str,
+    paper_weights: tuple[float, ...],
+    scale: tuple[int, int],
+) -> Reranked:
+    """Per-prompt outputs and the baselines' candidates -> task scores, tuned hybrid, rankings, validation
+    accuracy.
 
     candidates: candidates.parquet (target valid/test, model, user_id, item_id, rank);
     valid_truth: user_id, item_id of the validation items.
     """
-    base = candidates[candidates["model"] == primary]
-    base = base.assign(split=base["target"].map({"test": "test", "valid": "valid-rerank"}), base_rank=base["rank"] - 1)
-    table = task_scores(outputs, base[["split", "user_id", "item_id", "base_rank"]], scale)
+    lists = candidates[candidates["model"] == primary]
+    lists = lists.assign(
+        split=lists["target"].map({"test": "test", "valid": "valid-rerank"}), base_rank=lists["rank"] - 1
+    )
+    table = task_scores(outputs, lists[["split", "user_id", "item_id", "base_rank"]], scale)
     valid_tuned = table[(table["split"] == "valid-rerank") & (table["family"] == "tuned")]
     tuned, grid = tune_weights(valid_tuned, valid_truth) if len(valid_tuned) else (paper_weights, [])
     ranked = method_rankings(table, paper_weights, tuned)

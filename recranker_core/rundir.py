@@ -13,7 +13,6 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,35 +53,16 @@ def runs_root() -> Path:
     return Path(os.environ.get(RUNS_ENV, "runs"))
 
 
+def progress_path(run: Path) -> Path:
+    """Where `run` says how far it got: a hidden file beside the run folder (which may not exist yet)."""
+    return run.with_name(f".{run.name}.progress.json")
+
+
 def run_path(root: Path, name: str) -> Path:
     """The run called ``name`` under ``root``; names that could leave ``root`` are refused."""
     if not RUN_NAME.fullmatch(name) or ".." in name:
         raise InputError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (no slashes or '..')")
     return root / name
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    name: str
-    path: Path
-    manifest: dict[str, Any] | None
-    """The parsed manifest, or None when it could not be read (see ``problem``)."""
-    problem: str | None = None
-
-
-def list_runs(root: Path) -> list[RunInfo]:
-    """Every run directory under ``root``, newest first; unreadable ones carry their problem."""
-    if not root.is_dir():
-        return []
-    runs = []
-    for path in root.iterdir():
-        if not path.is_dir() or not RUN_NAME.fullmatch(path.name):
-            continue
-        try:
-            runs.append(RunInfo(path.name, path, read_json(path / MANIFEST)))
-        except InputError as exc:
-            runs.append(RunInfo(path.name, path, None, str(exc)))
-    return sorted(runs, key=lambda r: ((r.manifest or {}).get("created", ""), r.name), reverse=True)
 
 
 def fingerprint(path: Path) -> str | None:

@@ -78,7 +78,9 @@ def sample_users(
         counts = pool["index"].map(pool["index"].value_counts()).to_numpy()
         entry_weight = config.repetition_penalty ** (counts - 1.0)
         size = n if config.replacement else min(n, len(pool))
-        chosen = rng.choice(len(pool), size=size, replace=config.replacement, p=entry_weight / entry_weight.sum())
+        chosen = rng.choice(
+            len(pool), size=size, replace=config.replacement, p=entry_weight / entry_weight.sum()
+        )
         draws = pool.iloc[np.sort(chosen)].reset_index(drop=True)
     else:
         draws = pool = draw(config.method, n)

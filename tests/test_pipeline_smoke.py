@@ -9,9 +9,15 @@ import pandas as pd
 import pytest
 
 LLM_METHODS = {
-    "zeroshot:pointwise", "zeroshot:pairwise", "zeroshot:listwise",
-    "pointwise", "pairwise", "listwise", "hybrid", "hybrid-tuned",
-}  # fmt: skip
+    "zeroshot:pointwise",
+    "zeroshot:pairwise",
+    "zeroshot:listwise",
+    "pointwise",
+    "pairwise",
+    "listwise",
+    "hybrid",
+    "hybrid-tuned",
+}
 
 
 @pytest.fixture
@@ -26,7 +32,9 @@ def test_metrics_compare_every_method_with_intervals(smoke):
         assert entry["users"] == metrics["test_users"] == 40
         for interval in entry["metrics"].values():
             assert interval["ci_low"] <= interval["value"] <= interval["ci_high"]
-    assert set(metrics["validation_pairwise_accuracy"]) >= LLM_METHODS - {"hybrid-tuned"} | {"base:implicitmf"}
+    assert set(metrics["validation_pairwise_accuracy"]) >= LLM_METHODS - {"hybrid-tuned"} | {
+        "base:implicitmf"
+    }
     assert len(metrics["hybrid_tuned_weights"]) == 3
 
 
@@ -43,7 +51,10 @@ def test_llm_methods_rerank_exactly_the_base_candidates(smoke):
 
 def test_outputs_hold_label_probabilities_for_the_dashboard(smoke):
     outputs = pd.read_parquet(smoke / "llm_outputs.parquet")
-    assert set(outputs["family"]) == {"tuned", "zeroshot"} and set(outputs["split"]) == {"test", "valid-rerank"}
+    assert set(outputs["family"]) == {"tuned", "zeroshot"} and set(outputs["split"]) == {
+        "test",
+        "valid-rerank",
+    }
     sizes = {"pointwise": 5, "pairwise": 2, "listwise": 10}
     for task, probs in zip(outputs["task"], outputs["probs"]):
         assert len(probs) == sizes[task] and np.isclose(sum(probs), 1.0, atol=1e-5)
@@ -51,14 +62,17 @@ def test_outputs_hold_label_probabilities_for_the_dashboard(smoke):
     assert {"pointwise", "pairwise", "listwise", "base_rank"} <= set(scores.columns)
     assert scores["pointwise"].between(1, 5).all()
     manifest = json.loads((smoke / "manifest.json").read_text())
-    assert manifest["stages"]["train"]["summary"]["valid_loss_after"] < manifest["stages"]["train"]["summary"]["valid_loss_before"]
+    assert (
+        manifest["stages"]["train"]["summary"]["valid_loss_after"]
+        < manifest["stages"]["train"]["summary"]["valid_loss_before"]
+    )
     assert (smoke / "adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_generate_mode_parses_and_counts_failures(smoke, tmp_path):
     import shutil
 
-    from recranker_core.runner import rerank_stage
+    from recranker_core.stages import REGISTRY
 
     copy = tmp_path / "generate"
     shutil.copytree(smoke, copy)
@@ -66,7 +80,7 @@ def test_generate_mode_parses_and_counts_failures(smoke, tmp_path):
     manifest["config"]["rerank"]["mode"] = "generate"
     manifest["config"]["rerank"]["zeroshot"] = False
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    summary = rerank_stage(copy)
+    summary = REGISTRY["rerank"].run(copy)
     rates = summary["parse_failure_rate"]
     assert set(rates) == {"tuned:pointwise", "tuned:pairwise", "tuned:listwise"}
     # The tiny model is random: most answers do not parse, and each one is counted, not hidden.

@@ -13,8 +13,12 @@ from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.config import load_profile
 from recranker_core.errors import InputError
-from recranker_core.runner import create_run, evaluate_run, run_all, stale_reason
+from recranker_core.manifest import Manifest
+from recranker_core.runner import create_run, run_all
+from recranker_core.stages import REGISTRY
 from tests.conftest import MINI
+
+STAGE_ORDER = ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]  # as they run
 
 
 def test_run_directory_contents(mini_run):
@@ -92,7 +96,7 @@ def test_evaluate_recomputes_the_same_metrics(mini_run, tmp_path):
     shutil.copytree(mini_run, out)
     original = json.loads((out / "metrics.json").read_text())
     (out / "metrics.json").unlink()
-    assert evaluate_run(out) == original
+    assert REGISTRY["evaluate"].run(out) == original
 
 
 def test_evaluate_names_the_broken_file(mini_run, tmp_path):
@@ -100,9 +104,9 @@ def test_evaluate_names_the_broken_file(mini_run, tmp_path):
     shutil.copytree(mini_run, out)
     (out / "rankings.parquet").write_bytes(b"PAR1 truncated")
     with pytest.raises(InputError, match="rankings.parquet: not a readable Parquet file"):
-        evaluate_run(out)
+        REGISTRY["evaluate"].run(out)
     with pytest.raises(InputError, match="not a run directory"):
-        evaluate_run(tmp_path)
+        REGISTRY["evaluate"].run(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "..", ""])
@@ -116,10 +120,13 @@ def test_run_does_every_stage_once_and_resumes_the_missing_ones(tmp_path, smoke_
     shutil.copytree(smoke_run, out)  # made by the same command, into another folder
     args = ["run", "--dataset", str(MINI), "--profile", "smoke", "--out", str(out)]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]
+    assert list(manifest["stages"]) == STAGE_ORDER
     assert sorted(p.name for p in (out / "instructions").iterdir()) == [
-        "test.jsonl", "train.jsonl", "valid-rerank.jsonl", "valid.jsonl"
-    ]  # fmt: skip
+        "test.jsonl",
+        "train.jsonl",
+        "valid-rerank.jsonl",
+        "valid.jsonl",
+    ]
     assert main(args) == 0  # nothing left to do
     assert json.loads((out / "manifest.json").read_text()) == manifest
     # A run stopped after `instructions` gets its later stages from `run`.
@@ -132,61 +139,103 @@ def test_run_does_every_stage_once_and_resumes_the_missing_ones(tmp_path, smoke_
     assert "rerank" in json.loads((out / "manifest.json").read_text())["stages"]
 
 
-def test_run_redoes_exactly_the_stages_whose_inputs_changed(tmp_path):
-    out, config = tmp_path / "r", load_profile("smoke")
-    run_all(str(MINI), out, config, until="instructions")
-    stages = json.loads((out / "manifest.json").read_text())["stages"]
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A smoke run made up to its instructions (no training): the stages whose reuse is tested here."""
+    out = tmp_path_factory.mktemp("prepared") / "r"
+    run_all(str(MINI), out, load_profile("smoke"), until="instructions")
+    return out
+
+
+@pytest.fixture
+def run_copy(prepared, tmp_path):
+    out = tmp_path / "r"
+    shutil.copytree(prepared, out)
+    return out
+
+
+def written(out) -> dict[str, int]:
+    """When the sample and the test prompts were last written."""
+    return {
+        name: (out / name).stat().st_mtime_ns for name in ("sampled_users.parquet", "instructions/test.jsonl")
+    }
+
+
+def prepare(out, config=None, **options) -> dict[str, int]:
+    run_all(str(MINI), out, config or load_profile("smoke"), until="instructions", **options)
+    return written(out)
+
+
+def fewer_pairs():
+    config = load_profile("smoke")
+    return dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, test_pairs=2))
+
+
+def test_stages_record_what_they_read_and_wrote(run_copy):
+    stages = Manifest.read(run_copy).stages
     assert set(stages["instructions"]["inputs"]) == {
-        "split.parquet", "items.parquet", "candidates.parquet", "sampled_users.parquet",
-        "config.seed", "config.baselines", "config.prompts", "code",
-    }  # fmt: skip
-    assert stages["sample"]["outputs"]["sampled_users.parquet"] == rundir.fingerprint(out / "sampled_users.parquet")
-    assert stages["instructions"]["inputs"]["sampled_users.parquet"] == rundir.fingerprint(out / "sampled_users.parquet")
+        "split.parquet",
+        "items.parquet",
+        "candidates.parquet",
+        "sampled_users.parquet",
+        "config.seed",
+        "config.baselines",
+        "config.prompts",
+        "code",
+    }
+    sampled = rundir.fingerprint(run_copy / "sampled_users.parquet")
+    assert stages["sample"]["outputs"]["sampled_users.parquet"] == sampled
+    assert stages["instructions"]["inputs"]["sampled_users.parquet"] == sampled
 
-    def written() -> dict[str, int]:
-        return {name: (out / name).stat().st_mtime_ns for name in ("sampled_users.parquet", "instructions/test.jsonl")}
 
-    before = written()
-    run_all(str(MINI), out, config, until="instructions")
-    assert written() == before  # all up to date
+def test_an_up_to_date_run_is_left_alone(run_copy):
+    before = written(run_copy)
+    assert prepare(run_copy) == before
 
-    # A run made by an older version, which lacked some fields (now at their defaults), is up to date too.
-    manifest = json.loads((out / "manifest.json").read_text())
-    del manifest["config"]["prompts"]["popularity"], manifest["config"]["baselines"]["sasrec_blocks"]
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    run_all(str(MINI), out, config, until="instructions")
-    assert written() == before
 
-    # A changed prompt setting redoes the instructions, not the sample.
-    fewer_pairs = dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, test_pairs=2))
-    run_all(str(MINI), out, fewer_pairs, until="instructions")
-    after = written()
+def test_a_run_made_before_some_fields_existed_is_up_to_date(run_copy):
+    before = written(run_copy)
+    manifest = json.loads((run_copy / "manifest.json").read_text())
+    del manifest["config"]["prompts"]["popularity"], manifest["config"]["baselines"]["sasrec"]["blocks"]
+    (run_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert prepare(run_copy) == before  # the missing fields read as their defaults
+
+
+def test_a_changed_prompt_setting_redoes_the_instructions_not_the_sample(run_copy):
+    before = written(run_copy)
+    after = prepare(run_copy, fewer_pairs())
     assert after["sampled_users.parquet"] == before["sampled_users.parquet"]
     assert after["instructions/test.jsonl"] != before["instructions/test.jsonl"]
-    assert json.loads((out / "manifest.json").read_text())["config"]["prompts"]["test_pairs"] == 2
+    assert Manifest.read(run_copy).config.prompts.test_pairs == 2
 
-    # A stage whose output has gone is redone; its successor is not, as the same seed draws the same sample.
-    (out / "sampled_users.parquet").unlink()
-    run_all(str(MINI), out, fewer_pairs, until="instructions")
-    assert (out / "sampled_users.parquet").is_file()
-    assert written()["instructions/test.jsonl"] == after["instructions/test.jsonl"]
 
-    # An input changed by hand (another draw) redoes the stages that read it.
-    sampled = pd.read_parquet(out / "sampled_users.parquet")
-    rundir.write_table(out / "sampled_users.parquet", sampled.iloc[: len(sampled) // 2])
-    run_all(str(MINI), out, fewer_pairs, until="instructions")
-    assert written()["instructions/test.jsonl"] != after["instructions/test.jsonl"]
+def test_a_lost_output_is_redone_and_an_identical_one_spares_its_successor(run_copy):
+    before = written(run_copy)
+    (run_copy / "sampled_users.parquet").unlink()
+    after = prepare(run_copy)
+    assert (run_copy / "sampled_users.parquet").is_file()  # the same seed draws the same sample
+    assert after["instructions/test.jsonl"] == before["instructions/test.jsonl"]
 
-    # --force redoes a stage even when it is up to date.
-    before = written()
-    run_all(str(MINI), out, fewer_pairs, until="instructions", force="instructions")
-    assert written()["sampled_users.parquet"] == before["sampled_users.parquet"]
-    assert written()["instructions/test.jsonl"] != before["instructions/test.jsonl"]
 
-    # A setting the run was created with still makes it another run.
+def test_an_input_changed_by_hand_redoes_the_stages_that_read_it(run_copy):
+    before = written(run_copy)
+    sampled = pd.read_parquet(run_copy / "sampled_users.parquet")
+    rundir.write_table(run_copy / "sampled_users.parquet", sampled.iloc[: len(sampled) // 2])
+    assert prepare(run_copy)["instructions/test.jsonl"] != before["instructions/test.jsonl"]
+
+
+def test_force_redoes_an_up_to_date_stage(run_copy):
+    before = written(run_copy)
+    after = prepare(run_copy, force="instructions")
+    assert after["sampled_users.parquet"] == before["sampled_users.parquet"]
+    assert after["instructions/test.jsonl"] != before["instructions/test.jsonl"]
+
+
+def test_a_creation_setting_still_makes_another_run(run_copy):
+    config = load_profile("smoke")
     other = dataclasses.replace(config, baselines=dataclasses.replace(config.baselines, n_candidates=20))
     with pytest.raises(InputError, match="holds another run \\(different baselines\\)"):
-        run_all(str(MINI), out, other)
+        run_all(str(MINI), run_copy, other)
 
 
 def test_stage_commands_on_bad_run_directories(tmp_path, mini_run, capsys):
@@ -213,7 +262,18 @@ def test_show_prints_one_users_prompts(tmp_path, mini_run, capsys):
 
 def test_a_failed_stage_is_recorded_and_run_resumes_it_and_force_redoes_one(tmp_path, monkeypatch):
     out = tmp_path / "r"
-    argv = ["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "--until", "instructions", "-q"]
+    argv = [
+        "run",
+        "--profile",
+        "smoke",
+        "--dataset",
+        str(MINI),
+        "--out",
+        str(out),
+        "--until",
+        "instructions",
+        "-q",
+    ]
 
     def disk_full(*args, **kwargs):
         raise OSError("disk full")
@@ -240,10 +300,10 @@ def test_a_failed_stage_is_recorded_and_run_resumes_it_and_force_redoes_one(tmp_
 def test_a_stage_done_by_an_earlier_version_of_its_code_is_redone(tmp_path):
     out, config = tmp_path / "r", load_profile("smoke")
     run_all(str(MINI), out, config, until="sample")
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert stale_reason(out, manifest, "sample") is None
-    manifest["stages"]["sample"]["inputs"]["code"] -= 1
-    assert stale_reason(out, manifest, "sample") == "its inputs changed (code)"
+    manifest = Manifest.read(out)
+    assert REGISTRY["sample"].stale_reason(out, manifest) is None
+    manifest.stage("sample")["inputs"]["code"] -= 1
+    assert REGISTRY["sample"].stale_reason(out, manifest) == "its inputs changed (code)"
 
 
 def test_seeds_repeat_the_llm_stages_and_metrics_report_their_spread(tmp_path, smoke_run, capsys):
@@ -254,17 +314,25 @@ def test_seeds_repeat_the_llm_stages_and_metrics_report_their_spread(tmp_path, s
     replica = out / "seeds" / "1"
     parent, child = (json.loads((f / "manifest.json").read_text()) for f in (out, replica))
     assert child["replicate"] == 1 and parent["config"]["seeds"] == child["config"]["seeds"] == 2
-    assert list(child["stages"]) == ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]
-    assert "sample" in parent["stages"] and parent["stages"]["sample"]["ended"] < child["stages"]["sample"]["ended"]
+    assert list(child["stages"]) == STAGE_ORDER
+    assert (
+        "sample" in parent["stages"]
+        and parent["stages"]["sample"]["ended"] < child["stages"]["sample"]["ended"]
+    )
     # Another seed draws other users and trains another adapter, on the same candidates and test users.
-    assert not pd.read_parquet(out / "sampled_users.parquet").equals(pd.read_parquet(replica / "sampled_users.parquet"))
+    assert not pd.read_parquet(out / "sampled_users.parquet").equals(
+        pd.read_parquet(replica / "sampled_users.parquet")
+    )
     assert (out / "candidates.parquet").read_bytes() == (replica / "candidates.parquet").read_bytes()
     first, second = (json.loads((f / "metrics.json").read_text()) for f in (out, replica))
     assert first["test_users"] == second["test_users"]
     seeds = first["seeds"]
     assert seeds["seeds"] == [42, 43]
     for method, entry in seeds["methods"].items():
-        values = [first["methods"][method]["metrics"]["NDCG@3"]["value"], second["methods"][method]["metrics"]["NDCG@3"]["value"]]
+        values = [
+            first["methods"][method]["metrics"]["NDCG@3"]["value"],
+            second["methods"][method]["metrics"]["NDCG@3"]["value"],
+        ]
         assert entry["NDCG@3"]["values"] == values
         assert entry["NDCG@3"]["mean"] == pytest.approx(sum(values) / 2, abs=1e-6)
         if method.startswith("base:"):

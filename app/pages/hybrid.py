@@ -1,4 +1,5 @@
-"""Hybrid lab: weigh the three tasks and the base order yourself; metrics follow from the stored task scores."""
+"""Hybrid lab: weigh the three tasks and the base order yourself; metrics follow from the stored task
+scores."""
 
 import pandas as pd
 import streamlit as st
@@ -6,7 +7,6 @@ from studio import charts, session, tables
 from studio.hybrid import Weights, compare
 
 from recranker_core import rundir
-from recranker_core.runner import config_from_manifest
 
 YOURS, PAPER, TUNED = "your weights", "paper weights", "tuned weights"
 
@@ -15,14 +15,16 @@ run = session.require_run()
 session.require(run, rundir.TASK_SCORES, rundir.HYBRID)
 scores = session.table(run, rundir.TASK_SCORES)
 hybrid = session.document(run, rundir.HYBRID)
-config = session.guarded(config_from_manifest, run.manifest, run.path / rundir.MANIFEST)
+config = session.guarded(lambda: run.manifest.config)
 table = scores[(scores["split"] == "test") & (scores["family"] == "tuned")].reset_index(drop=True)
 truth = session.truth(run)
 paper, tuned = Weights.of(hybrid["paper_weights"]), Weights.of(hybrid["tuned_weights"])
 
 st.caption(
-    "score = w · expected rating + a1 · pairwise wins + a2 · (10 − base position) + a3 · max(0, 5 − listwise position). "
-    f"Metrics over all {truth['user_id'].nunique():,} evaluated test users; {table['user_id'].nunique():,} of them "
+    "score = w · expected rating + a1 · pairwise wins + a2 · (10 − base position) "
+    "+ a3 · max(0, 5 − listwise position). "
+    f"Metrics over all {truth['user_id'].nunique():,} evaluated test users; "
+    f"{table['user_id'].nunique():,} of them "
     "have their test item among the candidates, the rest score 0 for every weighting."
 )
 if st.button("Start from the tuned weights", key="hybrid_reset"):
@@ -41,11 +43,20 @@ for column, (name, (label, low, high, start)) in zip(st.columns(4), sliders.item
     st.session_state.setdefault(f"hybrid_{name}_on", True)
     st.session_state.setdefault(f"hybrid_{name}", float(start))
     on = column.toggle(name, key=f"hybrid_{name}_on")
-    value = column.slider(label, low, high, step=0.005 if high <= 0.5 else 0.05, key=f"hybrid_{name}", disabled=not on)
+    value = column.slider(
+        label, low, high, step=0.005 if high <= 0.5 else 0.05, key=f"hybrid_{name}", disabled=not on
+    )
     values[name] = value if on else 0.0
 mine = Weights(**values)
 
-methods = compare(table, truth, {YOURS: mine, PAPER: paper, TUNED: tuned}, session.primary(run), config.evaluation, config.seed)
+methods = compare(
+    table,
+    truth,
+    {YOURS: mine, PAPER: paper, TUNED: tuned},
+    session.primary(run),
+    config.evaluation,
+    config.seed,
+)
 long = tables.metrics_long({"methods": methods})
 wide = tables.metrics_table({"methods": methods})
 left, right = st.columns([3, 2])

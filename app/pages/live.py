@@ -7,13 +7,11 @@ import streamlit as st
 from studio import charts, live, promptview, session, users
 
 from recranker_core import rundir
-from recranker_core.runner import config_from_manifest
 
 st.title("Live rerank")
 run = session.require_run()
 session.require(run, rundir.INSTRUCTIONS, rundir.ADAPTER, rundir.HYBRID)
-manifest = run.manifest or {}
-config = session.guarded(config_from_manifest, manifest, run.path / rundir.MANIFEST)
+config = session.guarded(lambda: run.manifest.config)
 prompts = session.prompts(run, "test.jsonl")
 split = session.table(run, rundir.SPLIT)
 items = session.table(run, rundir.ITEMS)
@@ -25,13 +23,15 @@ base = session.primary(run)
 
 @st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
 def tuned_model(path: str, trained: str):
-    """(model, tokenizer) of the run at ``path``; ``trained`` (when its train stage ended) renews a retrained run."""
-    from recranker_core.runner import load_tuned, set_threads
+    """(model, tokenizer) of the run at ``path``; ``trained`` (when its train stage ended) renews a
+    retrained run."""
+    from recranker_core.launch import set_threads
+    from recranker_core.manifest import Manifest
+    from recranker_core.stages.rerank import load_tuned
 
-    document = rundir.read_json(Path(path) / rundir.MANIFEST)
-    settings = config_from_manifest(document, Path(path) / rundir.MANIFEST)
-    set_threads(settings)
-    return load_tuned(Path(path), document, settings)
+    manifest = Manifest.read(Path(path))
+    set_threads(manifest.config.rerank.threads)
+    return load_tuned(Path(path), manifest)
 
 
 user_rows = promptview.prompt_users(prompts)
@@ -41,19 +41,39 @@ if user is None:
     st.stop()
 mine = [p for p in prompts if p["meta"]["user_id"] == user]
 test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]
-base_rows = candidates[(candidates["target"] == "test") & (candidates["model"] == base.removeprefix("base:")) & (candidates["user_id"] == user)]
-st.caption(f"{len(mine)} prompts for user {user}, scored with the run's settings ({config.rerank.mode} mode). "
-           "The first rerank loads the model; later ones reuse it.")  # fmt: skip
+base_rows = candidates[
+    (candidates["target"] == "test")
+    & (candidates["model"] == base.removeprefix("base:"))
+    & (candidates["user_id"] == user)
+]
+st.caption(
+    f"{len(mine)} prompts for user {user}, scored with the run's settings ({config.rerank.mode} mode). "
+    "The first rerank loads the model; later ones reuse it."
+)
 
 if st.button("Rerank now", type="primary", icon=":material/bolt:", key="live_go"):
-    model, tokenizer = tuned_model(str(run.path), manifest["stages"]["train"].get("ended", ""))
+    model, tokenizer = tuned_model(str(run.path), run.manifest.stage("train").get("ended", ""))
     bar = st.progress(0.0, text="starting")
-    base_table = pd.DataFrame({"split": "test", "user_id": user, "item_id": base_rows["item_id"], "base_rank": base_rows["rank"] - 1})
+    base_table = pd.DataFrame(
+        {
+            "split": "test",
+            "user_id": user,
+            "item_id": base_rows["item_id"],
+            "base_rank": base_rows["rank"] - 1,
+        }
+    )
     outputs, ranked = live.rerank_user(
-        model, tokenizer, mine, base_table, scale=session.scale(split), mode=config.rerank.mode,
-        batch_size=config.rerank.batch_size, paper=tuple(hybrid["paper_weights"]), tuned=tuple(hybrid["tuned_weights"]),
+        model,
+        tokenizer,
+        mine,
+        base_table,
+        scale=session.scale(split),
+        mode=config.rerank.mode,
+        batch_size=config.rerank.batch_size,
+        paper=tuple(hybrid["paper_weights"]),
+        tuned=tuple(hybrid["tuned_weights"]),
         progress=lambda fraction, text: bar.progress(fraction, text=text),
-    )  # fmt: skip
+    )
     bar.empty()
     st.session_state["live_result"] = (run.name, user, ranked)
 
@@ -61,7 +81,14 @@ result = st.session_state.get("live_result")
 if result is None or result[:2] != (run.name, user):
     st.stop()
 ranked = result[2]
-rankings = pd.concat([ranked, pd.DataFrame({"user_id": user, "method": base, "item_id": base_rows["item_id"], "rank": base_rows["rank"]})])
+rankings = pd.concat(
+    [
+        ranked,
+        pd.DataFrame(
+            {"user_id": user, "method": base, "item_id": base_rows["item_id"], "rank": base_rows["rank"]}
+        ),
+    ]
+)
 methods = users.methods_for(rankings, user, base, zeroshot=False)
 long = users.lineup(rankings, user, methods, base, test_item)
 st.subheader("Fresh rankings")
@@ -73,4 +100,7 @@ stored = stored[(stored["user_id"] == user) & stored["method"].isin(ranked["meth
 if live.same_rankings(ranked, stored):
     st.success("Identical to the rankings the run stored for this user.", icon=":material/check_circle:")
 else:
-    st.warning("Differs from the stored rankings (a different machine or library version can change near-ties).", icon=":material/warning:")
+    st.warning(
+        "Differs from the stored rankings (a different machine or library version can change near-ties).",
+        icon=":material/warning:",
+    )

@@ -5,11 +5,12 @@ from studio import charts, session, tables
 
 from recranker_core import rundir
 from recranker_core.errors import InputError
+from recranker_core.manifest import list_runs
 
 st.title("Runs")
 run = session.require_run()
-manifest = run.manifest or {}
-dataset = manifest.get("dataset", {})
+manifest = run.manifest
+dataset = manifest.dataset
 kept = dataset.get("split", {}).get("users_kept", "?")
 try:
     metrics = session.read_document(run, rundir.METRICS)
@@ -23,11 +24,16 @@ subset = metrics is not None and metrics.get("evaluation_users") == "random subs
 middle.metric(
     "Test users",
     f"{evaluated:,}" if isinstance(evaluated, int) else str(evaluated),
-    help=f"a seeded random subset of the {kept} users with three or more likes" if subset else "users with three or more likes",
+    help=f"a seeded random subset of the {kept} users with three or more likes"
+    if subset
+    else "users with three or more likes",
 )
 right.metric("Profile", manifest.get("profile", "?"), help=f"seed {manifest.get('seed', '?')}")
-last.metric("Model", manifest.get("config", {}).get("llm", {}).get("model", "?"))
-st.caption(f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC · seed {manifest.get('seed', '?')}")
+last.metric("Model", session.guarded(lambda: manifest.config.llm.model))
+st.caption(
+    f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC · "
+    f"seed {manifest.get('seed', '?')}"
+)
 if metrics is None:
     st.error(f"No metrics to show: {problem}", icon=":material/error:")
     st.stop()
@@ -45,24 +51,32 @@ st.dataframe(
     width="stretch",
     column_config={name: number for name in table.columns if "@" in name and not name.endswith("CI")},
 )
-st.plotly_chart(charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch", key="metric_bars")
+st.plotly_chart(
+    charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch", key="metric_bars"
+)
 if "seeds" in metrics:
     seeds = metrics["seeds"]["seeds"]
     st.subheader(f"Across {len(seeds)} seeds")
     st.dataframe(tables.seed_table(metrics), hide_index=True, width="stretch")
     st.caption(
-        f"Mean ± standard deviation over the seeds {', '.join(map(str, seeds))}: sampling, prompts, training and rerank "
-        "repeated on the same candidates and test users, so the spread is training noise. The table above is the first seed."
+        f"Mean ± standard deviation over the seeds {', '.join(map(str, seeds))}: sampling, prompts, "
+        "training and rerank repeated on the same candidates and test users, so the spread is training "
+        "noise. The table above is the first seed."
     )
 
 reference = metrics.get("reference")
 change = tables.deltas(metrics)
 if len(change):
     st.subheader(f"Change over the base model ({reference})")
-    metric = st.segmented_control("Metric", tables.HEADLINE, default="NDCG@3", key="overview_change_metric") or "NDCG@3"
+    metric = (
+        st.segmented_control("Metric", tables.HEADLINE, default="NDCG@3", key="overview_change_metric")
+        or "NDCG@3"
+    )
     st.plotly_chart(charts.delta_bars(change, metric), width="stretch", key="deltas")
     st.dataframe(
-        change[change["metric"] == metric].drop(columns="metric"), hide_index=True, width="stretch",
+        change[change["metric"] == metric].drop(columns="metric"),
+        hide_index=True,
+        width="stretch",
         column_config={
             "value": st.column_config.NumberColumn("difference", format="%+.4f"),
             "ci_low": st.column_config.NumberColumn(format="%+.4f"),
@@ -70,66 +84,105 @@ if len(change):
             "p_value": st.column_config.NumberColumn("p", format="%.3f"),
             "verdict": st.column_config.TextColumn("interval excludes 0"),
         },
-    )  # fmt: skip
+    )
     st.caption(
         f"Each method minus {reference} on the same test users, over the same bootstrap resamples "
-        f"({metrics['ci_level']:.0%} interval, two-sided bootstrap p). {reference} ranks the same ten candidates "
+        f"({metrics['ci_level']:.0%} interval, two-sided bootstrap p). "
+        f"{reference} ranks the same ten candidates "
         "the LLM methods rerank; the other base models rank their own."
     )
 elif len(metrics["methods"]) > 1:
-    st.caption("This run's metrics.json has no paired differences: recompute it with `python -m recranker_core evaluate --run RUN`.")
+    st.caption(
+        "This run's metrics.json has no paired differences: recompute it with "
+        "`python -m recranker_core evaluate --run RUN`."
+    )
 if all(m.startswith("base:") for m in metrics["methods"]):
-    st.caption("No LLM methods in this run yet: its LLM stages have not run (finish it with the command in *Run details*).")
+    st.caption(
+        "No LLM methods in this run yet: its LLM stages have not run "
+        "(finish it with the command in *Run details*)."
+    )
 
 downloads = st.columns(3)
 downloads[0].download_button(
-    "Metrics (CSV)", table.to_csv(index=False), file_name=f"{run.name}-metrics.csv", mime="text/csv",
-    icon=":material/download:", key="download_metrics",
-)  # fmt: skip
+    "Metrics (CSV)",
+    table.to_csv(index=False),
+    file_name=f"{run.name}-metrics.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    key="download_metrics",
+)
 rankings_file = run.path / rundir.RANKINGS
 downloads[1].download_button(
-    "Rankings (Parquet)", rankings_file.read_bytes, file_name=f"{run.name}-rankings.parquet",
-    mime="application/vnd.apache.parquet", icon=":material/download:", key="download_rankings_parquet",
-)  # fmt: skip
+    "Rankings (Parquet)",
+    rankings_file.read_bytes,
+    file_name=f"{run.name}-rankings.parquet",
+    mime="application/vnd.apache.parquet",
+    icon=":material/download:",
+    key="download_rankings_parquet",
+)
 
 
 def rankings_csv() -> str:
-    from recranker_core.runner import evaluation_truth
+    from recranker_core.stages.create import evaluation_truth
 
     rankings = session.read_table(run, rundir.RANKINGS)
-    return tables.rankings_with_titles(rankings, session.read_table(run, rundir.ITEMS), evaluation_truth(run.path)).to_csv(index=False)
+    return tables.rankings_with_titles(
+        rankings, session.read_table(run, rundir.ITEMS), evaluation_truth(run.path)
+    ).to_csv(index=False)
 
 
 downloads[2].download_button(
-    "Rankings with titles (CSV)", rankings_csv, file_name=f"{run.name}-rankings.csv", mime="text/csv",
-    icon=":material/download:", key="download_rankings_csv",
-)  # fmt: skip
+    "Rankings with titles (CSV)",
+    rankings_csv,
+    file_name=f"{run.name}-rankings.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    key="download_rankings_csv",
+)
 
-others = [r for r in rundir.list_runs(rundir.runs_root()) if r.name != run.name and r.manifest]
+others = [r for r in list_runs(rundir.runs_root()) if r.name != run.name and r.manifest]
 with st.expander("Compare with another run", expanded=False):
     if not others:
         st.caption("There is no other run to compare with.")
     else:
         other = st.selectbox(
-            "Second run", [r.name for r in others], key="overview_compare",
-            format_func=lambda name: tables.run_label(name, next(r.manifest for r in others if r.name == name)),
-        )  # fmt: skip
+            "Second run",
+            [r.name for r in others],
+            key="overview_compare",
+            format_func=lambda name: tables.run_label(
+                name, next(r.manifest for r in others if r.name == name)
+            ),
+        )
         second = next(r for r in others if r.name == other)
         try:
-            long = tables.compare_runs(metrics, session.read_document(second, rundir.METRICS), (run.name, second.name))
+            long = tables.compare_runs(
+                metrics, session.read_document(second, rundir.METRICS), (run.name, second.name)
+            )
         except InputError as exc:
             st.error(f"Cannot read the second run: {exc}", icon=":material/error:")
         else:
-            metric = st.segmented_control("Metric", tables.HEADLINE, default="NDCG@5", key="overview_compare_metric") or "NDCG@5"
+            metric = (
+                st.segmented_control(
+                    "Metric", tables.HEADLINE, default="NDCG@5", key="overview_compare_metric"
+                )
+                or "NDCG@5"
+            )
             st.dataframe(
-                tables.compare_wide(long, metric, (run.name, second.name)), hide_index=True, width="stretch",
+                tables.compare_wide(long, metric, (run.name, second.name)),
+                hide_index=True,
+                width="stretch",
                 column_config={"difference": st.column_config.NumberColumn(format="%+.4f")},
-            )  # fmt: skip
+            )
             st.plotly_chart(
-                charts.metric_bars(long[long["metric"] == metric], (run.name, second.name), by="run", ytitle=metric),
-                width="stretch", key="compare_bars",
-            )  # fmt: skip
-            st.caption("Methods both runs have. Intervals are each run's own; the runs' test users may differ.")
+                charts.metric_bars(
+                    long[long["metric"] == metric], (run.name, second.name), by="run", ytitle=metric
+                ),
+                width="stretch",
+                key="compare_bars",
+            )
+            st.caption(
+                "Methods both runs have. Intervals are each run's own; the runs' test users may differ."
+            )
 
 with st.expander("Run details"):
     st.markdown("**Command**")

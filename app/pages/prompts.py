@@ -13,7 +13,10 @@ splits = {"test": "test.jsonl", "validation (tunes the hybrid)": "valid-rerank.j
 which = st.segmented_control("Prompts", list(splits), default="test", key="prompts_split") or "test"
 prompts = session.prompts(run, splits[which])
 if not prompts:
-    st.info("This run has no rerank prompts (no user's held-out item is among the base candidates).", icon=":material/info:")
+    st.info(
+        "This run has no rerank prompts (no user's held-out item is among the base candidates).",
+        icon=":material/info:",
+    )
     st.stop()
 items = session.table(run, rundir.ITEMS)
 titles = dict(zip(items["item_id"], items["title"]))
@@ -48,19 +51,28 @@ with text:
     st.html(promptview.to_html(promptview.segments(prompt)))
     st.markdown("**Shown order**")
     st.caption("Original position: where the item stood before shifting (listwise: the base model's order).")
-    st.dataframe(promptview.shown_order(prompt, titles, target), hide_index=True, width="stretch", key="prompts_order")
+    st.dataframe(
+        promptview.shown_order(prompt, titles, target), hide_index=True, width="stretch", key="prompts_order"
+    )
 with answer:
     st.subheader("What it answered")
     if outputs is None:
         session.require(run, rundir.LLM_OUTPUTS)
-    key = (outputs["split"] == prompt["meta"]["split"]) & (outputs["user_id"] == user) & (outputs["task"] == task)
+    key = (
+        (outputs["split"] == prompt["meta"]["split"])
+        & (outputs["user_id"] == user)
+        & (outputs["task"] == task)
+    )
     row = outputs[key & (outputs["variant"] == variant) & (outputs["family"] == family)]
     if row.empty:
         st.info("No model output for this prompt.", icon=":material/info:")
         st.stop()
     row = row.iloc[0]
     if row["raw"] is not None:
-        st.markdown(f"Generated text: `{row['raw']}`" + ("" if row["parsed"] else " — **did not parse**; the fallback was used"))
+        st.markdown(
+            f"Generated text: `{row['raw']}`"
+            + ("" if row["parsed"] else " — **did not parse**; the fallback was used")
+        )
     labels = promptview.answer_table(task, row["probs"], scale)
     shown = list(prompt["meta"]["items"])
     marks = [item == target for item in shown] if task == "listwise" else None
@@ -72,11 +84,17 @@ with answer:
     else:
         probs = list(row["probs"])
         best = max(range(len(shown)), key=probs.__getitem__)
-        st.markdown(f"**First choice:** {labels['label'][best]} {titles.get(shown[best], shown[best])} ({probs[best]:.3f})")
+        st.markdown(
+            f"**First choice:** {labels['label'][best]} "
+            f"{titles.get(shown[best], shown[best])} ({probs[best]:.3f})"
+        )
         if target in shown:
             where = shown.index(target)
             place = 1 + sum(p > probs[where] for p in probs)
-            st.markdown(f"**Held-out item:** {labels['label'][where]} {titles.get(target, target)} ({probs[where]:.3f}, choice #{place})")
+            st.markdown(
+                f"**Held-out item:** {labels['label'][where]} {titles.get(target, target)} "
+                f"({probs[where]:.3f}, choice #{place})"
+            )
 
 if task == "pairwise":
     st.subheader("Both orders")

@@ -38,7 +38,9 @@ row = table.set_index("user_id").loc[user]
 test_item = row["test_item"]
 
 st.markdown(f"**Test item:** {titles.get(test_item, f'item {test_item}')}")
-methods = users.methods_for(rankings, user, base, st.toggle("Include zero-shot methods", key="users_zeroshot"))
+methods = users.methods_for(
+    rankings, user, base, st.toggle("Include zero-shot methods", key="users_zeroshot")
+)
 if len(methods) == 1:
     st.info(
         "No LLM results for this user (their test item is not among the base model's ten candidates, or the "
@@ -61,10 +63,18 @@ with history:
     rated = users.history(split, items, user)
     liked = (rated["feedback"] == "like").sum()
     disliked = (rated["feedback"] == "dislike").sum()
-    st.caption(f"{liked} liked and {disliked} disliked (of {len(rated)} rated) before the test item, most recent first.")
+    st.caption(
+        f"{liked} liked and {disliked} disliked (of {len(rated)} rated) before the test item, "
+        "most recent first."
+    )
     st.dataframe(rated, hide_index=True, width="stretch", height=380, key="users_history")
 with cands:
     st.subheader("Candidates")
     st.caption(f"{base}'s ten unseen items with the highest scores: what the LLM reranks.")
-    st.dataframe(users.candidates(candidates, items, user, base.removeprefix("base:"), test_item), hide_index=True,
-                 width="stretch", height=380, key="users_candidates")  # fmt: skip
+    st.dataframe(
+        users.candidates(candidates, items, user, base.removeprefix("base:"), test_item),
+        hide_index=True,
+        width="stretch",
+        height=380,
+        key="users_candidates",
+    )

@@ -29,7 +29,9 @@ def targets(truth_test: pd.DataFrame, truth_valid: pd.DataFrame) -> pd.DataFrame
 def listwise_positions(outputs: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """One row per listwise prompt that shows the target: family, split, position (1-based), n,
     top1 (the target's label is the most likely), prob (its label's probability)."""
-    rows = outputs[outputs["task"] == "listwise"].merge(truth.rename(columns={"item_id": "target"}), on=["split", "user_id"])
+    rows = outputs[outputs["task"] == "listwise"].merge(
+        truth.rename(columns={"item_id": "target"}), on=["split", "user_id"]
+    )
     records = []
     for row in rows.itertuples():
         items = list(row.items)
@@ -37,26 +39,41 @@ def listwise_positions(outputs: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFra
             continue
         position = items.index(row.target)
         probs = np.asarray(row.probs, dtype=float)
-        records.append((row.family, row.split, row.user_id, position + 1, len(items), int(np.argmax(probs) == position), probs[position]))
+        records.append(
+            (
+                row.family,
+                row.split,
+                row.user_id,
+                position + 1,
+                len(items),
+                int(np.argmax(probs) == position),
+                probs[position],
+            )
+        )
     return pd.DataFrame(records, columns=["family", "split", "user_id", "position", "n", "top1", "prob"])
 
 
 def accuracy_by_position(per_prompt: pd.DataFrame) -> pd.DataFrame:
     """family, position, prompts, top1 rate, mean probability, chance (1/n)."""
     grouped = per_prompt.groupby(["family", "position"])
-    return grouped.agg(prompts=("top1", "size"), top1=("top1", "mean"), prob=("prob", "mean"), n=("n", "mean")).assign(
-        chance=lambda t: 1.0 / t["n"]
-    ).drop(columns="n").reset_index()
+    return (
+        grouped.agg(prompts=("top1", "size"), top1=("top1", "mean"), prob=("prob", "mean"), n=("n", "mean"))
+        .assign(chance=lambda t: 1.0 / t["n"])
+        .drop(columns="n")
+        .reset_index()
+    )
 
 
 def top_pick_positions(outputs: pd.DataFrame) -> pd.DataFrame:
     """family, position (1-based), n, share: where the most likely label sits, over all listwise prompts."""
     rows = outputs[outputs["task"] == "listwise"]
-    picks = pd.DataFrame({
-        "family": rows["family"].to_numpy(),
-        "position": [int(np.argmax(p)) + 1 for p in rows["probs"]],
-        "n": [len(p) for p in rows["probs"]],
-    })  # fmt: skip
+    picks = pd.DataFrame(
+        {
+            "family": rows["family"].to_numpy(),
+            "position": [int(np.argmax(p)) + 1 for p in rows["probs"]],
+            "n": [len(p) for p in rows["probs"]],
+        }
+    )
     table = picks.groupby(["family", "position"]).agg(prompts=("n", "size"), n=("n", "max")).reset_index()
     table["share"] = table["prompts"] / table.groupby("family")["prompts"].transform("sum")
     return table
@@ -71,7 +88,9 @@ def pair_orders(outputs: pd.DataFrame) -> pd.DataFrame:
     parsed = rows["variant"].str.extract(PAIR)
     rows = rows.assign(pair=parsed[0], order=parsed[1], p_yes=rows["probs"].map(lambda p: float(p[0])))
     rows = rows.dropna(subset=["pair"])
-    ab = rows[rows["order"] == "ab"].assign(first=lambda t: t["items"].map(lambda i: i[0]), second=lambda t: t["items"].map(lambda i: i[1]))
+    ab = rows[rows["order"] == "ab"].assign(
+        first=lambda t: t["items"].map(lambda i: i[0]), second=lambda t: t["items"].map(lambda i: i[1])
+    )
     ba = rows[rows["order"] == "ba"]
     key = ["family", "split", "user_id", "pair"]
     both = ab[key + ["first", "second", "p_yes"]].merge(ba[key + ["p_yes"]], on=key, suffixes=("_ab", "_ba"))
@@ -84,10 +103,16 @@ def pair_orders(outputs: pd.DataFrame) -> pd.DataFrame:
 
 def consistency(pairs: pd.DataFrame) -> pd.DataFrame:
     """family: pairs, agreement rate, mean P(shown first preferred) (0.5 = no position preference)."""
-    return pairs.groupby("family").agg(pairs=("agree", "size"), agreement=("agree", "mean"), shown_first=("shown_first", "mean")).reset_index()
+    return (
+        pairs.groupby("family")
+        .agg(pairs=("agree", "size"), agreement=("agree", "mean"), shown_first=("shown_first", "mean"))
+        .reset_index()
+    )
 
 
-def copies_effect(outputs: pd.DataFrame, base: pd.DataFrame, truth: pd.DataFrame, scale: tuple[int, int]) -> pd.DataFrame:
+def copies_effect(
+    outputs: pd.DataFrame, base: pd.DataFrame, truth: pd.DataFrame, scale: tuple[int, int]
+) -> pd.DataFrame:
     """Listwise ranking from one shuffled copy, and from the first k copies averaged.
 
     base: split, user_id, item_id, base_rank (the candidates); truth as in :func:`targets`.
@@ -105,9 +130,14 @@ def copies_effect(outputs: pd.DataFrame, base: pd.DataFrame, truth: pd.DataFrame
         hits = table.merge(truth, on=["split", "user_id", "item_id"])
         for family, group in hits.groupby("family"):
             rank = group["rank"].to_numpy(dtype=float)
-            records.append({
-                "family": family, "copies": name, "users": len(rank),
-                "HR@1": float((rank <= 1).mean()), "HR@3": float((rank <= 3).mean()),
-                "NDCG@5": float(np.where(rank <= 5, 1 / np.log2(rank + 1), 0).mean()),
-            })  # fmt: skip
+            records.append(
+                {
+                    "family": family,
+                    "copies": name,
+                    "users": len(rank),
+                    "HR@1": float((rank <= 1).mean()),
+                    "HR@3": float((rank <= 3).mean()),
+                    "NDCG@5": float(np.where(rank <= 5, 1 / np.log2(rank + 1), 0).mean()),
+                }
+            )
     return pd.DataFrame(records, columns=["family", "copies", "users", "HR@1", "HR@3", "NDCG@5"])

@@ -22,7 +22,12 @@ def _layout(figure: go.Figure, height: int = 420, **extra) -> go.Figure:
     return figure
 
 
-def metric_bars(long: pd.DataFrame, series: tuple[str, ...], by: str = "metric", ytitle: str = "mean over test users (95% CI)") -> go.Figure:
+def metric_bars(
+    long: pd.DataFrame,
+    series: tuple[str, ...],
+    by: str = "metric",
+    ytitle: str = "mean over test users (95% CI)",
+) -> go.Figure:
     """Grouped bars: one group per method, one bar per value of column ``by`` in ``series``, CI as error bars.
 
     ``long`` has method, value, ci_low, ci_high and ``by`` (see :func:`studio.tables.metrics_long`)."""
@@ -54,15 +59,32 @@ def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
     colours = rows["verdict"].map({"better": PALETTE[1], "worse": HIGHLIGHT}).fillna(MUTED).tolist()
     figure = go.Figure(
         go.Bar(
-            x=rows["value"], y=rows["method"], orientation="h", marker_color=colours, customdata=rows[["ci_low", "ci_high", "p_value"]],
-            error_x={"type": "data", "symmetric": False, "array": rows["ci_high"] - rows["value"],
-                     "arrayminus": rows["value"] - rows["ci_low"], "thickness": 1.2, "width": 3},
-            hovertemplate="%{y}: %{x:+.4f} (%{customdata[0]:+.4f} to %{customdata[1]:+.4f}, p = %{customdata[2]:.3f})<extra></extra>",
+            x=rows["value"],
+            y=rows["method"],
+            orientation="h",
+            marker_color=colours,
+            customdata=rows[["ci_low", "ci_high", "p_value"]],
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": rows["ci_high"] - rows["value"],
+                "arrayminus": rows["value"] - rows["ci_low"],
+                "thickness": 1.2,
+                "width": 3,
+            },
+            hovertemplate=(
+                "%{y}: %{x:+.4f} (%{customdata[0]:+.4f} to %{customdata[1]:+.4f}, "
+                "p = %{customdata[2]:.3f})<extra></extra>"
+            ),
         )
-    )  # fmt: skip
+    )
     figure.add_vline(x=0, line_color=MUTED)
-    return _layout(figure, height=max(220, 34 * len(rows)), xaxis_title=f"{metric}: paired difference from the base model",
-                   yaxis={"autorange": "reversed"})  # fmt: skip
+    return _layout(
+        figure,
+        height=max(220, 34 * len(rows)),
+        xaxis_title=f"{metric}: paired difference from the base model",
+        yaxis={"autorange": "reversed"},
+    )
 
 
 def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
@@ -72,60 +94,140 @@ def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
         test = bool(rows["is_test"].iloc[0])
         title = str(titles.get(item, f"item {item}"))
         figure.add_scatter(
-            x=rows["method"], y=rows["rank"], mode="lines+markers", name=title + (" (test item)" if test else ""),
+            x=rows["method"],
+            y=rows["rank"],
+            mode="lines+markers",
+            name=title + (" (test item)" if test else ""),
             line={"color": HIGHLIGHT if test else MUTED, "width": 4 if test else 1.5},
-            marker={"size": 10 if test else 6}, hovertemplate=f"{title}<br>%{{x}}: rank %{{y}}<extra></extra>",
+            marker={"size": 10 if test else 6},
+            hovertemplate=f"{title}<br>%{{x}}: rank %{{y}}<extra></extra>",
             showlegend=test,
-        )  # fmt: skip
-    return _layout(figure, height=380, yaxis={"autorange": "reversed", "dtick": 1, "title": "rank"}, xaxis_title=None)
+        )
+    return _layout(
+        figure, height=380, yaxis={"autorange": "reversed", "dtick": 1, "title": "rank"}, xaxis_title=None
+    )
 
 
 def probability_bars(table: pd.DataFrame, highlight: list[bool] | None = None) -> go.Figure:
     """The model's label distribution (label, probability)."""
     colours = [HIGHLIGHT if h else PALETTE[0] for h in (highlight or [False] * len(table))]
-    figure = go.Figure(go.Bar(x=table["label"], y=table["probability"], marker_color=colours,
-                              hovertemplate="%{x}: %{y:.3f}<extra></extra>"))  # fmt: skip
-    return _layout(figure, height=260, yaxis={"title": "probability", "rangemode": "tozero"}, xaxis={"type": "category"})
+    figure = go.Figure(
+        go.Bar(
+            x=table["label"],
+            y=table["probability"],
+            marker_color=colours,
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+        )
+    )
+    return _layout(
+        figure, height=260, yaxis={"title": "probability", "rangemode": "tozero"}, xaxis={"type": "category"}
+    )
 
 
 def position_accuracy(table: pd.DataFrame) -> go.Figure:
     """Top-1 accuracy by shown position per family, against chance."""
     figure = go.Figure()
     for colour, (family, rows) in zip(PALETTE, table.groupby("family")):
-        figure.add_bar(x=rows["position"], y=rows["top1"], name=family, marker_color=colour,
-                       customdata=rows["prompts"], hovertemplate="position %{x}: %{y:.2f} (%{customdata} prompts)<extra></extra>")  # fmt: skip
+        figure.add_bar(
+            x=rows["position"],
+            y=rows["top1"],
+            name=family,
+            marker_color=colour,
+            customdata=rows["prompts"],
+            hovertemplate="position %{x}: %{y:.2f} (%{customdata} prompts)<extra></extra>",
+        )
     chance = table.groupby("position")["chance"].mean()
-    figure.add_scatter(x=chance.index, y=chance.to_numpy(), mode="lines", name="chance", line={"color": MUTED, "dash": "dash"})
-    return _layout(figure, height=360, barmode="group", xaxis={"title": "position the target was shown at", "dtick": 1,
-                   "range": [0.5, round(1 / table["chance"].min()) + 0.5]},
-                   yaxis_title="target ranked first (share of prompts)")  # fmt: skip
+    figure.add_scatter(
+        x=chance.index,
+        y=chance.to_numpy(),
+        mode="lines",
+        name="chance",
+        line={"color": MUTED, "dash": "dash"},
+    )
+    return _layout(
+        figure,
+        height=360,
+        barmode="group",
+        xaxis={
+            "title": "position the target was shown at",
+            "dtick": 1,
+            "range": [0.5, round(1 / table["chance"].min()) + 0.5],
+        },
+        yaxis_title="target ranked first (share of prompts)",
+    )
 
 
 def pair_scatter(pairs: pd.DataFrame) -> go.Figure:
     """P(first item preferred) asked first vs asked second; consistent answers fall in two corners."""
-    figure = px.scatter(pairs, x="p_ab", y="p_ba", color="family", color_discrete_sequence=PALETTE,
-                        hover_data=["user_id", "pair"], range_x=[0, 1], range_y=[0, 1])  # fmt: skip
+    figure = px.scatter(
+        pairs,
+        x="p_ab",
+        y="p_ba",
+        color="family",
+        color_discrete_sequence=PALETTE,
+        hover_data=["user_id", "pair"],
+        range_x=[0, 1],
+        range_y=[0, 1],
+    )
     for x0, y0 in ((0.5, 0.5), (0, 0)):
-        figure.add_shape(type="rect", x0=x0, y0=y0, x1=x0 + 0.5, y1=y0 + 0.5, fillcolor=PALETTE[1], opacity=0.08, line_width=0)
-    return _layout(figure, height=380, xaxis_title="P(a preferred), asked 'a or b'", yaxis_title="P(a preferred), asked 'b or a'")
+        figure.add_shape(
+            type="rect",
+            x0=x0,
+            y0=y0,
+            x1=x0 + 0.5,
+            y1=y0 + 0.5,
+            fillcolor=PALETTE[1],
+            opacity=0.08,
+            line_width=0,
+        )
+    return _layout(
+        figure,
+        height=380,
+        xaxis_title="P(a preferred), asked 'a or b'",
+        yaxis_title="P(a preferred), asked 'b or a'",
+    )
 
 
 def activity_histogram(long: pd.DataFrame) -> go.Figure:
-    figure = px.histogram(long, x="train_likes", color="group", barmode="overlay", histnorm="probability",
-                          nbins=40, opacity=0.6, color_discrete_sequence=[MUTED, PALETTE[0]])  # fmt: skip
+    figure = px.histogram(
+        long,
+        x="train_likes",
+        color="group",
+        barmode="overlay",
+        histnorm="probability",
+        nbins=40,
+        opacity=0.6,
+        color_discrete_sequence=[MUTED, PALETTE[0]],
+    )
     return _layout(figure, height=340, xaxis_title="training likes (activity)", yaxis_title="share")
 
 
 def projection_scatter(points: pd.DataFrame) -> go.Figure:
     """Sampled users coloured by cluster (size: times sampled); users never sampled as grey crosses."""
-    sampled = points[points["sampled"]].sort_values("cluster", key=lambda s: pd.to_numeric(s, errors="coerce"))
-    figure = px.scatter(sampled, x="x", y="y", color="cluster", size="times_sampled", size_max=14,
-                        hover_data=["user_id", "times_sampled"], color_discrete_sequence=px.colors.qualitative.Safe)  # fmt: skip
+    sampled = points[points["sampled"]].sort_values(
+        "cluster", key=lambda s: pd.to_numeric(s, errors="coerce")
+    )
+    figure = px.scatter(
+        sampled,
+        x="x",
+        y="y",
+        color="cluster",
+        size="times_sampled",
+        size_max=14,
+        hover_data=["user_id", "times_sampled"],
+        color_discrete_sequence=px.colors.qualitative.Safe,
+    )
     never = points[~points["sampled"]]
     if len(never):
-        figure.add_scatter(x=never["x"], y=never["y"], mode="markers", name="never sampled",
-                           marker={"symbol": "x-thin-open", "color": MUTED, "size": 6}, customdata=never["user_id"],
-                           hovertemplate="user %{customdata}: never sampled<extra></extra>")  # fmt: skip
+        figure.add_scatter(
+            x=never["x"],
+            y=never["y"],
+            mode="markers",
+            name="never sampled",
+            marker={"symbol": "x-thin-open", "color": MUTED, "size": 6},
+            customdata=never["user_id"],
+            hovertemplate="user %{customdata}: never sampled<extra></extra>",
+        )
     figure = _layout(figure, height=460, xaxis_title="PC 1", yaxis_title="PC 2")
     figure.update_layout(legend_title_text="cluster")
     return figure
@@ -133,14 +235,32 @@ def projection_scatter(points: pd.DataFrame) -> go.Figure:
 
 def top_picks(table: pd.DataFrame) -> go.Figure:
     """Where the model's first choice lands, per family, whatever the candidates are."""
-    figure = px.bar(table, x="position", y="share", color="family", barmode="group", color_discrete_sequence=PALETTE)
+    figure = px.bar(
+        table, x="position", y="share", color="family", barmode="group", color_discrete_sequence=PALETTE
+    )
     chance = 1.0 / table["n"].max() if len(table) else 0.1
     figure.add_hline(y=chance, line_dash="dash", line_color=MUTED, annotation_text="uniform")
-    return _layout(figure, height=300, xaxis={"title": "shown position of the model's first choice", "dtick": 1,
-                   "range": [0.5, table["n"].max() + 0.5]},
-                   yaxis_title="share of listwise prompts")  # fmt: skip
+    return _layout(
+        figure,
+        height=300,
+        xaxis={
+            "title": "shown position of the model's first choice",
+            "dtick": 1,
+            "range": [0.5, table["n"].max() + 0.5],
+        },
+        yaxis_title="share of listwise prompts",
+    )
 
 
 def duplicate_bars(table: pd.DataFrame) -> go.Figure:
-    figure = px.bar(table, x="times", y="users", color="stage", barmode="group", color_discrete_sequence=[MUTED, PALETTE[0]])
-    return _layout(figure, height=320, xaxis={"title": "times a user appears", "dtick": 1}, yaxis_title="users")
+    figure = px.bar(
+        table,
+        x="times",
+        y="users",
+        color="stage",
+        barmode="group",
+        color_discrete_sequence=[MUTED, PALETTE[0]],
+    )
+    return _layout(
+        figure, height=320, xaxis={"title": "times a user appears", "dtick": 1}, yaxis_title="users"
+    )

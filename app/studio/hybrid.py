@@ -30,20 +30,44 @@ class Weights:
 
 
 def rankings(table: pd.DataFrame, weights: Weights, method: str) -> pd.DataFrame:
-    """user_id, method, item_id, rank of the hybrid with ``weights``; table: one split and family of task_scores."""
-    score = hybrid_score(table, (weights.pairwise, weights.base, weights.listwise), pointwise=weights.pointwise)
+    """user_id, method, item_id, rank of the hybrid with ``weights``; table: one split and family of
+    task_scores."""
+    score = hybrid_score(
+        table, (weights.pairwise, weights.base, weights.listwise), pointwise=weights.pointwise
+    )
     return pd.DataFrame(
-        {"user_id": table["user_id"], "method": method, "item_id": table["item_id"], "rank": rank_within_user(table, score)}
+        {
+            "user_id": table["user_id"],
+            "method": method,
+            "item_id": table["item_id"],
+            "rank": rank_within_user(table, score),
+        }
     )
 
 
 def base_rankings(table: pd.DataFrame, method: str) -> pd.DataFrame:
-    return pd.DataFrame({"user_id": table["user_id"], "method": method, "item_id": table["item_id"], "rank": table["base_rank"] + 1})
+    return pd.DataFrame(
+        {
+            "user_id": table["user_id"],
+            "method": method,
+            "item_id": table["item_id"],
+            "rank": table["base_rank"] + 1,
+        }
+    )
 
 
-def compare(table: pd.DataFrame, truth: pd.DataFrame, variants: dict[str, Weights], base: str,
-            config: EvaluationConfig, seed: int) -> dict[str, dict]:  # fmt: skip
+def compare(
+    table: pd.DataFrame,
+    truth: pd.DataFrame,
+    variants: dict[str, Weights],
+    base: str,
+    config: EvaluationConfig,
+    seed: int,
+) -> dict[str, dict]:
     """metrics.json-style ``methods`` for the base model and each weighting, over every user in ``truth``
     (a user whose test item is not among the candidates scores 0, as in metrics.json)."""
-    ranked = pd.concat([base_rankings(table, base)] + [rankings(table, w, name) for name, w in variants.items()], ignore_index=True)
+    ranked = pd.concat(
+        [base_rankings(table, base)] + [rankings(table, w, name) for name, w in variants.items()],
+        ignore_index=True,
+    )
     return summarize(per_user_metrics(ranked, truth, config.ks), config, seed)

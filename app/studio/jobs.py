@@ -1,18 +1,16 @@
 """A run started from the dashboard: one background `python -m recranker_core run` process at a time,
-its log in the runs folder, its progress read from the stage lines the CLI prints."""
+its log in the runs folder, its progress read from the JSON file `run` keeps beside the run folder."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-# The stages `run` goes through, in order; `evaluate` runs again after `rerank`.
-STAGES = ("data", "baselines", "evaluate", "sample", "instructions", "train", "rerank", "evaluate")
-DONE_LINE = re.compile(r"^stage (\w+) done")
+from recranker_core import rundir
+from recranker_core.errors import InputError
 
 _lock = threading.Lock()
 _job: Job | None = None
@@ -23,7 +21,18 @@ def command(profile: str, out: Path, dataset: str = "ml-100k", until: str | None
 
 
 def _argv(profile: str, out: Path, dataset: str, until: str | None) -> list[str]:
-    argv = [sys.executable, "-m", "recranker_core", "run", "--profile", profile, "--dataset", dataset, "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "recranker_core",
+        "run",
+        "--profile",
+        profile,
+        "--dataset",
+        dataset,
+        "--out",
+        str(out),
+    ]
     return argv + (["--until", until] if until else [])
 
 
@@ -42,14 +51,24 @@ class Job:
     profile: str
     log: Path
     process: subprocess.Popen
-    stages: int
+    out: Path
 
     def state(self) -> JobState:
         lines = [line.strip() for line in _tail(self.log).splitlines() if line.strip()]
-        done = sum(bool(DONE_LINE.match(line)) for line in lines)
         returncode = self.process.poll()
         last = lines[-1] if lines else "starting"
-        return JobState(returncode is not None, returncode, min(done / self.stages, 1.0), last[-160:])
+        return JobState(
+            returncode is not None, returncode, _fraction(rundir.progress_path(self.out)), last[-160:]
+        )
+
+
+def _fraction(path: Path) -> float:
+    """Share of the planned stages that are done, from the progress file (0 until it is written)."""
+    try:
+        progress = rundir.read_json(path)
+    except InputError:
+        return 0.0
+    return len(progress.get("done", [])) / max(len(progress.get("planned", [])), 1)
 
 
 def _tail(path: Path, size: int = 64_000) -> str:
@@ -71,12 +90,15 @@ def start(root: Path, profile: str, dataset: str = "ml-100k", until: str | None 
         root.mkdir(parents=True, exist_ok=True)
         name = f"{Path(dataset).name}-{profile}"
         log = root / f".{name}.log"
+        rundir.progress_path(root / name).unlink(missing_ok=True)  # an earlier job's
         with log.open("w") as handle:
             process = subprocess.Popen(
-                _argv(profile, root / name, dataset, until), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                _argv(profile, root / name, dataset, until),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
-        stages = STAGES.index(until) + 1 if until else len(STAGES)
-        _job = Job(name, profile, log, process, stages)
+        _job = Job(name, profile, log, process, root / name)
         return _job
 
 

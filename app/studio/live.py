@@ -10,9 +10,18 @@ from recranker_core.ranking import method_rankings, task_scores
 
 
 def rerank_user(
-    model, tokenizer, prompts: list[dict], base: pd.DataFrame, *, scale: tuple[int, int], mode: str,
-    batch_size: int, paper: tuple[float, ...], tuned: tuple[float, ...], progress: Callable[[float, str], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    model,
+    tokenizer,
+    prompts: list[dict],
+    base: pd.DataFrame,
+    *,
+    scale: tuple[int, int],
+    mode: str,
+    batch_size: int,
+    paper: tuple[float, ...],
+    tuned: tuple[float, ...],
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(outputs, rankings) for one user's test prompts; base: split, user_id, item_id, base_rank.
 
     All the user's prompts go to the scorer at once, so their shared prefix is encoded once (faster than
@@ -21,7 +30,9 @@ def rerank_user(
 
     if progress:
         progress(0.0, f"scoring {len(prompts)} prompts")
-    outputs = score_prompts(model, tokenizer, prompts, mode=mode, scale=scale, batch_size=batch_size).assign(family="tuned")
+    outputs = score_prompts(model, tokenizer, prompts, mode=mode, scale=scale, batch_size=batch_size).assign(
+        family="tuned"
+    )
     if progress:
         progress(0.95, "ranking")
     table = task_scores(outputs, base, scale)

@@ -19,13 +19,18 @@ STYLES = {
     "shifted": "background:#d3f9d8;border-radius:3px",
     "hint": "background:#dbe4ff;border-radius:3px",
 }
-LEGEND = {"shifted": "shifted (order permuted for this prompt)", "hint": "hint from a conventional recommender"}
+LEGEND = {
+    "shifted": "shifted (order permuted for this prompt)",
+    "hint": "hint from a conventional recommender",
+}
 
 
 def prompt_users(prompts: list[dict]) -> pd.DataFrame:
     """user_id and a label ("user 7 · 18 prompts") for every user with prompts, in file order."""
     counts = pd.Series([p["meta"]["user_id"] for p in prompts]).value_counts(sort=False)
-    return pd.DataFrame({"user_id": counts.index.tolist(), "label": [f"user {u} · {n} prompts" for u, n in counts.items()]})
+    return pd.DataFrame(
+        {"user_id": counts.index.tolist(), "label": [f"user {u} · {n} prompts" for u, n in counts.items()]}
+    )
 
 
 def segments(prompt: dict) -> list[tuple[str, str]]:
@@ -71,7 +76,10 @@ def to_html(parts: list[tuple[str, str]]) -> str:
 
 
 def legend_html() -> str:
-    chips = [f'<span style="{STYLES[kind]};padding:0 0.4rem">{html.escape(text)}</span>' for kind, text in LEGEND.items()]
+    chips = [
+        f'<span style="{STYLES[kind]};padding:0 0.4rem">{html.escape(text)}</span>'
+        for kind, text in LEGEND.items()
+    ]
     return '<div style="font-size:0.8rem">' + " &nbsp; ".join(chips) + "</div>"
 
 
@@ -82,7 +90,11 @@ def shown_order(prompt: dict, titles: dict, target) -> pd.DataFrame:
     permutation = list(meta.get("permutation", range(len(items))))
     if meta.get("shifted") == "history":  # pointwise shifts the history, not the one item
         permutation = [0]
-    labels = task_labels("listwise", (1, 1), len(items)) if meta["task"] == "listwise" else [f"{i + 1}." for i in range(len(items))]
+    labels = (
+        task_labels("listwise", (1, 1), len(items))
+        if meta["task"] == "listwise"
+        else [f"{i + 1}." for i in range(len(items))]
+    )
     return pd.DataFrame(
         {
             "shown": range(1, len(items) + 1),

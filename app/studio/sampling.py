@@ -24,7 +24,8 @@ def activity(users: pd.DataFrame, draws: pd.DataFrame) -> pd.DataFrame:
 
 
 def projection(embeddings: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
-    """user_id, x, y (first two principal components of the user embeddings), cluster, times_sampled, sampled."""
+    """user_id, x, y (first two principal components of the user embeddings), cluster, times_sampled,
+    sampled."""
     rows = users.merge(embeddings, on="user_id")
     matrix = np.vstack(rows["embedding"].to_numpy()).astype(float)
     # Two components by SVD: importing scikit-learn's PCA would cost the page seconds.

@@ -11,8 +11,8 @@ import streamlit as st
 
 from recranker_core import rundir
 from recranker_core.errors import InputError
-from recranker_core.rundir import RunInfo
-from recranker_core.runner import written_by
+from recranker_core.manifest import RunInfo, list_runs
+from recranker_core.stages import written_by
 from studio import jobs, tables
 
 RUN_KEY = "run"
@@ -68,7 +68,7 @@ def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
 def pick_run() -> RunInfo | None:
     """The sidebar's run selector (``?run=NAME`` deep-links one); None when there are no runs."""
     root = rundir.runs_root()
-    runs = rundir.list_runs(root)
+    runs = list_runs(root)
     if not runs:
         return None
     names = [run.name for run in runs]
@@ -97,7 +97,8 @@ def _remember(widget: str, shared: str) -> None:
 
 
 def require_run() -> RunInfo:
-    """The run picked in the sidebar, or (no runs / unreadable run) a clear message and a way on, then stop."""
+    """The run picked in the sidebar, or (no runs / unreadable run) a clear message and a way on,
+    then stop."""
     run = pick_run()
     if run is None:
         no_runs()
@@ -114,14 +115,14 @@ def require(run: RunInfo, *names: str) -> None:
     for name in names:
         if not (run.path / name).exists():
             stage = written_by(name)
-            if (run.manifest or {}).get("stages", {}).get(stage, {}).get("status") == "done":
+            if run.manifest.done(stage):
                 st.warning(
                     f"Run **{run.name}** records its `{stage}` stage as done, but `{name}` is not in "
                     f"`{run.path}` (was it run on another machine?). Copy it there to use this page.",
                     icon=":material/folder_off:",
                 )
                 st.stop()
-            command = (run.manifest or {}).get("command", f"python -m recranker_core run --out {run.path}")
+            command = run.manifest.get("command", f"python -m recranker_core run --out {run.path}")
             st.info(
                 f"Run **{run.name}** has no `{name}` yet: the `{stage}` stage writes it. "
                 "Finish the run (it resumes where it stopped):",
@@ -143,7 +144,10 @@ def guarded(read, *args):
 
 def no_runs() -> None:
     root = rundir.runs_root()
-    st.info(f"No runs yet in `{root.resolve()}`. Start one here, or from the project folder:", icon=":material/info:")
+    st.info(
+        f"No runs yet in `{root.resolve()}`. Start one here, or from the project folder:",
+        icon=":material/info:",
+    )
     st.code(jobs.command("quick", root / "ml-100k-quick"), language="bash")
     job = jobs.current()
     if job is None:
@@ -151,7 +155,9 @@ def no_runs() -> None:
         if left.button("Start a smoke run (about a minute)", key="start_smoke", icon=":material/play_arrow:"):
             jobs.start(root, "smoke")
             st.rerun()
-        if right.button("Start a quick run (about 15 minutes)", key="start_quick", icon=":material/play_arrow:"):
+        if right.button(
+            "Start a quick run (about 15 minutes)", key="start_quick", icon=":material/play_arrow:"
+        ):
             jobs.start(root, "quick")
             st.rerun()
     job_progress()
@@ -171,7 +177,10 @@ def job_progress() -> None:
             st.rerun(scope="app")
         return
     if state.finished:
-        st.error(f"The {job.profile} run failed (exit {state.returncode}): {state.last_line}", icon=":material/error:")
+        st.error(
+            f"The {job.profile} run failed (exit {state.returncode}): {state.last_line}",
+            icon=":material/error:",
+        )
         st.caption(f"Full log: `{job.log}`")
         if st.button("Dismiss", key="dismiss_job"):
             jobs.forget()
@@ -190,7 +199,9 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
     labels = dict(zip(ids, users["label"]))
     by_text = {str(user): user for user in ids}
     url = st.query_params.get("user")
-    if url is not None and url != st.session_state.get("user_url") and url in by_text:  # a link or a typed URL
+    if (
+        url is not None and url != st.session_state.get("user_url") and url in by_text
+    ):  # a link or a typed URL
         st.session_state["user"] = by_text[url]
     if st.session_state.get("user") not in labels:
         st.session_state["user"] = ids[0]
@@ -203,20 +214,20 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _truth(path: str, stamp: tuple[float, ...]) -> pd.DataFrame:
-    from recranker_core.runner import evaluation_truth
+    from recranker_core.stages.create import evaluation_truth
 
     return evaluation_truth(Path(path))
 
 
 def truth(run: RunInfo) -> pd.DataFrame:
-    """user_id, item_id of the evaluated test items (see ``runner.evaluation_truth``)."""
+    """user_id, item_id of the evaluated test items (see ``stages.create.evaluation_truth``)."""
     files = (run.path / rundir.SPLIT, run.path / rundir.EVALUATION_USERS)
     return guarded(_truth, str(run.path), tuple(f.stat().st_mtime for f in files if f.is_file()))
 
 
 def primary(run: RunInfo) -> str:
     """The method name of the base model whose candidates the LLM reranks."""
-    return "base:" + (run.manifest or {}).get("config", {}).get("baselines", {}).get("primary", "implicitmf")
+    return guarded(lambda: run.manifest.primary_method)
 
 
 def scale(split: pd.DataFrame) -> tuple[int, int]:

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recranker_core.errors import InputError
+from recranker_core.manifest import Manifest
+
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 
 
@@ -26,7 +29,9 @@ def metrics_long(metrics: dict[str, Any]) -> pd.DataFrame:
         for name, interval in entry["metrics"].items()
     ]
     table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "users"])
-    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
+        drop=True
+    )
 
 
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -42,7 +47,9 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     table = table[[c for name in names for c in (name, f"{name} CI")]]
     table.insert(0, "coverage", pd.Series({m: e["coverage"] for m, e in metrics["methods"].items()}))
     table = table.rename_axis(columns=None).reset_index()
-    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
+        drop=True
+    )
 
 
 def seed_table(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -54,32 +61,48 @@ def seed_table(metrics: dict[str, Any]) -> pd.DataFrame:
         for name in HEADLINE:
             if name in entry:
                 std = entry[name]["std"]
-                row[name] = f"{entry[name]['mean']:.4f} ± {std:.4f}" if std is not None else f"{entry[name]['mean']:.4f}"
+                row[name] = (
+                    f"{entry[name]['mean']:.4f} ± {std:.4f}"
+                    if std is not None
+                    else f"{entry[name]['mean']:.4f}"
+                )
         rows.append(row)
     table = pd.DataFrame(rows, columns=["method", "seeds", *HEADLINE])
-    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
+        drop=True
+    )
 
 
-def stage_table(manifest: dict[str, Any]) -> pd.DataFrame:
+def stage_table(manifest: Manifest) -> pd.DataFrame:
     rows = [
-        {"stage": name, "status": s.get("status", "?"), "seconds": s.get("seconds"), "started": s.get("started"), "error": s.get("error", "")}
-        for name, s in manifest.get("stages", {}).items()
+        {
+            "stage": name,
+            "status": s.get("status", "?"),
+            "seconds": s.get("seconds"),
+            "started": s.get("started"),
+            "error": s.get("error", ""),
+        }
+        for name, s in manifest.stages.items()
     ]
     return pd.DataFrame(rows, columns=["stage", "status", "seconds", "started", "error"])
 
 
-def baseline_timing_table(manifest: dict[str, Any]) -> pd.DataFrame:
-    models = manifest.get("stages", {}).get("baselines", {}).get("models", {})
+def baseline_timing_table(manifest: Manifest) -> pd.DataFrame:
+    models = manifest.stage("baselines").get("models", {})
     rows = [{"model": name, **timing} for name, timing in models.items()]
     return pd.DataFrame(rows, columns=["model", "fit_seconds", "candidate_seconds"])
 
 
-def run_label(name: str, manifest: dict[str, Any] | None) -> str:
+def run_label(name: str, manifest: Manifest | None) -> str:
     if manifest is None:
         return f"{name} (unreadable)"
-    dataset = manifest.get("dataset", {}).get("name", "?")
-    sequential = manifest.get("config", {}).get("prompts", {}).get("sequential", False)
-    return f"{name} · {dataset} · {manifest.get('profile', '?')}" + (" · sequential" if sequential else "")
+    try:
+        sequential = manifest.config.prompts.sequential
+    except InputError:  # the run's page says what is wrong with it
+        sequential = False
+    return f"{name} · {manifest.dataset.get('name', '?')} · {manifest.get('profile', '?')}" + (
+        " · sequential" if sequential else ""
+    )
 
 
 def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -92,11 +115,14 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
     ]
     table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "p_value"])
     table["verdict"] = np.select([table["ci_low"] > 0, table["ci_high"] < 0], ["better", "worse"], "")
-    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
+        drop=True
+    )
 
 
 def compare_runs(first: dict[str, Any], second: dict[str, Any], names: tuple[str, str]) -> pd.DataFrame:
-    """Long table of the methods both runs have: method, metric, run (one of ``names``), value, ci_low, ci_high."""
+    """Long table of the methods both runs have: method, metric, run (one of ``names``), value, ci_low,
+    ci_high."""
     frames = [metrics_long(doc).assign(run=name) for doc, name in zip((first, second), names)]
     shared = set(frames[0]["method"]) & set(frames[1]["method"])
     both = pd.concat(frames, ignore_index=True)
@@ -119,4 +145,8 @@ def rankings_with_titles(rankings: pd.DataFrame, items: pd.DataFrame, truth: pd.
     table = table.merge(test, on="user_id", how="left")
     table["is_test_item"] = table["item_id"] == table["test_item"]
     table = table.drop(columns="test_item")
-    return table.sort_values(["method", "user_id", "rank"], key=lambda s: s.map(method_order) if s.name == "method" else s, kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["method", "user_id", "rank"],
+        key=lambda s: s.map(method_order) if s.name == "method" else s,
+        kind="stable",
+    ).reset_index(drop=True)

@@ -24,6 +24,7 @@ def user_table(rankings: pd.DataFrame, truth: pd.DataFrame, base: str) -> pd.Dat
     """One row per evaluated test user: test item, its rank by ``base`` and by the hybrid, and a label.
 
     ``change`` > 0 means the hybrid moved the test item up (NaN without LLM results)."""
+
     def rank_of(method: str) -> pd.Series:
         rows = rankings[rankings["method"] == method].merge(truth, on=["user_id", "item_id"])
         return rows.set_index("user_id")["rank"]
@@ -69,8 +70,11 @@ def history(split: pd.DataFrame, items: pd.DataFrame, user) -> pd.DataFrame:
 
 
 def candidates(candidates: pd.DataFrame, items: pd.DataFrame, user, model: str, test_item) -> pd.DataFrame:
-    """The base model's ten test candidates for ``user``: rank, title, genres, score, whether it is the test item."""
-    rows = candidates[(candidates["target"] == "test") & (candidates["model"] == model) & (candidates["user_id"] == user)]
+    """The base model's ten test candidates for ``user``: rank, title, genres, score, whether it is the
+    test item."""
+    rows = candidates[
+        (candidates["target"] == "test") & (candidates["model"] == model) & (candidates["user_id"] == user)
+    ]
     rows = rows.sort_values("rank").merge(items, on="item_id", how="left")
     return pd.DataFrame(
         {
@@ -123,7 +127,11 @@ def methods_for(rankings: pd.DataFrame, user, base: str, zeroshot: bool) -> list
 
 
 def _titles(rows: pd.DataFrame) -> pd.Series:
-    return rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}")) if "title" in rows else rows["item_id"].map(str)
+    return (
+        rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}"))
+        if "title" in rows
+        else rows["item_id"].map(str)
+    )
 
 
 def _genres(rows: pd.DataFrame) -> pd.Series:

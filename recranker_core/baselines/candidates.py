@@ -44,14 +44,21 @@ def run_baselines(split: Split, config: BaselineConfig, seed: int) -> BaselineRe
             pipeline = fit(name, split.train_rated, config, seed)
             fitted = time.perf_counter()
             for target, requests in pools.items():
-                frames.append(top_n(pipeline, requests, config.n_candidates).assign(target=target, model=name))
+                frames.append(
+                    top_n(pipeline, requests, config.n_candidates).assign(target=target, model=name)
+                )
             done = time.perf_counter()
-            timings[name] = {"fit_seconds": round(fitted - started, 3), "candidate_seconds": round(done - fitted, 3)}
+            timings[name] = {
+                "fit_seconds": round(fitted - started, 3),
+                "candidate_seconds": round(done - fitted, 3),
+            }
             log.info("%s: fit %.1fs, candidates %.1fs", MODELS[name].label, fitted - started, done - fitted)
             if name == config.embedding_model:
                 embeddings = user_embeddings(pipeline)
 
-    candidates = pd.concat(frames, ignore_index=True)[["target", "model", "user_id", "item_id", "rank", "score"]]
+    candidates = pd.concat(frames, ignore_index=True)[
+        ["target", "model", "user_id", "item_id", "rank", "score"]
+    ]
     assert embeddings is not None  # config.check guarantees the embedding model is fitted
     return BaselineResult(candidates=candidates, user_embeddings=embeddings, timings=timings)
 

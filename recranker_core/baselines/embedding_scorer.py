@@ -18,6 +18,9 @@ from lenskit.training import Trainable, TrainingOptions
 
 from recranker_core.errors import InputError
 
+DEFAULT_TRAINING = TrainingOptions()
+"""``train``'s default options (one shared instance, as a default argument would be)."""
+
 
 class EmbeddingScorer(Component[ItemList], Trainable):
     users: Vocabulary
@@ -27,7 +30,7 @@ class EmbeddingScorer(Component[ItemList], Trainable):
     item_embeddings: np.ndarray
     """(items, dim) float32."""
 
-    def train(self, data: Dataset, options: TrainingOptions = TrainingOptions()) -> None:
+    def train(self, data: Dataset, options: TrainingOptions = DEFAULT_TRAINING) -> None:
         import torch
 
         if hasattr(self, "user_embeddings") and not options.retrain:
@@ -60,8 +63,14 @@ class EmbeddingScorer(Component[ItemList], Trainable):
         import torch
         from safetensors.torch import save_file
 
-        tensors = {"user_embeddings": torch.from_numpy(self.user_embeddings), "item_embeddings": torch.from_numpy(self.item_embeddings)}
-        metadata = {"users": json.dumps(np.asarray(self.users.ids()).tolist()), "items": json.dumps(np.asarray(self.items.ids()).tolist())}
+        tensors = {
+            "user_embeddings": torch.from_numpy(self.user_embeddings),
+            "item_embeddings": torch.from_numpy(self.item_embeddings),
+        }
+        metadata = {
+            "users": json.dumps(np.asarray(self.users.ids()).tolist()),
+            "items": json.dumps(np.asarray(self.items.ids()).tolist()),
+        }
         save_file(tensors, str(path), metadata={**metadata, "scorer": type(self).__name__})
 
     def load(self, path: Path) -> EmbeddingScorer:
@@ -71,7 +80,9 @@ class EmbeddingScorer(Component[ItemList], Trainable):
         with safe_open(str(path), framework="numpy") as handle:
             metadata = handle.metadata() or {}
             if metadata.get("scorer") != type(self).__name__:
-                raise InputError(f"{path}: not a saved {type(self).__name__} (found {metadata.get('scorer')!r})")
+                raise InputError(
+                    f"{path}: not a saved {type(self).__name__} (found {metadata.get('scorer')!r})"
+                )
             self.user_embeddings = handle.get_tensor("user_embeddings")
             self.item_embeddings = handle.get_tensor("item_embeddings")
         self.users = Vocabulary(json.loads(metadata["users"]), reorder=False)
@@ -97,5 +108,7 @@ def holdout_ndcg(user_vectors, item_vectors, seen, held_out: np.ndarray, k: int 
         users = torch.from_numpy(np.flatnonzero(held_out >= 0))
         target = scores[users, torch.from_numpy(held_out[held_out >= 0])]
         rank = (scores[users] > target[:, None]).sum(dim=1) + 1
-        gain = torch.where(rank <= k, 1.0 / torch.log2(rank.double() + 1.0), torch.zeros_like(rank, dtype=torch.double))
+        gain = torch.where(
+            rank <= k, 1.0 / torch.log2(rank.double() + 1.0), torch.zeros_like(rank, dtype=torch.double)
+        )
     return float(gain.mean()) if len(users) else 0.0

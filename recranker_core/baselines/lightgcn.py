@@ -13,30 +13,11 @@ from __future__ import annotations
 import numpy as np
 from lenskit.data import Dataset
 from lenskit.logging import get_logger
-from pydantic import BaseModel
 
 from recranker_core.baselines.embedding_scorer import EmbeddingScorer, holdout_ndcg
+from recranker_core.baselines.settings import LightGCNConfig
 
 _log = get_logger(__name__)
-
-
-class LightGCNConfig(BaseModel):
-    embedding_size: int = 64
-    """Dimension of the user and item embeddings."""
-    layers: int = 2
-    """Propagation layers."""
-    epochs: int = 200
-    """Most passes over the training likes (early stopping usually ends sooner)."""
-    batch_size: int = 2048
-    """BPR triples per step."""
-    learning_rate: float = 1e-2
-    """Adam learning rate (the authors' 1e-3 needs about 250 epochs on ML-100K to get as far)."""
-    regularization: float = 1e-4
-    """L2 weight on the batch's layer-0 embeddings."""
-    eval_every: int = 5
-    """Epochs between held-out evaluations (and after the last epoch)."""
-    patience: int = 25
-    """Epochs without a better held-out NDCG@10 before stopping."""
 
 
 class LightGCNScorer(EmbeddingScorer):
@@ -52,7 +33,12 @@ class LightGCNScorer(EmbeddingScorer):
 
         full_graph = _normalised_graph(users, items, n_users, n_items)
         graph = _normalised_graph(users[train], items[train], n_users, n_items)
-        seen = torch.sparse_coo_tensor(torch.from_numpy(np.vstack([users[train], items[train]])), torch.ones(int(train.sum())), (n_users, n_items), check_invariants=True).coalesce()
+        seen = torch.sparse_coo_tensor(
+            torch.from_numpy(np.vstack([users[train], items[train]])),
+            torch.ones(int(train.sum())),
+            (n_users, n_items),
+            check_invariants=True,
+        ).coalesce()
         weights = torch.nn.Parameter(torch.empty(n_users + n_items, cfg.embedding_size).normal_(std=0.1))
         optimizer = torch.optim.Adam([weights], lr=cfg.learning_rate)
         pairs_u, pairs_i = torch.from_numpy(users[train]), torch.from_numpy(items[train])
@@ -66,8 +52,14 @@ class LightGCNScorer(EmbeddingScorer):
                 j = torch.from_numpy(rng.integers(0, n_items, size=len(batch)))
                 final = _propagate(graph, weights, cfg.layers)
                 user_vec, pos, neg = final[u], final[n_users + i], final[n_users + j]
-                bpr = -torch.nn.functional.logsigmoid((user_vec * pos).sum(1) - (user_vec * neg).sum(1)).mean()
-                l2 = (weights[u].pow(2).sum() + weights[n_users + i].pow(2).sum() + weights[n_users + j].pow(2).sum()) / (2 * len(batch))
+                bpr = -torch.nn.functional.logsigmoid(
+                    (user_vec * pos).sum(1) - (user_vec * neg).sum(1)
+                ).mean()
+                l2 = (
+                    weights[u].pow(2).sum()
+                    + weights[n_users + i].pow(2).sum()
+                    + weights[n_users + j].pow(2).sum()
+                ) / (2 * len(batch))
                 loss = bpr + cfg.regularization * l2
                 optimizer.zero_grad()
                 loss.backward()
@@ -111,7 +103,12 @@ def _normalised_graph(users: np.ndarray, items: np.ndarray, n_users: int, n_item
     degree = np.bincount(rows, minlength=n_users + n_items).astype(np.float64)
     values = 1.0 / np.sqrt(degree[rows] * degree[cols])
     size = n_users + n_items
-    return torch.sparse_coo_tensor(torch.from_numpy(np.vstack([rows, cols])), torch.from_numpy(values.astype(np.float32)), (size, size), check_invariants=True).coalesce()
+    return torch.sparse_coo_tensor(
+        torch.from_numpy(np.vstack([rows, cols])),
+        torch.from_numpy(values.astype(np.float32)),
+        (size, size),
+        check_invariants=True,
+    ).coalesce()
 
 
 def _propagate(graph, weights, layers: int):

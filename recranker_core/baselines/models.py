@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from recranker_core.config import BaselineConfig
 
@@ -69,21 +70,13 @@ def _biasedmf(cfg: BaselineConfig):
 def _lightgcn(cfg: BaselineConfig):
     from recranker_core.baselines.lightgcn import LightGCNScorer
 
-    return LightGCNScorer(
-        embedding_size=cfg.embedding_size,
-        layers=cfg.lightgcn_layers,
-        epochs=cfg.lightgcn_epochs,
-        learning_rate=cfg.lightgcn_learning_rate,
-        regularization=cfg.lightgcn_regularization,
-    )
+    return LightGCNScorer(cfg.lightgcn)
 
 
 def _sasrec(cfg: BaselineConfig):
     from recranker_core.baselines.sasrec import SASRecScorer
 
-    return SASRecScorer(
-        embedding_size=cfg.embedding_size, blocks=cfg.sasrec_blocks, epochs=cfg.sasrec_epochs, max_len=cfg.sasrec_max_len
-    )
+    return SASRecScorer(cfg.sasrec)
 
 
 MODELS: dict[str, ModelSpec] = {

@@ -11,30 +11,11 @@ from __future__ import annotations
 import numpy as np
 from lenskit.data import Dataset
 from lenskit.logging import get_logger
-from pydantic import BaseModel
 
 from recranker_core.baselines.embedding_scorer import EmbeddingScorer
+from recranker_core.baselines.settings import SASRecConfig
 
 _log = get_logger(__name__)
-
-
-class SASRecConfig(BaseModel):
-    embedding_size: int = 64
-    """Dimension of item and position embeddings."""
-    blocks: int = 2
-    """Self-attention blocks."""
-    heads: int = 1
-    """Attention heads per block."""
-    dropout: float = 0.2
-    """Dropout rate in the blocks and on the input."""
-    max_len: int = 50
-    """Most recent likes the model reads."""
-    epochs: int = 30
-    """Passes over the users' sequences."""
-    batch_size: int = 128
-    """Sequences per step."""
-    learning_rate: float = 1e-3
-    """Adam learning rate."""
 
 
 def _network(n_items: int, cfg: SASRecConfig):
@@ -48,9 +29,13 @@ def _network(n_items: int, cfg: SASRecConfig):
             self.positions = nn.Embedding(cfg.max_len, cfg.embedding_size)
             self.dropout = nn.Dropout(cfg.dropout)
             layer = nn.TransformerEncoderLayer(
-                cfg.embedding_size, cfg.heads, dim_feedforward=cfg.embedding_size, dropout=cfg.dropout,
-                batch_first=True, norm_first=True,
-            )  # fmt: skip
+                cfg.embedding_size,
+                cfg.heads,
+                dim_feedforward=cfg.embedding_size,
+                dropout=cfg.dropout,
+                batch_first=True,
+                norm_first=True,
+            )
             self.blocks = nn.TransformerEncoder(layer, cfg.blocks, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(cfg.embedding_size)
             self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(cfg.max_len))
@@ -95,7 +80,8 @@ class SASRecScorer(EmbeddingScorer):
                 neg = (hidden * model.items(negatives)).sum(-1)
                 mask = targets > 0
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    torch.cat([pos[mask], neg[mask]]), torch.cat([torch.ones(int(mask.sum())), torch.zeros(int(mask.sum()))])
+                    torch.cat([pos[mask], neg[mask]]),
+                    torch.cat([torch.ones(int(mask.sum())), torch.zeros(int(mask.sum()))]),
                 )
                 optimizer.zero_grad()
                 loss.backward()

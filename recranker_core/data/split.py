@@ -121,3 +121,67 @@ def split_likes(ratings: pd.DataFrame, config: DataConfig, name: str = "dataset"
         table=table.drop(columns="_tie").reset_index(drop=True),
         users_too_few_likes=int(table["user_id"].nunique() - len(kept_users)),
     )
+
+
+MIN_TEST_USERS = 10
+"""Users with a test like a run needs: with fewer, HR/NDCG and their bootstrap intervals over users say
+nothing."""
+MIN_SAMPLING_USERS = 10
+"""Users with two or more training likes (one target, one liked item before it) that instruction data is
+drawn from."""
+
+
+def check_enough_data(
+    split: Split, config: DataConfig, *, n_candidates: int, exclude: str = "known", name: str = "dataset"
+) -> None:
+    """Refuse a split too small for a run, with the numbers, before anything is fitted.
+
+    * at least ``MIN_TEST_USERS`` users with ``min_likes`` likes (the users evaluated);
+    * at least ``MIN_SAMPLING_USERS`` of them with two training likes (4 likes), to sample instruction
+      data from;
+    * more than ``n_candidates`` items liked in training (what the base models can recommend; every user's
+      own training likes are left out of its list);
+    * for at least half of the users, ``n_candidates`` such items they had not rated before their test item
+      (``exclude="all-rated"``: ever), so that most candidate lists are full.
+    """
+    table = split.table
+    test = table.loc[table["role"] == "test"].set_index("user_id")
+    kept = len(test)
+    likes = f"rating >= {config.like_threshold:g}"
+    if kept < MIN_TEST_USERS:
+        raise InputError(
+            f"{name}: only {kept} user{'s' if kept != 1 else ''} ha{'ve' if kept != 1 else 's'} "
+            f"{config.min_likes} "
+            f"or more likes ({likes}); a run needs at least {MIN_TEST_USERS} "
+            "(each gives one like to validation "
+            "and one to test)"
+        )
+    train_likes = table[(table["role"] == "train") & (table["feedback"] == "like")]
+    eligible = int((train_likes.groupby("user_id").size() >= 2).sum())
+    if eligible < MIN_SAMPLING_USERS:
+        needed = max(config.min_likes, 4)
+        raise InputError(
+            f"{name}: only {eligible} user{'s' if eligible != 1 else ''} ha{'ve' if eligible != 1 else 's'} "
+            f"{needed} or more likes ({likes}), two of them for training; instruction data is drawn from "
+            f"at least {MIN_SAMPLING_USERS} such users"
+        )
+    learnable = train_likes["item_id"].unique()
+    if len(learnable) <= n_candidates:
+        raise InputError(
+            f"{name}: only {len(learnable)} items are liked in training "
+            f"(of {table['item_id'].nunique()} rated); "
+            f"candidate lists of {n_candidates} ([baselines] n_candidates) need at least {n_candidates + 1}"
+        )
+    known = table[table["user_id"].isin(test.index) & table["item_id"].isin(learnable)]
+    if exclude == "known":
+        known = known[known["seq"] < known["user_id"].map(test["seq"])]
+    else:
+        known = known[known["role"] != "test"]
+    left = len(learnable) - known.groupby("user_id").size().reindex(test.index, fill_value=0)
+    full = int((left >= n_candidates).sum())
+    if full * 2 < kept:
+        raise InputError(
+            f"{name}: only {full} of {kept} users have {n_candidates} items to recommend (liked in training, "
+            f"not rated by them before; {len(learnable)} items are liked in training); candidate lists of "
+            f"{n_candidates} ([baselines] n_candidates) need that for at least half of the users"
+        )

@@ -27,7 +27,8 @@ CACHE_ENV = "RECRANKER_CACHE"
 # SmolLM2's template; the tiny model uses it too so prompts look the same everywhere.
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    "'<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
 
@@ -54,7 +55,9 @@ def resolve_model(spec: str) -> Path:
         raise InputError(f"{path}: no config.json (not a Hugging Face model folder)")
     if not any(path.glob("*.safetensors")):
         raise InputError(f"{path}: no *.safetensors weights (only safetensors are loaded, never pickles)")
-    if not any((path / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+    if not any(
+        (path / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
+    ):
         raise InputError(f"{path}: no tokenizer (tokenizer.json or tokenizer.model)")
     return path
 
@@ -65,7 +68,9 @@ def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(path)
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, local_files_only=True, use_safetensors=True, dtype=torch.float32
+    )
     if adapter is not None:
         from peft import PeftModel
 

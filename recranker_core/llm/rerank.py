@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recranker_core.llm.parsing import parse_ranking, parse_rating, parse_yes_no
-from recranker_core.llm.scoring import Counter, LabelScorer, generate, label_tokens, prompt_ids
+from recranker_core.llm.scoring import LabelScorer, TokenCount, generate, label_tokens, prompt_ids
 from recranker_core.prompts.templates import LABELS, NO, YES
 
 log = logging.getLogger("recranker")
@@ -35,15 +35,24 @@ def task_labels(task: str, scale: tuple[int, int], n_items: int) -> tuple[str, .
 
 
 def score_prompts(
-    model, tokenizer, prompts: list[dict], *, mode: str, scale: tuple[int, int], batch_size: int = 16,
-    prefix_cache: bool = True, desc: str = "rerank", counter: Counter | None = None,
-) -> pd.DataFrame:  # fmt: skip
+    model,
+    tokenizer,
+    prompts: list[dict],
+    *,
+    mode: str,
+    scale: tuple[int, int],
+    batch_size: int = 16,
+    prefix_cache: bool = True,
+    desc: str = "rerank",
+    counter: TokenCount | None = None,
+) -> pd.DataFrame:
     """One row per prompt: split, user_id, task, variant, items, probs, raw, parsed."""
-    counter = counter or Counter()
+    counter = counter or TokenCount()
     labels: dict = {}
     scorer = LabelScorer(model, batch_size=batch_size, prefix_cache=prefix_cache, counter=counter)
     rows = []
-    # A group shares its prefix: one user's prompts that show the same history (pointwise prompts may show ratings).
+    # A group shares its prefix: one user's prompts that show the same history (pointwise prompts may
+    # show ratings).
     groups = [list(g) for _, g in groupby(prompts, key=lambda p: (p["meta"]["user_id"], _history_line(p)))]
     for group in tqdm(groups, desc=desc, unit="prompt group", leave=False):
         if mode == "logits":
@@ -52,14 +61,22 @@ def score_prompts(
                 meta = prompt["meta"]
                 key = (meta["task"], len(meta["items"]))
                 if key not in labels:
-                    labels[key] = label_tokens(tokenizer, prompt["messages"], task_labels(meta["task"], scale, len(meta["items"])))
+                    labels[key] = label_tokens(
+                        tokenizer, prompt["messages"], task_labels(meta["task"], scale, len(meta["items"]))
+                    )
                 sequences.append(prompt_ids(tokenizer, prompt["messages"]) + list(labels[key].prefix))
                 ids.append(labels[key].ids)
             for prompt, probs in zip(group, scorer.score(sequences, ids)):
                 rows.append(_row(prompt, probs, raw=None, parsed=True))
         else:
             for prompt in group:
-                text = generate(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), MAX_NEW_TOKENS[prompt["meta"]["task"]], counter)
+                text = generate(
+                    model,
+                    tokenizer,
+                    prompt_ids(tokenizer, prompt["messages"]),
+                    MAX_NEW_TOKENS[prompt["meta"]["task"]],
+                    counter,
+                )
                 rows.append(answer_row(prompt, text, scale))
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -104,7 +121,9 @@ def _parsed_probs(task: str, text: str, scale: tuple[int, int], n: int) -> tuple
         return probs, rating is not None
     if task == "pairwise":
         answer = parse_yes_no(text)
-        return (np.array([0.5, 0.5]) if answer is None else np.array([float(answer), float(not answer)])), answer is not None
+        return (
+            np.array([0.5, 0.5]) if answer is None else np.array([float(answer), float(not answer)])
+        ), answer is not None
     positions = parse_ranking(text, n)
     order = (positions or []) + [p for p in range(n) if p not in (positions or [])]
     # Borda weights keep the whole parsed order, so shuffled copies can be averaged.

@@ -32,7 +32,7 @@ class LabelTokens:
 
 
 @dataclass
-class Counter:
+class TokenCount:
     """Tokens run through the model, for the inference benchmark."""
 
     prompt_tokens: int = 0
@@ -48,13 +48,15 @@ def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
 
 def label_tokens(tokenizer, messages: list[dict], labels: tuple[str, ...]) -> LabelTokens:
     text = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
-    base = tokenizer(text, add_special_tokens=False)["input_ids"]
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     continuations = []
     for label in labels:
         ids = tokenizer(text + label, add_special_tokens=False)["input_ids"]
-        if ids[: len(base)] != base:
-            raise InputError(f"the tokenizer merges the answer '{label}' into the prompt; cannot score labels")
-        continuations.append(ids[len(base) :])
+        if ids[: len(prompt)] != prompt:
+            raise InputError(
+                f"the tokenizer merges the answer '{label}' into the prompt; cannot score labels"
+            )
+        continuations.append(ids[len(prompt) :])
     shared = _common_prefix(continuations)
     firsts = [c[shared] if len(c) > shared else None for c in continuations]
     if None in firsts or len(set(firsts)) != len(firsts):
@@ -74,13 +76,15 @@ def _common_prefix(sequences: list[list[int]]) -> int:
 class LabelScorer:
     """Label probabilities for groups of prompts (one group = one user's prompts)."""
 
-    def __init__(self, model, *, batch_size: int = 16, prefix_cache: bool = True, counter: Counter | None = None):
+    def __init__(
+        self, model, *, batch_size: int = 16, prefix_cache: bool = True, counter: TokenCount | None = None
+    ):
         self.model = model
         self.causal = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.device = next(model.parameters()).device
         self.batch_size = batch_size
         self.prefix_cache = prefix_cache
-        self.counter = counter or Counter()
+        self.counter = counter or TokenCount()
 
     def score(self, sequences: list[list[int]], label_ids: list[tuple[int, ...]]) -> list[np.ndarray]:
         """Per sequence (prompt + label prefix): probabilities over its labels, summing to 1."""
@@ -111,7 +115,9 @@ class LabelScorer:
         import torch
 
         shared = min(_common_prefix(sequences), min(len(s) for s in sequences) - 1)
-        prefix = self.causal.model(input_ids=torch.tensor([sequences[0][:shared]], device=self.device), use_cache=True)
+        prefix = self.causal.model(
+            input_ids=torch.tensor([sequences[0][:shared]], device=self.device), use_cache=True
+        )
         self.counter.prompt_tokens += shared
         self.counter.forward_calls += 1
         # Batch continuations of similar length together, so little of a batch is padding.
@@ -130,9 +136,12 @@ class LabelScorer:
             cache.batch_repeat_interleave(len(chunk))
             positions = torch.arange(shared, shared + width).unsqueeze(0).expand(len(chunk), -1)
             hidden = self.causal.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device),
-                cache=cache, use_cache=True,
-            ).last_hidden_state  # fmt: skip
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                cache=cache,
+                use_cache=True,
+            ).last_hidden_state
             last = torch.tensor([len(c) - 1 for c in chunk], device=self.device)
             rows.append(self.causal.lm_head(hidden[torch.arange(len(chunk), device=self.device), last]).cpu())
             self.counter.prompt_tokens += sum(len(c) for c in chunk)
@@ -142,7 +151,9 @@ class LabelScorer:
         return logits
 
 
-def generate(model, tokenizer, sequence: list[int], max_new_tokens: int, counter: Counter | None = None) -> str:
+def generate(
+    model, tokenizer, sequence: list[int], max_new_tokens: int, counter: TokenCount | None = None
+) -> str:
     """Greedy continuation of one prompt (the paper's mode)."""
     import torch
 

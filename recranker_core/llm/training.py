@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recranker_core import launch
 from recranker_core.config import LLMConfig
+from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
 IGNORE = -100
@@ -54,79 +55,47 @@ def _round_robin(groups: list[list[dict]]):
 
 
 def train(
-    model_dir: Path, train_examples: list[dict], valid_examples: list[dict], config: LLMConfig, out: Path | None, seed: int,
+    model_dir: Path,
+    train_examples: list[dict],
+    valid_examples: list[dict],
+    config: LLMConfig,
+    out: Path | None,
+    seed: int,
     checkpoints: Path | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Fit and save into ``out`` (adapter_model.safetensors, or model.safetensors when full fine-tuning;
     None: not saved, for the other processes of an `accelerate launch`).
 
     With ``checkpoints`` (and ``config.checkpoint_steps``), the Trainer saves its state there every
     ``checkpoint_steps`` steps and resumes from the latest one found. Launched in several processes,
     each takes ``batch_size / processes`` examples of every step, so a step still sees ``batch_size``."""
-    import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
-
-    from recranker_core.llm.models import load
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, set_seed
 
     set_seed(seed)
-    model, tokenizer = load(model_dir, trainable=True)
-    if config.full_finetune:
-        model.train()
-    else:
-        from peft import LoraConfig, get_peft_model
-
-        layers = model.config.num_hidden_layers
-        top = list(range(max(0, layers - config.lora_layers), layers)) if config.lora_layers else None
-        lora = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(config.target_modules),
-            layers_to_transform=top,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
+    model, tokenizer = _trainable(model_dir, config)
     rng = np.random.default_rng(seed)
-    train_rows, skipped_train = tokenize_examples(tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length)
-    valid_rows, skipped_valid = tokenize_examples(tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length)
+    train_rows, skipped_train = tokenize_examples(
+        tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length
+    )
+    valid_rows, skipped_valid = tokenize_examples(
+        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length
+    )
     if not train_rows:
-        from recranker_core.errors import InputError
-
         raise InputError(f"no training example fits llm.max_length = {config.max_length} tokens")
-    launched = int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch`
+    launched = launch.world_size()
     per_process = max(1, config.batch_size // launched)
     steps = math.ceil(len(train_rows) / (per_process * launched) * config.epochs)
     scratch = tempfile.TemporaryDirectory(prefix="recranker-trainer-")
     saving = checkpoints is not None and config.checkpoint_steps > 0
-    args = TrainingArguments(
-        output_dir=str(checkpoints) if saving else scratch.name,
-        per_device_train_batch_size=per_process,
-        per_device_eval_batch_size=per_process,
-        learning_rate=config.learning_rate,
-        max_steps=steps,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, steps // 20),
-        logging_steps=max(1, steps // 20),
-        eval_strategy="steps" if config.eval_every else "no",
-        eval_steps=config.eval_every or None,
-        save_strategy="steps" if saving else "no",
-        save_steps=config.checkpoint_steps if saving else None,
-        save_total_limit=1 if saving else None,
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-        disable_tqdm=False,
-    )
+    args = _arguments(config, str(checkpoints) if saving else scratch.name, steps, per_process, seed, saving)
     history: list[dict] = []
 
     class Record(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs:
-                history.append({"step": state.global_step, **{k: round(float(v), 5) for k, v in logs.items()}})
+                history.append(
+                    {"step": state.global_step, **{k: round(float(v), 5) for k, v in logs.items()}}
+                )
 
     trainer = Trainer(
         model=model,
@@ -160,6 +129,59 @@ def train(
         "seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
         "log": history,
     }
+
+
+def _trainable(model_dir: Path, config: LLMConfig):
+    """(model, tokenizer): the model ready to train, with LoRA adapters on the configured layers unless
+    fully fine-tuned."""
+    from recranker_core.llm.models import load
+
+    model, tokenizer = load(model_dir, trainable=True)
+    if config.full_finetune:
+        model.train()
+        return model, tokenizer
+    from peft import LoraConfig, get_peft_model
+
+    layers = model.config.num_hidden_layers
+    top = list(range(max(0, layers - config.lora_layers), layers)) if config.lora_layers else None
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        layers_to_transform=top,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora), tokenizer
+
+
+def _arguments(config: LLMConfig, output_dir: str, steps: int, per_process: int, seed: int, saving: bool):
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=per_process,
+        per_device_eval_batch_size=per_process,
+        learning_rate=config.learning_rate,
+        max_steps=steps,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, steps // 20),
+        logging_steps=max(1, steps // 20),
+        eval_strategy="steps" if config.eval_every else "no",
+        eval_steps=config.eval_every or None,
+        save_strategy="steps" if saving else "no",
+        save_steps=config.checkpoint_steps if saving else None,
+        save_total_limit=1 if saving else None,
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=False,
+    )
 
 
 class _ListDataset:

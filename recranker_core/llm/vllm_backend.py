@@ -10,11 +10,11 @@ zero-shot answers; a full fine-tune is its own model folder.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from recranker_core import launch
 from recranker_core.errors import InputError
 from recranker_core.llm.rerank import COLUMNS, MAX_NEW_TOKENS, answer_row
 from recranker_core.llm.scoring import prompt_ids
@@ -23,9 +23,14 @@ from recranker_core.llm.scoring import prompt_ids
 def require() -> None:
     """Refuse clearly where the vLLM backend cannot run."""
     if importlib.util.find_spec("vllm") is None:
-        raise InputError("rerank.backend = 'vllm': the vllm package is not installed (pip install vllm, on a CUDA machine)")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise InputError("rerank.backend = 'vllm' batches on its own: run rerank in one process, not under accelerate launch")
+        raise InputError(
+            "rerank.backend = 'vllm': the vllm package is not installed (pip install vllm, on a CUDA machine)"
+        )
+    if launch.world_size() > 1:
+        raise InputError(
+            "rerank.backend = 'vllm' batches on its own: "
+            "run rerank in one process, not under accelerate launch"
+        )
 
 
 class VLLMAnswers:
@@ -41,8 +46,14 @@ class VLLMAnswers:
         from vllm import LLM
 
         if path not in self.engines:
-            lora = {"enable_lora": True, "max_lora_rank": _allowed_rank(self.lora_rank)} if self.lora_rank else {}
-            self.engines[path] = LLM(model=str(path), seed=self.seed, gpu_memory_utilization=self.memory, **lora)
+            lora = (
+                {"enable_lora": True, "max_lora_rank": _allowed_rank(self.lora_rank)}
+                if self.lora_rank
+                else {}
+            )
+            self.engines[path] = LLM(
+                model=str(path), seed=self.seed, gpu_memory_utilization=self.memory, **lora
+            )
         return self.engines[path]
 
     def score(self, family: str, tokenizer, prompts: list[dict], scale: tuple[int, int]) -> pd.DataFrame:
@@ -56,9 +67,13 @@ class VLLMAnswers:
         else:
             engine, request = self._engine(self.tuned if family == "tuned" else self.base), None
         inputs = [{"prompt_token_ids": prompt_ids(tokenizer, p["messages"])} for p in prompts]
-        params = [SamplingParams(temperature=0.0, max_tokens=MAX_NEW_TOKENS[p["meta"]["task"]]) for p in prompts]
+        params = [
+            SamplingParams(temperature=0.0, max_tokens=MAX_NEW_TOKENS[p["meta"]["task"]]) for p in prompts
+        ]
         answers = engine.generate(inputs, params, lora_request=request, use_tqdm=False)
-        return pd.DataFrame([answer_row(p, a.outputs[0].text, scale) for p, a in zip(prompts, answers)], columns=COLUMNS)
+        return pd.DataFrame(
+            [answer_row(p, a.outputs[0].text, scale) for p, a in zip(prompts, answers)], columns=COLUMNS
+        )
 
 
 def _allowed_rank(rank: int) -> int:

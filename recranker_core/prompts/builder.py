@@ -67,7 +67,8 @@ class History:
 
     @classmethod
     def from_rows(cls, rows: pd.DataFrame, config: PromptConfig, rng: np.random.Generator) -> History:
-        """rows: one user's rows (item_id, rating, feedback, seq), already limited to what the prompt may show.
+        """rows: one user's rows (item_id, rating, feedback, seq), already limited to what the prompt may
+        show.
 
         "random": a random draw of each kind, in random order; "recent": the most recent first; the sequential
         scenario: the most recent in time order, newest last."""
@@ -89,7 +90,9 @@ class History:
 
 
 class PromptBuilder:
-    def __init__(self, config: PromptConfig, catalogue: Catalogue, scale: tuple[int, int], labels: dict[str, str]):
+    def __init__(
+        self, config: PromptConfig, catalogue: Catalogue, scale: tuple[int, int], labels: dict[str, str]
+    ):
         self.config = config
         self.catalogue = catalogue
         self.low, self.high = scale
@@ -99,13 +102,22 @@ class PromptBuilder:
     # -- the three tasks -------------------------------------------------------------------------
 
     def pointwise(
-        self, head: dict, history: History, item, rng, *, rating_hint: float | None, answer: int | None,
+        self,
+        head: dict,
+        history: History,
+        item,
+        rng,
+        *,
+        rating_hint: float | None,
+        answer: int | None,
         perm: list[int] | None = None,
-    ):  # fmt: skip
+    ):
         """head: split, user_id, variant (and draw). The liked history is shown in order ``perm``,
         or in a fresh shuffle when shifting (identity otherwise)."""
         if perm is None:
-            perm = shift.permutation(len(history.liked), rng, self.config.shift and not self.config.sequential)
+            perm = shift.permutation(
+                len(history.liked), rng, self.config.shift and not self.config.sequential
+            )
         question = templates.pointwise(self.catalogue.text(item), self.config.domain, self.low, self.high)
         hint_lines, hint_meta = [], {}
         if rating_hint is not None:
@@ -121,16 +133,26 @@ class PromptBuilder:
         }
         answer_text = None if answer is None else str(answer)
         shown = history.reordered(perm)
-        return self._example(shown, question, hint_lines, meta, answer_text, target=item, rated=self.config.pointwise_ratings)
+        return self._example(
+            shown, question, hint_lines, meta, answer_text, target=item, rated=self.config.pointwise_ratings
+        )
 
     def pairwise(
-        self, head: dict, history: History, pair: tuple, swap: bool, *, scores: dict[str, tuple[float, float]],
+        self,
+        head: dict,
+        history: History,
+        pair: tuple,
+        swap: bool,
+        *,
+        scores: dict[str, tuple[float, float]],
         positive=None,
-    ):  # fmt: skip
+    ):
         """pair: the two items in original order; scores: hint model -> (score of pair[0], of pair[1])."""
         perm = [1, 0] if swap else [0, 1]
         first, second = pair[perm[0]], pair[perm[1]]
-        question = templates.pairwise(self.catalogue.text(first), self.catalogue.text(second), self.config.domain)
+        question = templates.pairwise(
+            self.catalogue.text(first), self.catalogue.text(second), self.config.domain
+        )
         hint_lines = [
             hints.pairwise(self.labels[model], pair_scores[perm[0]], pair_scores[perm[1]])
             for model, pair_scores in scores.items()
@@ -147,9 +169,15 @@ class PromptBuilder:
         return self._example(history, question, hint_lines, meta, answer, target=positive)
 
     def listwise(
-        self, head: dict, history: History, items: list, perm: list[int], *, scores: dict[str, np.ndarray],
+        self,
+        head: dict,
+        history: History,
+        items: list,
+        perm: list[int],
+        *,
+        scores: dict[str, np.ndarray],
         ranking: list | None = None,
-    ):  # fmt: skip
+    ):
         """items: candidates in original (base-score) order; scores: hint model -> scores in that order;
         ranking: the answer's items, best first (train/valid); the first is recorded as the target."""
         shown = [items[i] for i in perm]
@@ -180,11 +208,17 @@ class PromptBuilder:
     def _top(self) -> int:
         return self.config.listwise_answer
 
-    def _example(self, history: History, question, hint_lines, meta, answer, *, target, rated: bool = False) -> dict[str, Any]:
+    def _example(
+        self, history: History, question, hint_lines, meta, answer, *, target, rated: bool = False
+    ) -> dict[str, Any]:
         def texts(items) -> list[str]:
-            return [self.catalogue.text(i) + (f": {_rating(history.ratings[i])}" if rated else "") for i in items]
+            return [
+                self.catalogue.text(i) + (f": {_rating(history.ratings[i])}" if rated else "") for i in items
+            ]
 
-        text = templates.history(texts(history.liked), texts(history.disliked), self.config.domain, in_order=self.config.sequential)
+        text = templates.history(
+            texts(history.liked), texts(history.disliked), self.config.domain, in_order=self.config.sequential
+        )
         text += "\n\n" + question
         if hint_lines:
             text += "\n" + "\n".join(hint_lines)
@@ -192,7 +226,10 @@ class PromptBuilder:
             {"role": "system", "content": templates.SYSTEM.format(domain=self.config.domain)},
             {"role": "user", "content": text},
         ]
-        meta["history"] = {"liked": [plain(i) for i in history.liked], "disliked": [plain(i) for i in history.disliked]}
+        meta["history"] = {
+            "liked": [plain(i) for i in history.liked],
+            "disliked": [plain(i) for i in history.disliked],
+        }
         if answer is not None:
             messages.append({"role": "assistant", "content": answer})
             meta["target"] = plain(target)

@@ -19,8 +19,12 @@ def show_user(folder: Path, user: str) -> str:
             lines = [head, example["messages"][1]["content"]]
             if len(example["messages"]) > 2:
                 lines.append(f">>> answer: {example['messages'][2]['content']}")
-            lines.append(f"    shown items {meta['items']}, permutation {meta['permutation']}, hints {meta['hint']}")
+            lines.append(
+                f"    shown items {meta['items']}, permutation {meta['permutation']}, hints {meta['hint']}"
+            )
             blocks.append("\n".join(lines))
     if not blocks:
-        raise InputError(f"{folder}: no prompts for user {user!r} (not sampled, and test item not among the candidates?)")
+        raise InputError(
+            f"{folder}: no prompts for user {user!r} (not sampled, and test item not among the candidates?)"
+        )
     return "\n\n".join(blocks)

@@ -16,7 +16,10 @@ def history(liked: list[str], disliked: list[str], domain: str, in_order: bool =
     liked_text = ", ".join(liked) if liked else "None."
     disliked_text = ", ".join(disliked) if disliked else "None."
     order = " (in the order rated, most recent last)" if in_order else ""
-    return f"The user liked these {domain}s{order}: {liked_text}\nThe user disliked these {domain}s{order}: {disliked_text}"
+    return (
+        f"The user liked these {domain}s{order}: {liked_text}\n"
+        f"The user disliked these {domain}s{order}: {disliked_text}"
+    )
 
 
 def pointwise(item: str, domain: str, low: int, high: int) -> str:
@@ -29,7 +32,10 @@ def pairwise(first: str, second: str, domain: str) -> str:
 
 def listwise(candidates: list[str], domain: str, answer: int) -> str:
     lines = "\n".join(f"{LABELS[i]} {text}" for i, text in enumerate(candidates))
-    return f"Candidate {domain}s:\n{lines}\nRank them for the user. Answer with the top {answer} labels, best first."
+    return (
+        f"Candidate {domain}s:\n{lines}\n"
+        f"Rank them for the user. Answer with the top {answer} labels, best first."
+    )
 
 
 def listwise_answer(positions: list[int]) -> str:

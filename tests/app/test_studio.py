@@ -13,12 +13,18 @@ METRICS = {
     "ci_level": 0.95,
     "bootstrap_samples": 100,
     "methods": {
-        "hybrid": {"users": 3, "coverage": 0.5, "metrics": {"HR@3": {"value": 0.3, "ci_low": 0.1, "ci_high": 0.5}}},
+        "hybrid": {
+            "users": 3,
+            "coverage": 0.5,
+            "metrics": {"HR@3": {"value": 0.3, "ci_low": 0.1, "ci_high": 0.5}},
+        },
         "base:ease": {
-            "users": 3, "coverage": 0.5, "metrics": {"HR@3": {"value": 0.2, "ci_low": 0.05, "ci_high": 0.4}}
+            "users": 3,
+            "coverage": 0.5,
+            "metrics": {"HR@3": {"value": 0.2, "ci_low": 0.05, "ci_high": 0.4}},
         },
     },
-}  # fmt: skip
+}
 
 
 def test_methods_are_ordered_base_first():
@@ -40,17 +46,33 @@ def test_bars_carry_asymmetric_error_bars():
     assert list(bar.error_y.arrayminus) == pytest.approx([0.15, 0.2])
 
 
-def test_stage_and_timing_tables():
-    manifest = {
-        "stages": {
-            "data": {"status": "done", "seconds": 1.0},
-            "baselines": {"status": "done", "seconds": 3.0, "models": {"ease": {"fit_seconds": 0.2, "candidate_seconds": 2.0}}},
-        }
-    }  # fmt: skip
+def test_stage_and_timing_tables_and_run_labels(tmp_path):
+    from recranker_core.manifest import Manifest
+
+    stages = {
+        "data": {"status": "done", "seconds": 1.0},
+        "baselines": {
+            "status": "done",
+            "seconds": 3.0,
+            "models": {"ease": {"fit_seconds": 0.2, "candidate_seconds": 2.0}},
+        },
+    }
+    manifest = Manifest(
+        {
+            "stages": stages,
+            "profile": "quick",
+            "dataset": {"name": "ml-100k"},
+            "config": {"prompts": {"sequential": True}},
+        },
+        tmp_path,
+    )
     assert tables.stage_table(manifest)["stage"].tolist() == ["data", "baselines"]
     assert tables.baseline_timing_table(manifest).to_dict("records") == [
         {"model": "ease", "fit_seconds": 0.2, "candidate_seconds": 2.0}
     ]
+    assert tables.run_label("x", manifest) == "x · ml-100k · quick · sequential"
+    broken = Manifest({"profile": "quick", "config": {"prompts": {"sequential": "yes"}}}, tmp_path)
+    assert tables.run_label("y", broken) == "y · ? · quick"  # its own page names the problem
     assert tables.run_label("x", None) == "x (unreadable)"
 
 
@@ -118,10 +140,28 @@ def prompt(task, permutation, shifted, lines):
 
 
 def test_segments_mark_hints_and_only_a_real_shift():
-    lines = ["The user liked these movies: A", "The user disliked these movies: B", "", "Candidate movies:",
-             "(A) x", "(B) y", "Rank them.", "Hint: EASE ranks (B) (A) highest."]  # fmt: skip
+    lines = [
+        "The user liked these movies: A",
+        "The user disliked these movies: B",
+        "",
+        "Candidate movies:",
+        "(A) x",
+        "(B) y",
+        "Rank them.",
+        "Hint: EASE ranks (B) (A) highest.",
+    ]
     kinds = [kind for kind, _ in promptview.segments(prompt("listwise", [1, 0], "candidates", lines))]
-    assert kinds == ["system", "history", "history", "question", "question", "shifted", "shifted", "question", "hint"]
+    assert kinds == [
+        "system",
+        "history",
+        "history",
+        "question",
+        "question",
+        "shifted",
+        "shifted",
+        "question",
+        "hint",
+    ]
     unshifted = promptview.segments(prompt("listwise", [0, 1], "candidates", lines))
     assert "shifted" not in [kind for kind, _ in unshifted]
     html = promptview.to_html([("hint", "<b>")])
@@ -161,7 +201,11 @@ def test_listwise_accuracy_by_position_and_top_picks():
     per_prompt = bias.listwise_positions(out, truth)
     assert per_prompt["position"].tolist() == [3, 1] and per_prompt["top1"].tolist() == [1, 0]
     table = bias.accuracy_by_position(per_prompt).set_index("position")
-    assert table.loc[3, "top1"] == 1.0 and table.loc[1, "top1"] == 0.0 and table.loc[1, "chance"] == pytest.approx(1 / 3)
+    assert (
+        table.loc[3, "top1"] == 1.0
+        and table.loc[1, "top1"] == 0.0
+        and table.loc[1, "chance"] == pytest.approx(1 / 3)
+    )
     picks = bias.top_pick_positions(out).set_index("position")
     assert picks.loc[3, "share"] == pytest.approx(2 / 3) and picks.loc[1, "share"] == pytest.approx(1 / 3)
 
@@ -184,16 +228,30 @@ def test_copies_effect_compares_one_copy_with_the_average():
 
 
 def test_sampling_views():
-    users_ = pd.DataFrame({"user_id": [1, 2, 3], "train_likes": [2, 5, 9], "cluster": [0, 1, 1],
-                           "pool_count": [0, 2, 3], "times_sampled": [0, 1, 2]})  # fmt: skip
+    users_ = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3],
+            "train_likes": [2, 5, 9],
+            "cluster": [0, 1, 1],
+            "pool_count": [0, 2, 3],
+            "times_sampled": [0, 1, 2],
+        }
+    )
     draws = pd.DataFrame({"draw": [0, 1, 2], "user_id": [3, 3, 2]})
     activity = sampling.activity(users_, draws)
     assert activity.groupby("group")["train_likes"].apply(list).to_dict() == {
-        sampling.ALL: [2, 5, 9], sampling.SAMPLED: [9, 9, 5]
+        sampling.ALL: [2, 5, 9],
+        sampling.SAMPLED: [9, 9, 5],
     }
     duplicates = sampling.duplicates(users_)
-    assert duplicates[duplicates["stage"] == sampling.BEFORE].set_index("times")["users"].to_dict() == {0: 1, 2: 1, 3: 1}
-    embeddings = pd.DataFrame({"user_id": [1, 2, 3], "embedding": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 1.0]]})
+    assert duplicates[duplicates["stage"] == sampling.BEFORE].set_index("times")["users"].to_dict() == {
+        0: 1,
+        2: 1,
+        3: 1,
+    }
+    embeddings = pd.DataFrame(
+        {"user_id": [1, 2, 3], "embedding": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [2.0, 0.0, 1.0]]}
+    )
     points = sampling.projection(embeddings, users_)
     assert points["sampled"].tolist() == [False, True, True] and points[["x", "y"]].notna().all().all()
     assert charts.projection_scatter(points).data[-1].name == "never sampled"  # user 1 was never drawn
@@ -205,12 +263,17 @@ def test_weights_from_the_paper_triple():
 
 def test_deltas_mark_intervals_that_exclude_zero_and_run_comparison():
     delta = {"value": 0.1, "ci_low": 0.02, "ci_high": 0.2, "p_value": 0.01}
-    metrics = {"methods": {
-        "base:ease": METRICS["methods"]["base:ease"],
-        "hybrid": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": delta}},
-        "pointwise": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": {**delta, "ci_low": -0.01}}},
-        "pairwise": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": {**delta, "value": -0.1, "ci_low": -0.2, "ci_high": -0.02}}},
-    }}  # fmt: skip
+    metrics = {
+        "methods": {
+            "base:ease": METRICS["methods"]["base:ease"],
+            "hybrid": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": delta}},
+            "pointwise": {**METRICS["methods"]["hybrid"], "delta": {"HR@3": {**delta, "ci_low": -0.01}}},
+            "pairwise": {
+                **METRICS["methods"]["hybrid"],
+                "delta": {"HR@3": {**delta, "value": -0.1, "ci_low": -0.2, "ci_high": -0.02}},
+            },
+        }
+    }
     table = tables.deltas(metrics).set_index("method")
     assert table["verdict"].to_dict() == {"pointwise": "", "pairwise": "worse", "hybrid": "better"}
     colours = charts.delta_bars(tables.deltas(metrics), "HR@3").data[0].marker.color
@@ -220,6 +283,7 @@ def test_deltas_mark_intervals_that_exclude_zero_and_run_comparison():
     assert wide["difference"].tolist() == [0.0, 0.0] and wide["method"].tolist() == ["base:ease", "hybrid"]
 
 
+@pytest.mark.slow  # a real `run` in a subprocess
 def test_a_background_run_reports_its_progress(tmp_path):
     from tests.conftest import MINI
 

@@ -8,10 +8,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-
 from lenskit.data import ItemList
 
 from recranker_core.baselines.fitting import fit, top_n
+from recranker_core.baselines.settings import LightGCNConfig, SASRecConfig
 from recranker_core.config import BaselineConfig
 from recranker_core.errors import InputError
 
@@ -41,15 +41,25 @@ def ndcg_at_10(name: str, config: BaselineConfig, train: pd.DataFrame, held_out:
     pipeline = fit(name, train, config, seed=7)
     catalogue = np.arange(GROUPS * ITEMS_PER_GROUP)
     seen = train.groupby("user_id")["item_id"].apply(set)
-    requests = [(user, np.array([i for i in catalogue if i not in seen[user]])) for user in held_out["user_id"]]
+    requests = [
+        (user, np.array([i for i in catalogue if i not in seen[user]])) for user in held_out["user_id"]
+    ]
     lists = top_n(pipeline, requests, 10).merge(held_out, on=["user_id", "item_id"])
     return float((1 / np.log2(lists["rank"] + 1)).sum() / len(held_out))
 
 
-CONFIG = dataclasses.replace(BaselineConfig(), embedding_size=16, lightgcn_learning_rate=0.01, sasrec_epochs=200)
-QUICK = dataclasses.replace(CONFIG, lightgcn_epochs=20, sasrec_epochs=20)
+CONFIG = BaselineConfig(
+    lightgcn=LightGCNConfig(embedding_size=16, learning_rate=0.01),
+    sasrec=SASRecConfig(embedding_size=16, epochs=200),
+)
+QUICK = dataclasses.replace(
+    CONFIG,
+    lightgcn=CONFIG.lightgcn.model_copy(update={"epochs": 20}),
+    sasrec=CONFIG.sasrec.model_copy(update={"epochs": 20}),
+)
 
 
+@pytest.mark.slow  # trains to convergence
 @pytest.mark.parametrize("name", ["lightgcn", "sasrec"])
 def test_learns_what_popularity_cannot(name):
     train, held_out = structured_likes()
@@ -58,6 +68,7 @@ def test_learns_what_popularity_cannot(name):
     assert learned > popular + 0.15, (name, learned, popular)
 
 
+@pytest.mark.slow  # trains to convergence
 def test_sasrec_follows_the_order_lightgcn_cannot_see():
     # The next item in the group's cycle is the held-out one: only the sequence tells which.
     train, held_out = structured_likes()
@@ -100,4 +111,6 @@ def test_same_seed_same_model_and_the_safetensors_round_trip(name, tmp_path):
         np.testing.assert_array_equal(restored(user, items).scores(), first(user, items).scores())
     assert np.isnan(restored(12345, items).scores()).all()  # an unknown user gets no scores
     with pytest.raises(InputError, match="not a saved"):
-        MODELS["sasrec" if name == "lightgcn" else "lightgcn"].build(CONFIG).load(tmp_path / "model.safetensors")
+        MODELS["sasrec" if name == "lightgcn" else "lightgcn"].build(CONFIG).load(
+            tmp_path / "model.safetensors"
+        )

@@ -11,14 +11,30 @@ import pytest
 
 from recranker_core.cli import main
 from recranker_core.llm.models import load, resolve_model
-from recranker_core.runner import rerank_stage, train_stage
+from recranker_core.stages import REGISTRY
 from tests.conftest import MINI
 
 
 @pytest.fixture(scope="module")
 def embedded_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("embedded") / "run"
-    assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "--until", "instructions", "-q"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--profile",
+                "smoke",
+                "--dataset",
+                str(MINI),
+                "--out",
+                str(out),
+                "--until",
+                "instructions",
+                "-q",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["config"]["llm"].update(
         model="embedded", train_examples=6, valid_examples=3, batch_size=3, max_length=1024, lora_layers=2
@@ -38,9 +54,10 @@ def test_converted_model_is_safetensors_and_offline():
 
 
 def test_train_and_rerank_with_the_embedded_model(embedded_run):
-    summary = train_stage(embedded_run)
+    summary = REGISTRY["train"].run(embedded_run)
     assert summary["steps"] == 2 and np.isfinite(summary["valid_loss_after"])
-    result = rerank_stage(embedded_run)
+    result = REGISTRY["rerank"].run(embedded_run)
+    REGISTRY["evaluate"].run(embedded_run)
     assert result["test_users"] > 0
     outputs = pd.read_parquet(embedded_run / "llm_outputs.parquet")
     pointwise = np.stack(outputs.loc[outputs["task"] == "pointwise", "probs"].to_numpy())

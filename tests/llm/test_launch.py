@@ -15,22 +15,40 @@ import torch
 
 from recranker_core import rundir
 from recranker_core.cli import main
-from recranker_core.runner import rerank_stage
+from recranker_core.stages import REGISTRY
 from tests.conftest import copy_run
 
 
 def launch(*command: str) -> subprocess.CompletedProcess:
-    """``accelerate launch`` two processes of ``python -m recranker_core COMMAND`` (the command in docs/operations.md)."""
+    """``accelerate launch`` two processes of ``python -m recranker_core COMMAND`` (the command in
+    docs/operations.md)."""
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     accelerate = Path(sys.executable).with_name("accelerate")
     return subprocess.run(
-        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-         "-m", "recranker_core", *command],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            str(accelerate),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(port),
+            "-m",
+            "recranker_core",
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_rerank_shared_out_among_two_processes_equals_one_process(smoke_run, tmp_path):
@@ -39,7 +57,8 @@ def test_rerank_shared_out_among_two_processes_equals_one_process(smoke_run, tmp
     two = copy_run(smoke_run, tmp_path / "two", rerank={"threads": 1, "checkpoint_users": 2})
     threads = torch.get_num_threads()
     try:
-        rerank_stage(one)
+        REGISTRY["rerank"].run(one)
+        REGISTRY["evaluate"].run(one)
     finally:
         torch.set_num_threads(threads)
 
@@ -64,11 +83,16 @@ def test_training_launched_in_two_processes(smoke_run, tmp_path):
     alone = json.loads((smoke_run / rundir.MANIFEST).read_text())["stages"]["train"]["summary"]
     assert trained["status"] == "done" and trained["summary"]["processes"] == 2
     # Each process takes half of every batch: the same examples and optimizer steps as one process.
-    assert (trained["summary"]["examples"], trained["summary"]["steps"]) == (alone["examples"], alone["steps"])
+    assert (trained["summary"]["examples"], trained["summary"]["steps"]) == (
+        alone["examples"],
+        alone["steps"],
+    )
     assert trained["summary"]["valid_loss_after"] < trained["summary"]["valid_loss_before"]
     assert trained["summary"]["valid_loss_after"] == pytest.approx(alone["valid_loss_after"], abs=0.05)
     assert (run / rundir.ADAPTER / "adapter_model.safetensors").is_file()
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []  # no checkpoints or staging left
+    assert (
+        sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    )  # no checkpoints or staging left
 
 
 def test_only_train_and_rerank_may_be_launched_in_several_processes(mini_run, monkeypatch, capsys):

@@ -18,7 +18,9 @@ from recranker_core.llm.training import mixed_subset, tokenize_examples, train
 def test_tiny_model_is_a_llama_with_a_chat_template():
     model, tokenizer = load(resolve_model("tiny"))
     assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 
 
@@ -51,7 +53,9 @@ def example(task: str, question: str, answer: str) -> dict:
 
 def test_only_the_answer_is_learned():
     _, tokenizer = load(resolve_model("tiny"))
-    rows, skipped = tokenize_examples(tokenizer, [example("pairwise", "Does the user prefer A?", "Yes.")], 512)
+    rows, skipped = tokenize_examples(
+        tokenizer, [example("pairwise", "Does the user prefer A?", "Yes.")], 512
+    )
     assert skipped == 0
     labels = [t for t in rows[0]["labels"] if t != -100]
     assert tokenizer.decode(labels) == "Yes.<|im_end|>\n"
@@ -62,11 +66,16 @@ def test_only_the_answer_is_learned():
 def test_mixed_subset_interleaves_tasks():
     examples = [example(t, str(i), "1") for t in ("pointwise", "pairwise", "listwise") for i in range(10)]
     subset = mixed_subset(examples, 6, np.random.default_rng(0))
-    assert sorted(e["meta"]["task"] for e in subset) == ["listwise"] * 2 + ["pairwise"] * 2 + ["pointwise"] * 2
+    assert (
+        sorted(e["meta"]["task"] for e in subset) == ["listwise"] * 2 + ["pairwise"] * 2 + ["pointwise"] * 2
+    )
 
 
 def test_lora_training_changes_the_adapter_and_lowers_validation_loss(tmp_path):
-    data = [example("pairwise", f"Does the user prefer the movie number {i}? Answer Yes. or No.", "Yes.") for i in range(48)]
+    data = [
+        example("pairwise", f"Does the user prefer the movie number {i}? Answer Yes. or No.", "Yes.")
+        for i in range(48)
+    ]
     config = LLMConfig(model="tiny", learning_rate=5e-3, epochs=4, batch_size=8, max_length=512)
     summary = train(resolve_model("tiny"), data, data[:16], config, tmp_path / "adapter", seed=0)
     assert summary["valid_loss_after"] < summary["valid_loss_before"] - 0.1
@@ -80,7 +89,9 @@ def test_lora_training_changes_the_adapter_and_lowers_validation_loss(tmp_path):
 
 def test_full_finetune_saves_a_loadable_model_folder(tmp_path):
     data = [example("pointwise", f"Rate the movie number {i} from 1 to 5.", "4") for i in range(16)]
-    config = LLMConfig(model="tiny", full_finetune=True, learning_rate=1e-3, epochs=1, batch_size=8, max_length=512)
+    config = LLMConfig(
+        model="tiny", full_finetune=True, learning_rate=1e-3, epochs=1, batch_size=8, max_length=512
+    )
     summary = train(resolve_model("tiny"), data, data[:8], config, tmp_path / "full", seed=0)
     assert summary["trainable_parameters"] > 30_000  # every weight, not an adapter
     model, tokenizer = load(resolve_model(str(tmp_path / "full")))

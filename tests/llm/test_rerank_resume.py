@@ -9,13 +9,15 @@ import pytest
 
 import recranker_core.llm.rerank as rerank_module
 from recranker_core import rundir
-from recranker_core.runner import rerank_stage
+from recranker_core.stages import REGISTRY
 from tests.conftest import copy_run
 
 
 @pytest.fixture
 def run(tmp_path, smoke_run):
-    return copy_run(smoke_run, tmp_path / "run", rerank={"checkpoint_users": 2})  # several blocks on the small fixture
+    return copy_run(
+        smoke_run, tmp_path / "run", rerank={"checkpoint_users": 2}
+    )  # several blocks on the small fixture
 
 
 SCORE_PROMPTS = rerank_module.score_prompts
@@ -39,12 +41,12 @@ def counting(monkeypatch, fail_at: int | None = None) -> list[int]:
 def test_a_stopped_rerank_resumes_where_it_stopped(run, smoke_run, monkeypatch):
     with pytest.raises(RuntimeError, match="stopped mid-rerank"):
         counting(monkeypatch, fail_at=3)
-        rerank_stage(run)
+        REGISTRY["rerank"].run(run)
     saved = sorted(p.name for p in (run / rundir.RERANK_PARTIAL).glob("*.parquet"))
     assert saved == ["tuned-00000.parquet", "tuned-00001.parquet", "tuned-00002.parquet"]
 
     calls = counting(monkeypatch)
-    rerank_stage(run)
+    REGISTRY["rerank"].run(run)
     blocks = len(calls) + len(saved)
     assert blocks == 2 * 4  # tuned and zero-shot, 8 users (5 test + 3 validation) in blocks of 2
     assert not (run / rundir.RERANK_PARTIAL).exists()  # removed once the stage is done
@@ -58,10 +60,10 @@ def test_a_stopped_rerank_resumes_where_it_stopped(run, smoke_run, monkeypatch):
 def test_blocks_from_other_settings_are_not_reused(run, monkeypatch):
     with pytest.raises(RuntimeError):
         counting(monkeypatch, fail_at=2)
-        rerank_stage(run)
+        REGISTRY["rerank"].run(run)
     manifest = json.loads((run / rundir.MANIFEST).read_text())
     manifest["config"]["rerank"]["zeroshot"] = False
     (run / rundir.MANIFEST).write_text(json.dumps(manifest))
     calls = counting(monkeypatch)
-    rerank_stage(run)
+    REGISTRY["rerank"].run(run)
     assert len(calls) == 4  # every tuned block scored afresh

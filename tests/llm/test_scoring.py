@@ -8,7 +8,7 @@ import pytest
 from recranker_core.errors import InputError
 from recranker_core.llm.models import load, resolve_model
 from recranker_core.llm.rerank import task_labels
-from recranker_core.llm.scoring import Counter, LabelScorer, label_tokens, prompt_ids
+from recranker_core.llm.scoring import LabelScorer, TokenCount, label_tokens, prompt_ids
 from recranker_core.prompts import templates
 
 
@@ -27,7 +27,9 @@ def messages(question: str, liked: str = '"Heat (1995)", "Fargo (1996)"') -> lis
 def user_prompts():
     prompts = [messages(templates.pointwise(f'"Movie {i}"', "movie", 1, 5)) for i in range(7)]
     prompts += [messages(templates.pairwise('"A (1990)"', f'"B {i}"', "movie")) for i in range(4)]
-    prompts += [messages(templates.listwise([f'"C{j}"' for j in range(10)][::step], "movie", 5)) for step in (1, -1)]
+    prompts += [
+        messages(templates.listwise([f'"C{j}"' for j in range(10)][::step], "movie", 5)) for step in (1, -1)
+    ]
     tasks = ["pointwise"] * 7 + ["pairwise"] * 4 + ["listwise"] * 2
     return prompts, tasks
 
@@ -36,11 +38,15 @@ def user_prompts():
 def test_cached_scores_equal_uncached(tiny, batch_size):
     model, tokenizer = tiny
     prompts, tasks = user_prompts()
-    labels = {t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, (1, 5), 10)) for t in set(tasks)}
+    labels = {
+        t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, (1, 5), 10)) for t in set(tasks)
+    }
     sequences = [prompt_ids(tokenizer, p) + list(labels[t].prefix) for p, t in zip(prompts, tasks)]
     ids = [labels[t].ids for t in tasks]
-    cached_count, plain_count = Counter(), Counter()
-    cached = LabelScorer(model, batch_size=batch_size, prefix_cache=True, counter=cached_count).score(sequences, ids)
+    cached_count, plain_count = TokenCount(), TokenCount()
+    cached = LabelScorer(model, batch_size=batch_size, prefix_cache=True, counter=cached_count).score(
+        sequences, ids
+    )
     plain = LabelScorer(model, prefix_cache=False, counter=plain_count).score(sequences, ids)
     for a, b in zip(cached, plain):
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-4

@@ -9,17 +9,21 @@ import sys
 import time
 
 from recranker_core import rundir
-from recranker_core.runner import train_stage
+from recranker_core.stages import REGISTRY
 from tests.conftest import ROOT, copy_run
 
 
 def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, smoke_run):
-    run = copy_run(smoke_run, tmp_path / "run", llm={"checkpoint_steps": 3})  # the smoke profile trains 15 steps
+    run = copy_run(
+        smoke_run, tmp_path / "run", llm={"checkpoint_steps": 3}
+    )  # the smoke profile trains 15 steps
     manifest = json.loads((run / rundir.MANIFEST).read_text())
 
     checkpoint = run / rundir.TRAIN_PARTIAL / "checkpoint-6" / "trainer_state.json"
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    process = subprocess.Popen([sys.executable, "-m", "recranker_core", "train", "--run", str(run), "-q"], cwd=ROOT, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recranker_core", "train", "--run", str(run), "-q"], cwd=ROOT, env=env
+    )
     deadline = time.monotonic() + 240
     while not checkpoint.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -28,7 +32,7 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, smoke_run):
     assert checkpoint.is_file(), "training ended or stalled before its second checkpoint"
     assert json.loads((run / rundir.MANIFEST).read_text())["stages"]["train"] == manifest["stages"]["train"]
 
-    summary = train_stage(run)
+    summary = REGISTRY["train"].run(run)
     assert summary["steps"] == 15  # the same number of optimizer steps as an uninterrupted run
     trained = [entry["step"] for entry in summary["log"] if "loss" in entry]
     assert min(trained) > 6 and max(trained) == 15  # it went on from the checkpoint, not from step 1

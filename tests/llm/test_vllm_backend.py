@@ -16,7 +16,7 @@ from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.llm.models import load_tokenizer
 from recranker_core.llm.scoring import prompt_ids
-from recranker_core.runner import rerank_stage
+from recranker_core.stages import REGISTRY
 from tests.conftest import copy_run
 
 ANSWERS = {"pointwise": "4", "pairwise": "No.", "listwise": "(B) (A) (C) (D) (E)"}
@@ -32,7 +32,8 @@ def test_without_vllm_the_stage_says_so(run, capsys, monkeypatch):
     before = (run / rundir.MANIFEST).read_text()
     assert main(["rerank", "--run", str(run)]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: rerank.backend = 'vllm': the vllm package is not installed (pip install vllm, on a CUDA machine)"
+        "error: rerank.backend = 'vllm': the vllm package is not installed "
+        "(pip install vllm, on a CUDA machine)"
     )
     assert (run / rundir.MANIFEST).read_text() == before
 
@@ -64,7 +65,11 @@ def fake_vllm(monkeypatch, answers: dict[tuple[int, ...], str]) -> dict[str, lis
     vllm.LLM, vllm.SamplingParams = LLM, SamplingParams
     request = types.ModuleType("vllm.lora.request")
     request.LoRARequest = LoRARequest
-    for name, module in {"vllm": vllm, "vllm.lora": types.ModuleType("vllm.lora"), "vllm.lora.request": request}.items():
+    for name, module in {
+        "vllm": vllm,
+        "vllm.lora": types.ModuleType("vllm.lora"),
+        "vllm.lora.request": request,
+    }.items():
         monkeypatch.setitem(sys.modules, name, module)
     return seen
 
@@ -73,16 +78,29 @@ def test_generate_mode_through_vllm(run, monkeypatch):
     manifest = json.loads((run / rundir.MANIFEST).read_text())
     base = Path(manifest["stages"]["train"]["model"])
     tokenizer = load_tokenizer(base)
-    prompts = rundir.read_jsonl(run / "instructions/test.jsonl") + rundir.read_jsonl(run / "instructions/valid-rerank.jsonl")
+    prompts = rundir.read_jsonl(run / "instructions/test.jsonl") + rundir.read_jsonl(
+        run / "instructions/valid-rerank.jsonl"
+    )
     answers = {tuple(prompt_ids(tokenizer, p["messages"])): ANSWERS[p["meta"]["task"]] for p in prompts}
     seen = fake_vllm(monkeypatch, answers)
 
-    summary = rerank_stage(run)
+    summary = REGISTRY["rerank"].run(run)
 
     # One engine on the base model serves both families: the adapter is applied per request.
-    assert seen["engines"] == [{"model": str(base), "seed": 42, "gpu_memory_utilization": 0.9, "enable_lora": True, "max_lora_rank": 8}]
+    assert seen["engines"] == [
+        {
+            "model": str(base),
+            "seed": 42,
+            "gpu_memory_utilization": 0.9,
+            "enable_lora": True,
+            "max_lora_rank": 8,
+        }
+    ]
     requests = [call[2] for call in seen["calls"]]
-    assert [r.path if r else None for r in requests] == [str(run / rundir.ADAPTER), None]  # tuned, then zero-shot
+    assert [r.path if r else None for r in requests] == [
+        str(run / rundir.ADAPTER),
+        None,
+    ]  # tuned, then zero-shot
     for inputs, params, _ in seen["calls"]:
         assert len(inputs) == len(prompts) and all(p.temperature == 0.0 for p in params)
         assert sorted({p.max_tokens for p in params}) == [4, 24]

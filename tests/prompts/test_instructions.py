@@ -25,21 +25,24 @@ from recranker_core.instructions import (
     moment_rows,
 )
 from recranker_core.prompts.templates import LABELS, NO, YES
-from recranker_core.runner import instructions_stage, sample_stage
+from recranker_core.stages import REGISTRY
 
 
 @pytest.fixture(scope="module")
 def run(mini_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("instr") / "run"
     shutil.copytree(mini_run, out)
-    sample_stage(out)
-    instructions_stage(out)
+    REGISTRY["sample"].run(out)
+    REGISTRY["instructions"].run(out)
     return out
 
 
 @pytest.fixture(scope="module")
 def examples(run):
-    return {name.split(".")[0]: rundir.read_jsonl(run / "instructions" / name) for name in rundir.INSTRUCTION_FILES}
+    return {
+        name.split(".")[0]: rundir.read_jsonl(run / "instructions" / name)
+        for name in rundir.INSTRUCTION_FILES
+    }
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,11 @@ def test_chat_format_and_counts(examples, run):
 def test_every_answer_agrees_with_its_prompt(examples, split):
     ratings = split.set_index(["user_id", "item_id"])["rating"]
     for example in examples["train"] + examples["valid"]:
-        meta, prompt, answer = example["meta"], example["messages"][1]["content"], example["messages"][2]["content"]
+        meta, prompt, answer = (
+            example["meta"],
+            example["messages"][1]["content"],
+            example["messages"][2]["content"],
+        )
         if meta["task"] == "pointwise":
             assert int(answer) == round(ratings[(meta["user_id"], meta["target"])])
             assert meta["items"] == [meta["target"]]
@@ -128,7 +135,11 @@ def test_history_is_a_random_draw_of_earlier_likes_with_ratings_in_pointwise_pro
     for example in recent[:300]:
         meta = example["meta"]
         if meta["task"] == "pointwise" and meta["variant"] == "held-out like":
-            latest = before_target(split, meta).sort_values("seq", ascending=False)["item_id"].head(settings.max_liked)
+            latest = (
+                before_target(split, meta)
+                .sort_values("seq", ascending=False)["item_id"]
+                .head(settings.max_liked)
+            )
             assert meta["history"]["liked"] == [latest.tolist()[i] for i in meta["permutation"]]
 
 
@@ -166,7 +177,9 @@ def test_hint_models_learn_only_from_training_rows_without_held_out_items(split)
     table = Split(split, 0)
     config = load_profile("smoke")
     for positives, kinds in (("one", {"like", "dislike"}), ("paper", {"like", "dislike", "positive"})):
-        changed = dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, listwise_positives=positives))
+        changed = dataclasses.replace(
+            config, prompts=dataclasses.replace(config.prompts, listwise_positives=positives)
+        )
         held = held_out(table, eligible_users(table)["user_id"], changed)
         rows = moment_rows(table, held)
         assert set(rows["role"]) == {"train"}
@@ -190,7 +203,9 @@ def test_test_prompts_share_one_history_and_do_not_reveal_the_test_item(examples
         assert len({json.dumps(e["meta"]["history"]) for e in prompts}) == 1
         shuffled += pointwise[0]["meta"]["permutation"] != sorted(pointwise[0]["meta"]["permutation"])
         pairs = [e for e in prompts if e["meta"]["task"] == "pairwise"]
-        assert len(pairs) == 2 * settings.test_pairs and Counter(e["meta"]["permutation"][0] for e in pairs) == {0: 5, 1: 5}
+        assert len(pairs) == 2 * settings.test_pairs and Counter(
+            e["meta"]["permutation"][0] for e in pairs
+        ) == {0: 5, 1: 5}
         # A perfect matching: five disjoint pairs that together hold every candidate once.
         asked = [e["meta"]["items"] for e in pairs if e["meta"]["permutation"] == [0, 1]]
         assert sorted(i for pair in asked for i in pair) == sorted(e["meta"]["items"][0] for e in pointwise)
@@ -203,13 +218,16 @@ def test_test_prompts_share_one_history_and_do_not_reveal_the_test_item(examples
 
 def test_hard_negatives_put_the_like_where_test_lists_have_it(run, split):
     train = list_shape(rebuild(run, negatives="candidates")["train"])
-    # Test time: the primary model's lists that hold the user's item (ImplicitMF is also the hint model), where
-    # the hint prefers the item over each candidate ranked below it.
+    # Test time: the primary model's lists that hold the user's item (ImplicitMF is also the hint model),
+    # where the hint prefers the item over each candidate ranked below it.
     candidates = rundir.read_table(run / "candidates.parquet")
-    truth = split.loc[split["role"].isin(["valid", "test"]), ["role", "user_id", "item_id"]].rename(columns={"role": "target"})
+    truth = split.loc[split["role"].isin(["valid", "test"]), ["role", "user_id", "item_id"]].rename(
+        columns={"role": "target"}
+    )
     held = candidates[candidates["model"] == "implicitmf"].merge(truth, on=["target", "user_id", "item_id"])
     agreement = ((10 - held["rank"]) / 9).mean()
-    # Before the fix, 89% of training likes sat at the last base position and hints contradicted 94% of answers.
+    # Before the fix, 89% of training likes sat at the last base position and hints contradicted 94% of
+    # answers.
     assert train["last_position_share"] <= 0.3
     assert abs(train["hint_agreement"] - agreement) < 0.15
 
@@ -256,7 +274,11 @@ def chi_square_p(positions: list[int]) -> float:
 
 
 def test_listwise_shift_spreads_the_liked_item_over_all_positions(run, examples):
-    shifted = [LABELS.index(e["meta"]["answer"].split()[0]) for e in examples["train"] if e["meta"]["task"] == "listwise"]
+    shifted = [
+        LABELS.index(e["meta"]["answer"].split()[0])
+        for e in examples["train"]
+        if e["meta"]["task"] == "listwise"
+    ]
     assert len(shifted) >= 200 and len(set(shifted)) == 10
     assert chi_square_p(shifted) > 0.001
     # Unshifted, every list is shown in base order, so the like stays at its base position.
@@ -290,8 +312,8 @@ def test_same_seed_same_bytes(run, tmp_path):
     again = tmp_path / "again"
     shutil.copytree(run, again)
     shutil.rmtree(again / "instructions")
-    sample_stage(again)
-    instructions_stage(again)
+    REGISTRY["sample"].run(again)
+    REGISTRY["instructions"].run(again)
     for name in rundir.INSTRUCTION_FILES:
         assert (again / "instructions" / name).read_bytes() == (run / "instructions" / name).read_bytes()
     pd.testing.assert_frame_equal(
@@ -309,7 +331,11 @@ def test_files_read_with_arrow_as_datasets_does(run):
 
 def test_the_official_profile_builds_the_papers_prompts(run):
     official = load_profile("official").prompts
-    changes = {f.name: getattr(official, f.name) for f in dataclasses.fields(official) if f.name != "rerank_valid_users"}
+    changes = {
+        f.name: getattr(official, f.name)
+        for f in dataclasses.fields(official)
+        if f.name != "rerank_valid_users"
+    }
     built = rebuild(run, **changes)
     draws = len(rundir.read_table(run / "sampled_users.parquet"))
     pairs = [e for e in built["train"] if e["meta"]["task"] == "pairwise"]

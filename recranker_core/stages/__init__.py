@@ -1,0 +1,108 @@
+"""Every stage of a run, in order, each one function with what it reads, writes and depends on.
+
+The CLI's commands and their `--until`/`--force` choices, the runner's order, the fingerprints that
+decide what `run` redoes, and the dashboard's progress all come from ``REGISTRY``.
+"""
+
+from __future__ import annotations
+
+from recranker_core import rundir
+from recranker_core.stages import create, prepare, rerank, tune
+from recranker_core.stages.base import Stage, StageRun
+
+_INSTRUCTION = {name: f"{rundir.INSTRUCTIONS}/{name}" for name in rundir.INSTRUCTION_FILES}
+
+REGISTRY: dict[str, Stage] = {
+    stage.name: stage
+    for stage in (
+        Stage(
+            "data",
+            "load, validate and split the data",
+            create.data,
+            reads=(),
+            settings=("data",),
+            writes=(rundir.SPLIT, rundir.ITEMS),
+        ),
+        Stage(
+            "baselines",
+            "fit the conventional recommenders and list their candidates",
+            create.baselines,
+            reads=(rundir.SPLIT,),
+            settings=("seed", "baselines"),
+            writes=(rundir.CANDIDATES, rundir.USER_EMBEDDINGS, rundir.RANKINGS),
+            after="data",
+        ),
+        Stage(
+            "sample",
+            "draw the users that instruction data is built from (adaptive sampling)",
+            prepare.sample,
+            reads=(rundir.SPLIT, rundir.USER_EMBEDDINGS),
+            settings=("seed", "sampling"),
+            writes=(rundir.SAMPLED_USERS, rundir.USER_SAMPLING),
+            after="baselines",
+            version=2,
+        ),
+        Stage(
+            "instructions",
+            "build the training/validation instructions and the test prompts",
+            prepare.instructions,
+            reads=(rundir.SPLIT, rundir.ITEMS, rundir.CANDIDATES, rundir.SAMPLED_USERS),
+            settings=("seed", "baselines", "prompts"),
+            writes=(rundir.INSTRUCTIONS, rundir.EVALUATION_USERS),
+            after="sample",
+            version=2,
+        ),
+        Stage(
+            "train",
+            "instruction-tune the LLM (LoRA) on the run's instructions",
+            tune.train,
+            reads=(_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"]),
+            settings=("seed", "llm"),
+            writes=(rundir.ADAPTER, rundir.TRAIN_LOG),
+            after="instructions",
+            launchable=True,
+        ),
+        Stage(
+            "rerank",
+            "score and rerank the candidates with the tuned and untuned LLM, tune the hybrid",
+            rerank.rerank,
+            reads=(
+                _INSTRUCTION["test.jsonl"],
+                _INSTRUCTION["valid-rerank.jsonl"],
+                rundir.ADAPTER,
+                rundir.CANDIDATES,
+                rundir.SPLIT,
+            ),
+            settings=("baselines", "rerank"),
+            writes=(rundir.LLM_OUTPUTS, rundir.TASK_SCORES, rundir.HYBRID, rundir.RANKINGS),
+            after="train",
+            version=2,
+            launchable=True,
+            requires=rerank.backend_installed,
+        ),
+        Stage(
+            "evaluate",
+            "recompute metrics.json of a run",
+            create.evaluate,
+            reads=(rundir.RANKINGS, rundir.SPLIT, rundir.EVALUATION_USERS),
+            settings=("seed", "seeds", "evaluation"),
+            writes=(rundir.METRICS,),
+            after="baselines",
+            version=2,
+        ),
+    )
+}
+CREATION = ("data", "baselines", "evaluate")
+"""The stages a run is made with, in a hidden folder moved into place once they are done."""
+LATER = ("sample", "instructions", "train", "rerank")
+"""The stages that add the LLM to a run; `run` does each that is not done or whose inputs changed, then
+evaluate."""
+LAUNCHABLE = tuple(name for name, stage in REGISTRY.items() if stage.launchable)
+
+
+def written_by(name: str) -> str:
+    """The first stage that writes run file or folder ``name``."""
+    return next(stage.name for stage in REGISTRY.values() if name in stage.writes)
+
+
+__all__ = ["CREATION", "LATER", "LAUNCHABLE", "REGISTRY", "Stage", "StageRun", "written_by"]

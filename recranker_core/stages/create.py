@@ -1,0 +1,96 @@
+"""The stages that create a run: the split, the conventional recommenders, the evaluation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from recranker_core import rundir
+from recranker_core.data.split import Split, check_enough_data, split_likes
+from recranker_core.evaluation import across_seeds, metrics_document
+from recranker_core.stages.base import StageRun
+
+log = logging.getLogger("recranker")
+
+
+def data(stage: StageRun) -> None:
+    """Split the loaded ratings (``extras["data"]``) into likes, dislikes and the leave-one-out roles; refuse
+    data too small for a run."""
+    loaded, config = stage.extras["data"], stage.config
+    split = split_likes(loaded.ratings, config.data, name=loaded.name)
+    check_enough_data(
+        split,
+        config.data,
+        n_candidates=config.baselines.n_candidates,
+        exclude=config.baselines.exclude,
+        name=loaded.source,
+    )
+    rundir.write_table(stage.run / rundir.SPLIT, split.table)
+    rundir.write_table(stage.run / rundir.ITEMS, loaded.items)
+    stage.manifest.dataset["split"] = split.summary()
+    log.info("split: %s", split.summary())
+
+
+def baselines(stage: StageRun) -> None:
+    """Fit every conventional recommender; write each one's candidates and its test lists as rankings."""
+    from recranker_core.baselines.candidates import run_baselines
+
+    result = run_baselines(load_split(stage.run, stage.manifest), stage.config.baselines, stage.config.seed)
+    stage.record["models"] = result.timings
+    rundir.write_table(stage.run / rundir.CANDIDATES, result.candidates)
+    rundir.write_table(stage.run / rundir.USER_EMBEDDINGS, result.user_embeddings)
+    rundir.write_table(stage.run / rundir.RANKINGS, base_rankings(result.candidates))
+
+
+def evaluate(stage: StageRun) -> dict:
+    """metrics.json from the rankings: every method on the evaluated test users, paired against the base
+    model; with several seeds, each method's spread across the replicate runs."""
+    run, config, manifest = stage.run, stage.config, stage.manifest
+    truth = evaluation_truth(run)
+    rankings = rundir.read_table(run / rundir.RANKINGS)
+    rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
+    metrics = metrics_document(rankings, truth, config.evaluation, config.seed, manifest.primary_method)
+    metrics["evaluation_users"] = "random subset" if (run / rundir.EVALUATION_USERS).is_file() else "all"
+    rerank = manifest.summary("rerank")
+    if rerank:
+        metrics["validation_pairwise_accuracy"] = rerank["validation_pairwise_accuracy"]
+        metrics["validation_users"] = rerank["validation_users"]
+        metrics["hybrid_tuned_weights"] = rerank["tuned_weights"]
+    if config.seeds > 1 and not manifest.replicate:
+        replicas = [run / rundir.REPLICATES / str(k) / rundir.METRICS for k in range(1, config.seeds)]
+        documents = [metrics] + [rundir.read_json(path) for path in replicas if path.is_file()]
+        metrics["seeds"] = across_seeds(documents, [config.seed + k for k in range(len(documents))])
+    rundir.write_json(run / rundir.METRICS, metrics)
+    return metrics
+
+
+def load_split(run: Path, manifest) -> Split:
+    table = rundir.read_table(run / rundir.SPLIT)
+    return Split(
+        table=table, users_too_few_likes=manifest.dataset.get("split", {}).get("users_too_few_likes", 0)
+    )
+
+
+def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The test candidate lists as rankings of the methods ``base:<model>``."""
+    test = candidates[candidates["target"] == "test"]
+    return pd.DataFrame(
+        {
+            "user_id": test["user_id"].to_numpy(),
+            "method": "base:" + test["model"].astype(str).to_numpy(),
+            "item_id": test["item_id"].to_numpy(),
+            "rank": test["rank"].to_numpy(),
+        }
+    )
+
+
+def evaluation_truth(run: Path) -> pd.DataFrame:
+    """user_id, item_id of the test items every method is evaluated on (the seeded subset, if any)."""
+    split = rundir.read_table(run / rundir.SPLIT, columns=["user_id", "item_id", "role"])
+    truth = split.loc[split["role"] == "test", ["user_id", "item_id"]]
+    subset = run / rundir.EVALUATION_USERS
+    if subset.is_file():
+        truth = truth[truth["user_id"].isin(rundir.read_table(subset)["user_id"])]
+    return truth.reset_index(drop=True)

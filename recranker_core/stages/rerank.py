@@ -1,0 +1,178 @@
+"""The rerank stage: the tuned (and untuned) LLM scores every rerank prompt, in blocks of users that
+a stopped stage resumes from and that `accelerate launch` shares out; then the rankings and the hybrid."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recranker_core import rundir
+from recranker_core.config import RunConfig
+from recranker_core.manifest import Manifest
+from recranker_core.stages.base import StageRun
+from recranker_core.stages.create import load_split
+from recranker_core.stages.tune import resume_folder
+
+log = logging.getLogger("recranker")
+
+
+def backend_installed(config: RunConfig) -> None:
+    if config.rerank.backend == "vllm":
+        from recranker_core.llm.vllm_backend import require
+
+        require()
+
+
+def rerank(stage: StageRun) -> dict | None:
+    """Score the test and validation rerank prompts (tuned, and untuned for zeroshot:*), rank, tune the
+    hybrid.
+
+    Under `accelerate launch` the users are shared out among the processes (see ``score_blocks``) and
+    the main process alone ranks and writes; the others return None."""
+    from recranker_core.ranking import rank_outputs
+
+    run, config = stage.run, stage.config
+    folder = run / rundir.INSTRUCTIONS
+    prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
+    outputs, per_process = score_blocks(stage, prompts)
+    if not stage.state.is_main_process:
+        return None
+    rundir.write_table(run / rundir.LLM_OUTPUTS, outputs)
+    split = load_split(run, stage.manifest)
+    candidates = rundir.read_table(run / rundir.CANDIDATES)
+    weights = tuple(config.rerank.hybrid_weights)
+    result = rank_outputs(
+        outputs, candidates, split.targets("valid"), config.baselines.primary, weights, split.rating_scale()
+    )
+    rundir.write_table(run / rundir.TASK_SCORES, result.table)
+    stored = rundir.read_table(run / rundir.RANKINGS)
+    test_ranked = result.rankings[result.rankings["split"] == "test"][
+        ["user_id", "method", "item_id", "rank"]
+    ]
+    rundir.write_table(
+        run / rundir.RANKINGS,
+        pd.concat([stored[stored["method"].str.startswith("base:")], test_ranked], ignore_index=True),
+    )
+    rundir.write_json(
+        run / rundir.HYBRID,
+        {
+            "paper_weights": list(weights),
+            "tuned_weights": list(result.tuned_weights),
+            "tuned_on": "mean NDCG@5 of the tuned model's hybrid over the validation rerank users",
+            "validation_users": result.validation_users,
+            "grid": result.grid,
+        },
+    )
+    parse = outputs.groupby(["family", "task"])["parsed"].agg(lambda s: round(1 - float(s.mean()), 6))
+    stage.record["summary"] = {
+        "mode": config.rerank.mode,
+        "prompts": len(prompts),
+        "test_users": int(result.table.loc[result.table["split"] == "test", "user_id"].nunique()),
+        "validation_users": result.validation_users,
+        "tuned_weights": list(result.tuned_weights),
+        "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in result.accuracy.items()},
+        "parse_failure_rate": {f"{f}:{t}": v for (f, t), v in parse.items()},
+        "blocks_per_process": per_process,
+    }
+    shutil.rmtree(run / rundir.RERANK_PARTIAL)
+    log.info("rerank: %s", stage.record["summary"])
+    return stage.record["summary"]
+
+
+def score_blocks(stage: StageRun, prompts: list[dict]) -> tuple[pd.DataFrame, list[int]]:
+    """Every rerank prompt's outputs (tuned, and untuned for zeroshot:*), scored in blocks of users.
+
+    Each block is saved in .rerank-partial/ as it is done, so a stopped stage resumes; the blocks not
+    saved yet are shared out among the processes, and every process then reads them all back in
+    order (the folder is the gather: one machine, or a run folder on shared storage). Also returns
+    how many blocks each process scored."""
+    from accelerate.utils import gather_object
+
+    run, config, state = stage.run, stage.config, stage.state
+    score = _scorer(run, stage.manifest, state.device)  # first, so that a missing adapter leaves no trace
+    blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
+    partial = run / rundir.RERANK_PARTIAL
+    if state.is_main_process:
+        resume_folder(partial, stage.record["inputs"])
+    state.wait_for_everyone()
+    families = ("tuned", "zeroshot") if config.rerank.zeroshot else ("tuned",)
+    saved = {(f, i): partial / f"{f}-{i:05d}.parquet" for f in families for i in range(len(blocks))}
+    todo = [block for block, path in saved.items() if not path.is_file()]
+    with state.split_between_processes(todo) as mine:
+        for family, index in mine:
+            scored = score(family, blocks[index], f"{family} {index + 1}/{len(blocks)}")
+            rundir.write_table(saved[family, index], scored.assign(family=family))
+        per_process = gather_object([len(mine)])
+    state.wait_for_everyone()
+    return pd.concat([rundir.read_table(path) for path in saved.values()], ignore_index=True), per_process
+
+
+def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
+    """The prompts cut into blocks of ``users`` consecutive users (a user's prompts stay together)."""
+    groups = [
+        list(group)
+        for _, group in itertools.groupby(prompts, key=lambda p: (p["meta"]["split"], p["meta"]["user_id"]))
+    ]
+    return [[p for group in groups[i : i + users] for p in group] for i in range(0, len(groups), users)]
+
+
+def load_tuned(run: Path, manifest: Manifest):
+    """(model, tokenizer) of a trained run: the base model with the run's adapter, or its full fine-tune."""
+    from recranker_core.llm.models import load
+
+    if manifest.config.llm.full_finetune:
+        return load(run / rundir.ADAPTER)
+    return load(Path(manifest.stage("train")["model"]), run / rundir.ADAPTER)
+
+
+def _scorer(run: Path, manifest: Manifest, device):
+    """``score(family, prompts, desc) -> outputs``, with the models loaded once: the tuned one, whose
+    adapter is switched off for "zeroshot" (or the base model beside a full fine-tune)."""
+    from recranker_core.llm.models import load, load_tokenizer
+    from recranker_core.llm.rerank import score_prompts
+
+    config = manifest.config
+    scale = load_split(run, manifest).rating_scale()
+    base_model = Path(manifest.stage("train")["model"])
+    if config.rerank.backend == "vllm":
+        from recranker_core.llm import vllm_backend
+
+        tuned = run / rundir.ADAPTER
+        tokenizer = load_tokenizer(tuned if config.llm.full_finetune else base_model)
+        rank = None if config.llm.full_finetune else config.llm.lora_r
+        answers = vllm_backend.VLLMAnswers(
+            base_model, tuned, lora_rank=rank, zeroshot=config.rerank.zeroshot, seed=config.seed
+        )
+        return lambda family, prompts, desc: answers.score(family, tokenizer, prompts, scale)
+
+    tuned, tokenizer = load_tuned(run, manifest)
+    tuned.to(device)
+    untuned: dict[str, Any] = {}
+
+    def score(family: str, prompts: list[dict], desc: str) -> pd.DataFrame:
+        model, context = tuned, nullcontext()
+        if family == "zeroshot" and config.llm.full_finetune:
+            if not untuned:
+                untuned["model"] = load(base_model)[0].to(device)
+            model = untuned["model"]
+        elif family == "zeroshot":
+            context = tuned.disable_adapter()
+        with context:
+            return score_prompts(
+                model,
+                tokenizer,
+                prompts,
+                mode=config.rerank.mode,
+                scale=scale,
+                batch_size=config.rerank.batch_size,
+                prefix_cache=config.rerank.prefix_cache,
+                desc=desc,
+            )
+
+    return score

@@ -1,0 +1,61 @@
+"""The train stage: instruction-tune the LLM on the run's examples."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from contextlib import nullcontext
+
+from recranker_core import rundir
+from recranker_core.stages.base import StageRun, digest
+
+log = logging.getLogger("recranker")
+
+
+def train(stage: StageRun) -> dict:
+    """LoRA-tune (or fully fine-tune) the model on instructions/train.jsonl; save into adapter/.
+
+    Under `accelerate launch` every process trains its share of each batch (the Trainer's data
+    parallelism) and the main process alone writes."""
+    from recranker_core.llm.models import resolve_model
+    from recranker_core.llm.training import train as tune
+
+    run, config, state = stage.run, stage.config, stage.state
+    model_dir = resolve_model(config.llm.model)
+    folder = run / rundir.INSTRUCTIONS
+    examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
+    checkpoints = run / rundir.TRAIN_PARTIAL
+    if state.is_main_process:
+        resume_folder(checkpoints, stage.record["inputs"], str(model_dir))
+    state.wait_for_everyone()
+    with rundir.staged_folder(run / rundir.ADAPTER) if state.is_main_process else nullcontext() as partial:
+        summary = tune(
+            model_dir, *examples, config.llm, partial, stage.manifest.stream_seed, checkpoints=checkpoints
+        )
+    summary["processes"] = state.num_processes
+    stage.record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
+    if state.is_main_process:
+        rundir.write_json(run / rundir.TRAIN_LOG, {"log": summary["log"]})
+        shutil.rmtree(checkpoints)
+        log.info(
+            "train: %d examples, %d steps, validation loss %.3f -> %.3f",
+            summary["examples"],
+            summary["steps"],
+            summary["valid_loss_before"],
+            summary["valid_loss_after"],
+        )
+    return summary
+
+
+def resume_folder(folder, *inputs) -> None:
+    """A folder of partial work that lets a stopped stage resume; emptied when the inputs it was made
+    from (anything JSON can hold) have changed."""
+    key = digest(inputs)
+    stamp = folder / "key.txt"
+    if folder.is_dir() and (not stamp.is_file() or stamp.read_text() != key):
+        shutil.rmtree(folder)
+    if folder.is_dir():
+        log.info("resuming from the partial work in %s", folder)
+    else:
+        folder.mkdir()
+        stamp.write_text(key)
