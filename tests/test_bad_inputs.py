@@ -7,15 +7,19 @@ are counted, not fatal (tests/test_pipeline_smoke.py::test_generate_mode_parses_
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from recranker_core.cli import main
+from recranker_core.data import load_dataset
 from tests.app.conftest import app, runs  # noqa: F401  (runs: a fixture)
+from tests.conftest import MINI
 
 GOOD_HEADER = "user,item,rating,timestamp\n"
 
@@ -37,10 +41,16 @@ CASES = {
     "empty file": ("", "file is empty"),
     "header only": (GOOD_HEADER, "no data rows"),
     "missing column": ("user,item,rating\n1,2,4\n", "missing column 'timestamp'"),
-    "non-numeric rating": (GOOD_HEADER + "1,2,4,100\n1,3,five,200\n", "column 'rating', line 3: 'five' is not a number"),
+    "non-numeric rating": (
+        GOOD_HEADER + "1,2,4,100\n1,3,five,200\n",
+        "column 'rating', line 3: 'five' is not a number",
+    ),
     "non-numeric timestamp": (GOOD_HEADER + "1,2,4,yesterday\n", "column 'timestamp', line 2: 'yesterday'"),
     "negative rating": (GOOD_HEADER + "1,2,-3,100\n", "column 'rating', line 2: '-3' is below 0"),
-    "fractional timestamp": (GOOD_HEADER + "1,2,4,10.5\n", "column 'timestamp', line 2: '10.5' is not a whole number"),
+    "fractional timestamp": (
+        GOOD_HEADER + "1,2,4,10.5\n",
+        "column 'timestamp', line 2: '10.5' is not a whole number",
+    ),
     "empty user": (GOOD_HEADER + "1,2,4,100\n,3,4,100\n", "column 'user_id', line 3: empty value"),
     "duplicate rows": (
         GOOD_HEADER + "1,2,4,100\n1,3,4,100\n1,2,5,100\n",
@@ -78,14 +88,18 @@ def test_missing_file_and_unknown_name(tmp_path, capsys):
 
 def test_missing_items_file(tmp_path, capsys):
     (tmp_path / "r.csv").write_text(GOOD_HEADER + "1,2,4,100\n")
-    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "i.csv"))
+    code, err = run_cli(
+        capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "i.csv")
+    )
     assert code == 2 and f"{tmp_path / 'i.csv'}: file not found" in error_line(err)
 
 
 def test_items_file_without_title_column(tmp_path, capsys):
     (tmp_path / "r.csv").write_text(GOOD_HEADER + "1,2,4,100\n")
     (tmp_path / "i.csv").write_text("item,name_of_thing\n2,x\n")
-    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "i.csv"))
+    code, err = run_cli(
+        capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "i.csv")
+    )
     assert code == 2 and "missing column 'title'" in error_line(err)
 
 
@@ -100,6 +114,253 @@ def test_too_few_likes_for_any_user(tmp_path, capsys):
     path.write_text(GOOD_HEADER + "1,2,4,100\n1,3,5,200\n2,2,1,100\n")
     code, err = run_cli(capsys, "data", "--dataset", str(path))
     assert code == 2 and "no user has 3 or more likes" in error_line(err)
+
+
+# Archives, folders and files given as --dataset: every mistake is one line, before anything is written.
+
+
+def mini_zip(
+    path: Path, folder: str = "ml-100k/", leave_out: tuple[str, ...] = (), folder_entry: bool = True
+) -> Path:
+    """The fixture dataset zipped as GroupLens ships it (a folder entry first), or otherwise."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        if folder and folder_entry:
+            archive.writestr(folder, "")
+        for file in sorted(MINI.iterdir()):
+            if file.name not in leave_out:
+                archive.write(file, folder + file.name)
+    return path
+
+
+def cut_in_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def damage_ratings(path: Path) -> None:
+    """Flip bytes inside u.data's compressed data; the archive's directory stays whole."""
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("ml-100k/u.data")
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra) + 100
+    content = bytearray(path.read_bytes())
+    content[start : start + 64] = bytes(b ^ 0xFF for b in content[start : start + 64])
+    path.write_bytes(bytes(content))
+
+
+def two_datasets(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for folder in ("a/", "b/"):
+            for file in sorted(MINI.iterdir()):
+                archive.write(file, folder + file.name)
+
+
+ARCHIVES = {
+    "not a zip": (
+        lambda p: p.write_text("<html>404 Not Found</html>\n"),
+        "not a zip archive, or a damaged or truncated one",
+    ),
+    "cut short": (lambda p: cut_in_half(mini_zip(p)), "not a zip archive, or a damaged or truncated one"),
+    "empty": (lambda p: zipfile.ZipFile(p, "w").close(), "the zip archive is empty"),
+    "no ratings file": (
+        lambda p: zipfile.ZipFile(p, "w").writestr("ml-100k/README", "hello"),
+        "no u.data, ratings.dat or ratings.csv in the zip archive (1 file: 'ml-100k/README')",
+    ),
+    "ratings without titles": (
+        lambda p: mini_zip(p, leave_out=("u.item",)),
+        "its folder 'ml-100k' has u.data but not u.item (an ML-100K MovieLens dataset has u.data, u.item,",
+    ),
+    "two datasets": (two_datasets, "the zip archive holds several datasets (a/, b/)"),
+    "damaged ratings": (lambda p: damage_ratings(mini_zip(p)), "not a readable ML-100K dataset ("),
+}
+
+
+@pytest.mark.parametrize("case", ARCHIVES)
+def test_bad_zip_archives(tmp_path, capsys, case):
+    make, expected = ARCHIVES[case]
+    path = tmp_path / "ml-100k.zip"
+    make(path)
+    out = tmp_path / "runs" / "x"
+    code, err = run_cli(capsys, "baselines", "--dataset", str(path), "--out", str(out), "--profile", "smoke")
+    line = error_line(err)
+    assert code == 2 and line.startswith(f"error: {path}: ") and expected in line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "layout", ["folder under another name", "zip without a folder entry", "zip of the bare files"]
+)
+def test_movielens_layouts_lenskit_cannot_detect_are_read_by_their_files(tmp_path, layout):
+    """lenskit detects ML-100K from the folder's name or the zip's first entry (else a traceback);
+    the files decide here, so each of these reads exactly as the fixture folder does."""
+    if layout == "folder under another name":
+        path = tmp_path / "my movies"
+        shutil.copytree(MINI, path)
+    else:
+        path = mini_zip(
+            tmp_path / "movies.zip",
+            folder="" if layout == "zip of the bare files" else "ml-100k/",
+            folder_entry=False,
+        )
+    assert load_dataset(str(path)).fingerprint() == load_dataset(str(MINI)).fingerprint()
+
+
+def test_folder_holding_the_dataset_one_level_down(tmp_path, capsys):
+    shutil.copytree(MINI, tmp_path / "downloads" / "ml-100k")
+    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "downloads"))
+    line = error_line(err)
+    assert code == 2 and "not a MovieLens folder or zip" in line
+    assert line.endswith(f"did you mean --dataset {tmp_path / 'downloads' / 'ml-100k'}?")
+
+
+def test_folder_with_a_ratings_csv_of_ones_own(tmp_path, capsys):
+    """ratings.csv alone is no MovieLens folder; the message says to pass the file (the generic format)."""
+    (tmp_path / "ratings.csv").write_text(GOOD_HEADER + "1,2,4,100\n")
+    code, err = run_cli(capsys, "data", "--dataset", str(tmp_path))
+    line = error_line(err)
+    assert code == 2 and f"{tmp_path}: it has ratings.csv but not movies.csv, tags.csv" in line
+    assert line.endswith(f"pass the file: --dataset {tmp_path / 'ratings.csv'}")
+
+
+def test_items_file_that_is_a_folder(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text(GOOD_HEADER + "1,2,4,100\n")
+    (tmp_path / "items").mkdir()
+    code, err = run_cli(
+        capsys, "data", "--dataset", str(tmp_path / "r.csv"), "--items", str(tmp_path / "items")
+    )
+    assert code == 2 and f"{tmp_path / 'items'}: a folder, not a file" in error_line(err)
+
+
+def as_a_user() -> list[str]:
+    """A command prefix under which file permissions hold: none for a user; for root, setpriv without the
+    capabilities that override them (skipped where that is not allowed)."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    if (
+        shutil.which("setpriv") is None
+        or subprocess.run([*prefix, "true"], check=False, capture_output=True).returncode
+    ):
+        pytest.skip("cannot run without root's permission to read and write anything")
+    return prefix
+
+
+def cli_process(prefix: list[str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "recranker_core", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+def test_unreadable_dataset_and_unwritable_out(tmp_path):
+    prefix = as_a_user()
+    locked = tmp_path / "ratings.csv"
+    locked.write_text(GOOD_HEADER + "1,2,4,100\n")
+    locked.chmod(0)
+    shut = tmp_path / "shut"
+    shut.mkdir()
+    shut.chmod(0o555)
+    try:
+        result = cli_process(prefix, "data", "--dataset", str(locked))
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [f"error: {locked}: cannot read it (permission denied)"]
+        result = cli_process(
+            prefix, "run", "--dataset", str(MINI), "--out", str(shut / "run"), "--profile", "smoke"
+        )
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            f"error: {shut / 'run'}: cannot write in {shut} (permission denied); choose another --out"
+        ]
+        assert list(shut.iterdir()) == []
+    finally:
+        locked.chmod(0o644)
+        shut.chmod(0o755)
+
+
+# Datasets too small for a run (docs/data.md, "Enough data"): refused after the split, before any fitting.
+
+
+def likes_csv(path: Path, likes: dict[int, int], catalogue: int) -> Path:
+    """User u likes likes[u] different items of 1..catalogue (rating 5), one after another."""
+    rows = [
+        f"{user},{(7 * user + k) % catalogue + 1},5,{100 * user + k}\n"
+        for user, n in likes.items()
+        for k in range(n)
+    ]
+    path.write_text(GOOD_HEADER + "".join(rows))
+    return path
+
+
+TOO_SMALL = {
+    "one user with three likes": (
+        {1: 3},
+        20,
+        "only 1 user has 3 or more likes (rating >= 4); a run needs at least 10",
+    ),
+    "nine users": ({u: 6 for u in range(1, 10)}, 50, "only 9 users have 3 or more likes (rating >= 4)"),
+    "one user to sample from": (
+        {**{u: 3 for u in range(1, 12)}, 12: 4},
+        60,
+        (
+            "only 1 user has 4 or more likes (rating >= 4), two of them for training; "
+            "instruction data is drawn from at least 10 such users"
+        ),
+    ),
+    "two users to sample from": (
+        {**{u: 3 for u in range(1, 11)}, 11: 4, 12: 5},
+        60,
+        "only 2 users have 4 or more likes",
+    ),
+    "catalogue no longer than a list": (
+        {u: 5 for u in range(1, 13)},
+        8,
+        (
+            "only 8 items are liked in training (of 8 rated); "
+            "candidate lists of 10 ([baselines] n_candidates) need at least 11"
+        ),
+    ),
+    "lists short for most users": (
+        {u: 8 for u in range(1, 13)},
+        16,
+        "only 0 of 12 users have 10 items to recommend (liked in training, not rated by them before; 16 ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TOO_SMALL)
+def test_datasets_too_small_for_a_run(tmp_path, capsys, case):
+    likes, catalogue, expected = TOO_SMALL[case]
+    path = likes_csv(tmp_path / "ratings.csv", likes, catalogue)
+    code, err = run_cli(capsys, "data", "--profile", "smoke", "--dataset", str(path))
+    line = error_line(err)
+    assert code == 2 and line.startswith(f"error: {path}: {expected}")
+
+
+def test_one_user_with_three_likes_creates_no_run(tmp_path, capsys):
+    """Before: fitted every model and wrote a run with no metrics, exit 0."""
+    path = likes_csv(tmp_path / "ratings.csv", {1: 3}, 20)
+    out = tmp_path / "runs" / "x"
+    code, err = run_cli(capsys, "baselines", "--profile", "smoke", "--dataset", str(path), "--out", str(out))
+    assert code == 2 and f"{path}: only 1 user has 3 or more likes" in error_line(err)
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no run, no staging folder
+
+
+@pytest.mark.parametrize("bad", ["not a zip", "too small"])
+def test_bad_dataset_leaves_an_existing_run_untouched(tmp_path, capsys, smoke_run, bad):
+    run = tmp_path / "runs" / "run"
+    shutil.copytree(smoke_run, run)
+    before = snapshot(run)
+    if bad == "not a zip":
+        dataset = tmp_path / "ml-100k.zip"
+        dataset.write_text("not a zip")
+    else:
+        dataset = likes_csv(tmp_path / "ratings.csv", {u: 6 for u in range(1, 10)}, 50)
+    code, err = run_cli(
+        capsys, "baselines", "--profile", "smoke", "--dataset", str(dataset), "--out", str(run), "--overwrite"
+    )
+    assert code == 2 and str(dataset) in error_line(err)
+    assert snapshot(run) == before and [p.name for p in run.parent.iterdir()] == ["run"]
 
 
 def test_unknown_profile_and_bad_profile_fields(tmp_path, capsys):
@@ -122,16 +383,21 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
         cwd=Path(__file__).resolve().parents[1],
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {path}: column 'rating', line 2: 'abc' is not a number"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: column 'rating', line 2: 'abc' is not a number"
+    ]
 
 
 PROFILES = {
     "value out of range": ("[evaluation]\nci_level = 2\n", "evaluation.ci_level = 2"),
     "too few resamples": ("[evaluation]\nbootstrap_samples = 3\n", "evaluation.bootstrap_samples = 3"),
     "no checkpoints in rerank": ("[rerank]\ncheckpoint_users = 0\n", "rerank.checkpoint_users = 0"),
-    "empty SASRec window": ("[baselines]\nsasrec_max_len = 0\n", "baselines.sasrec_max_len = 0 must be positive"),
-    "wrong type": ("seed = \"forty-two\"\n", "seed"),
-    "vLLM in logits mode": ("[rerank]\nbackend = \"vllm\"\n", "rerank.backend = 'vllm' needs rerank.mode = 'generate'"),
+    "empty SASRec window": ("[baselines.sasrec]\nmax_len = 0\n", "baselines.sasrec.max_len = 0"),
+    "wrong type": ('seed = "forty-two"\n', "seed"),
+    "vLLM in logits mode": (
+        '[rerank]\nbackend = "vllm"\n',
+        "rerank.backend = 'vllm' needs rerank.mode = 'generate'",
+    ),
 }
 
 
@@ -140,7 +406,16 @@ def test_bad_profile_values(tmp_path, capsys, case):
     text, expected = PROFILES[case]
     profile = tmp_path / "p.toml"
     profile.write_text(text)
-    code, err = run_cli(capsys, "run", "--profile", str(profile), "--dataset", "ml-100k", "--out", str(tmp_path / "runs" / "x"))
+    code, err = run_cli(
+        capsys,
+        "run",
+        "--profile",
+        str(profile),
+        "--dataset",
+        "ml-100k",
+        "--out",
+        str(tmp_path / "runs" / "x"),
+    )
     line = error_line(err)
     assert code == 2 and str(profile) in line and expected in line
     assert not (tmp_path / "runs").exists()
@@ -184,20 +459,72 @@ def test_broken_run_directories(tmp_path, capsys, smoke_run, case):
     assert after == before  # nothing half-written, every earlier result intact
 
 
+# --out: checked before the data is read; never replaces what is not a run.
+
+
+@pytest.mark.parametrize("command", ["baselines", "run"])
+def test_out_that_is_a_file_or_inside_one(tmp_path, capsys, command):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    cases = {
+        notes: f"{notes}: is a file, not a run folder",
+        notes / "run": f"{notes / 'run'}: {notes} is a file, not a folder",
+    }
+    for out, expected in cases.items():
+        code, err = run_cli(capsys, command, "--profile", "smoke", "--dataset", str(MINI), "--out", str(out))
+        assert code == 2 and expected in error_line(err)
+    assert notes.read_text() == "mine\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # no staging folder, no progress file
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tmp_path, capsys):
+    """Before: `--out` naming the dataset's own folder with --overwrite deleted the dataset."""
+    folder = tmp_path / "ml-100k"
+    shutil.copytree(MINI, folder)
+    before = snapshot(folder)
+    code, err = run_cli(
+        capsys,
+        "baselines",
+        "--profile",
+        "smoke",
+        "--dataset",
+        str(folder),
+        "--out",
+        str(folder),
+        "--overwrite",
+    )
+    assert code == 2 and f"{folder}: exists and is not a run directory (no manifest.json)" in error_line(err)
+    assert snapshot(folder) == before and list(tmp_path.iterdir()) == [folder]
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_out_that_names_no_folder(tmp_path, capsys, monkeypatch, out):
+    """Before: `--out .` in an empty folder ended in a traceback."""
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    code, err = run_cli(capsys, "baselines", "--profile", "smoke", "--dataset", str(MINI), "--out", out)
+    assert code == 2 and f"--out {out}: name the run folder to create, e.g. runs/NAME" in error_line(err)
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*")] == [Path("a"), Path("a/b")]
+
+
 def test_model_folder_without_a_tokenizer(tmp_path, capsys):
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "llama"}))
     (model / "model.safetensors").write_bytes(b"")
     out = tmp_path / "runs" / "x"
-    code, err = run_cli(capsys, "run", "--profile", "smoke", "--model", str(model), "--dataset", "ml-100k", "--out", str(out))
+    code, err = run_cli(
+        capsys, "run", "--profile", "smoke", "--model", str(model), "--dataset", "ml-100k", "--out", str(out)
+    )
     line = error_line(err)
     assert code == 2 and f"{model}: no tokenizer" in line
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.usefixtures("runs")
 @pytest.mark.parametrize("name", ["../../etc", "a/b", ".hidden", "x" * 200])
-def test_run_names_in_the_dashboard_url(runs, name):
+def test_run_names_in_the_dashboard_url(name):
     at = app(run=name)
     assert not at.exception
     assert f"No run called {name!r}" in at.warning[0].value

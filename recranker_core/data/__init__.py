@@ -12,6 +12,13 @@ EMBEDDED = ("ml-100k",)
 
 def load_dataset(spec: str, items: str | None = None) -> RatingData:
     """Load ``ml-100k`` (embedded), a MovieLens folder or zip, or a ratings CSV (+ items CSV)."""
+    try:
+        return _load(spec, items)
+    except PermissionError as exc:
+        raise InputError(f"{exc.filename or spec}: cannot read it (permission denied)") from None
+
+
+def _load(spec: str, items: str | None) -> RatingData:
     if spec in EMBEDDED:
         if items is not None:
             raise InputError(f"--items {items}: only used with a ratings CSV, not with '{spec}'")
@@ -33,9 +40,14 @@ def load_dataset(spec: str, items: str | None = None) -> RatingData:
 
     if looks_like_movielens(path):
         return load_movielens_path(path)
+    inside = (
+        [sub for sub in sorted(path.iterdir()) if looks_like_movielens(sub) and sub.is_dir()]
+        if path.is_dir()
+        else []
+    )
     raise InputError(
         f"{path}: not a MovieLens folder or zip (no u.data, ratings.dat or ratings.csv) "
-        "and not a .csv/.tsv ratings file"
+        "and not a .csv/.tsv ratings file" + (f"; did you mean --dataset {inside[0]}?" if inside else "")
     )
 
 

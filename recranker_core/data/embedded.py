@@ -51,7 +51,9 @@ def load_ml100k() -> RatingData:
     title = title.where(title.str.lower().isin(UNKNOWN) | ~known_year, title + " (" + year + ")")
     title = title.where(~title.str.lower().isin(UNKNOWN), "")
     genres = raw["class"].str.split().apply(lambda gs: [g for g in gs if g.lower() not in UNKNOWN])
-    items = pd.DataFrame({"item_id": check_ids(raw["item_id"], item_path, "item_id"), "title": title, "genres": genres})
+    items = pd.DataFrame(
+        {"item_id": check_ids(raw["item_id"], item_path, "item_id"), "title": title, "genres": genres}
+    )
     return RatingData(
         name="ml-100k",
         source=f"recbole==1.2.1 wheel: {folder}",

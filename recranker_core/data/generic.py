@@ -36,7 +36,11 @@ ITEMS_BESIDE = "items.csv"
 
 
 def load_csv(ratings_path: Path, items_path: Path | None = None) -> RatingData:
-    if items_path is None and (ratings_path.parent / ITEMS_BESIDE).is_file() and ratings_path.name != ITEMS_BESIDE:
+    if (
+        items_path is None
+        and (ratings_path.parent / ITEMS_BESIDE).is_file()
+        and ratings_path.name != ITEMS_BESIDE
+    ):
         items_path = ratings_path.parent / ITEMS_BESIDE
     raw = read_text_table(ratings_path, sep=_sep(ratings_path))
     raw = pick_columns(raw, ratings_path, RATING_COLUMNS, required=tuple(RATING_COLUMNS))

@@ -1,13 +1,17 @@
 """A user's own MovieLens download (ml-100k, ml-1m, ml-10m, ml-latest(-small), ...), folder or zip.
 
-lenskit's ``load_movielens`` detects the version and parses ratings, titles and
-(except for ML-100K) genres; ML-100K keeps its genres as flag columns, which
-lenskit's loader reads but does not attach, so we take them from its movie table.
+lenskit's loaders parse ratings, titles and (except for ML-100K) genres; ML-100K keeps its genres as
+flag columns, which lenskit's loader reads but does not attach, so we take them from its movie table.
+Which loader reads a folder or zip is decided here, from the files it holds (lenskit's own detection
+trusts the folder's name and a zip's first entry, and fails with a traceback on the rest).
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
+import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -18,26 +22,35 @@ from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
 
+RATINGS_FILES = ("u.data", "ratings.dat", "ratings.csv")
+"""The file that marks each MovieLens layout (ML-100K; ML-1M and ML-10M; ML-20M and later)."""
+LAYOUTS = {
+    # version: (its name in messages, the files lenskit's loader for it opens)
+    "ml-100k": ("ML-100K", ("u.data", "u.item", "u.genre", "u.user")),
+    "ml-1m": ("ML-1M", ("ratings.dat", "movies.dat", "users.dat")),
+    "ml-10m": ("ML-10M", ("ratings.dat", "movies.dat", "tags.dat")),
+    "ml-latest": ("ML-20M or later", ("ratings.csv", "movies.csv", "tags.csv")),
+}
+
 
 def looks_like_movielens(path: Path) -> bool:
     if path.is_file():
-        return path.suffix == ".zip"
-    return any((path / name).is_file() for name in ("u.data", "ratings.dat", "ratings.csv"))
+        return path.suffix.lower() == ".zip"
+    return any((path / name).is_file() for name in RATINGS_FILES)
 
 
 def load_movielens_path(path: Path) -> RatingData:
-    from lenskit.data import load_movielens
-
-    try:
-        dataset = load_movielens(path)
-        ratings = dataset.interaction_table(format="pandas", original_ids=True)
-        titles = dataset.entities("item").attribute("title").pandas()
-        genres = _genres(dataset, path)
-    except InputError:
-        raise
-    except (OSError, RuntimeError, ValueError, KeyError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable MovieLens dataset ({first})") from None
+    with _open(path) as ml:
+        try:
+            dataset = ml.dataset()
+            ratings = dataset.interaction_table(format="pandas", original_ids=True)
+            titles = dataset.entities("item").attribute("title").pandas()
+            genres = _genres(dataset, ml)
+        except InputError:
+            raise
+        except _read_errors() as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: not a readable {LAYOUTS[ml.version][0]} dataset ({first})") from None
 
     if "rating" not in ratings.columns or "timestamp" not in ratings.columns:
         raise InputError(f"{path}: MovieLens ratings without a rating or timestamp column")
@@ -64,19 +77,121 @@ def load_movielens_path(path: Path) -> RatingData:
     )
 
 
-def _genres(dataset, path: Path) -> dict[int, list[str]]:
+def _read_errors() -> tuple[type[BaseException], ...]:
+    from lenskit.diagnostics import DataError
+
+    # Files that do not parse as their layout says, and damaged zip members (bad CRC, cut short).
+    parsing = (ValueError, KeyError, TypeError, UnicodeDecodeError, DataError)
+    return (OSError, RuntimeError, EOFError, zlib.error, zipfile.BadZipFile, *parsing)
+
+
+def _open(path: Path):
+    """lenskit's reader (an ``MLData``, a context manager) for the MovieLens layout in folder or zip
+    ``path``."""
+    if path.is_dir():
+        files = {p.name for p in path.iterdir() if p.is_file()}
+        version = _version(files, path, "")
+        _require(files, version, path, "")
+        return _loader(version)(version, path)
+    archive = _open_zip(path)
+    try:
+        prefix = _dataset_folder(archive, path)
+        files = {
+            name[len(prefix) :]
+            for name in archive.namelist()
+            if name.startswith(prefix) and "/" not in name[len(prefix) :]
+        }
+        version = _version(files, path, prefix)
+        _require(files, version, path, prefix)
+    except BaseException:
+        archive.close()
+        raise
+    return _loader(version)(version, archive, prefix)
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not a zip archive, or a damaged or truncated one") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({(exc.strerror or str(exc)).lower()})") from None
+
+
+def _dataset_folder(archive: zipfile.ZipFile, path: Path) -> str:
+    """The folder inside the zip ('' for its top) holding the ratings file, the shallowest if several."""
+    members = [
+        i.filename for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+    ]
+    if not members:
+        raise InputError(f"{path}: the zip archive is empty")
+    found = sorted(
+        (name.count("/"), posixpath.dirname(name))
+        for name in members
+        if posixpath.basename(name) in RATINGS_FILES
+    )
+    if not found:
+        example = ", ".join(repr(m) for m in members[:3])
+        raise InputError(
+            f"{path}: no {', '.join(RATINGS_FILES[:-1])} or {RATINGS_FILES[-1]} in the zip archive "
+            f"({len(members)} file{'s' if len(members) > 1 else ''}: "
+            f"{example}{', ...' if len(members) > 3 else ''}); "
+            "not a MovieLens download"
+        )
+    shallowest = sorted({folder for depth, folder in found if depth == found[0][0]})
+    if len(shallowest) > 1:
+        raise InputError(
+            f"{path}: the zip archive holds several datasets ({', '.join(f + '/' for f in shallowest)}); "
+            "unpack it and pass the folder of one with --dataset"
+        )
+    return f"{shallowest[0]}/" if shallowest[0] else ""
+
+
+def _version(files: set[str], path: Path, prefix: str) -> str:
+    if "u.data" in files:
+        return "ml-100k"
+    if "ratings.dat" in files:
+        return "ml-10m" if "tags.dat" in files else "ml-1m"
+    if "ratings.csv" in files:
+        return "ml-latest"
+    where = f"'{prefix}' in " if prefix else ""
+    raise InputError(
+        f"{path}: {where}no {', '.join(RATINGS_FILES[:-1])} or {RATINGS_FILES[-1]}; not a MovieLens dataset"
+    )
+
+
+def _require(files: set[str], version: str, path: Path, prefix: str) -> None:
+    """Every file lenskit's loader for ``version`` opens, named in one line when some are missing."""
+    label, (ratings, *others) = LAYOUTS[version]
+    missing = [name for name in others if name not in files]
+    if not missing:
+        return
+    where = f"its folder '{prefix.rstrip('/')}'" if prefix else "it"
+    hint = ""
+    if ratings == "ratings.csv" and not prefix and path.is_dir():
+        hint = f"; for a ratings file of your own, pass the file: --dataset {path / ratings}"
+    raise InputError(
+        f"{path}: {where} has {ratings} but not {', '.join(missing)} (an {label} MovieLens dataset has "
+        f"{', '.join([ratings, *others][:-1])} and {others[-1]}){hint}"
+    )
+
+
+def _loader(version: str):
+    from lenskit.data.movielens import ML100KLoader, MLMLoader, MLModernLoader
+
+    return {"ml-100k": ML100KLoader, "ml-1m": MLMLoader, "ml-10m": MLMLoader}.get(version, MLModernLoader)
+
+
+def _genres(dataset, ml) -> dict[int, list[str]]:
     attributes = dataset.entities("item").attributes
     if "genres" in attributes:
         series = dataset.entities("item").attribute("genres").pandas()
         return {int(k): [str(g) for g in v] for k, v in series.items() if v is not None}
-    if dataset.name != "ml-100k" and not (path.is_dir() and (path / "u.item").is_file()):
+    if ml.version != "ml-100k":
         return {}
-    # ML-100K: genre flag columns, read by lenskit's (private) loader, which is pinned with lenskit.
-    from lenskit.data.movielens import _ml_detect_and_open
-
-    with _ml_detect_and_open(path) as ml:
-        genre_names = ml.genres().tolist()
-        movies = ml.movies_df(genre_names)
+    # ML-100K: genre flag columns, read by lenskit's loader (its MLData classes are pinned with lenskit).
+    genre_names = ml.genres().tolist()
+    movies = ml.movies_df(genre_names)
     flags = movies[genre_names].astype(bool).to_numpy()
     return {
         int(item): [g for g, on in zip(genre_names, row) if on and g != "unknown"]

@@ -24,7 +24,7 @@ HEADER_LINES = 1
 def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a delimited file as strings, mapping every failure to one clear line."""
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise InputError(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
     try:
         table = pd.read_csv(
             path,
@@ -70,7 +70,8 @@ def pick_columns(
 def to_number(
     values: pd.Series, path: Path | str, column: str, *, integer: bool = False, minimum: float | None = None
 ) -> pd.Series:
-    """Parse a column of strings as numbers (at least ``minimum``, if given); name the first bad line if any."""
+    """Parse a column of strings as numbers (at least ``minimum``, if given); name the first bad line if
+    any."""
     numbers = pd.to_numeric(values.str.strip(), errors="coerce")
     bad = numbers.isna() | ~np.isfinite(numbers)
     if bad.any():
@@ -117,7 +118,9 @@ def finish_ratings(ratings: pd.DataFrame, path: Path | str) -> pd.DataFrame:
         lines = np.flatnonzero(dup.to_numpy())[:2] + 1 + HEADER_LINES
         first = int(lines[0] - 1 - HEADER_LINES)
         row = ", ".join(str(ratings.at[first, column]) for column in key)
-        raise InputError(f"{path}: duplicate (user, item, timestamp) ({row}) at lines {lines[0]} and {lines[1]}")
+        raise InputError(
+            f"{path}: duplicate (user, item, timestamp) ({row}) at lines {lines[0]} and {lines[1]}"
+        )
     ratings = ratings.sort_values(["user_id", "item_id", "timestamp"], kind="stable")
     rerated = ratings.duplicated(["user_id", "item_id"], keep="last")
     if rerated.any():

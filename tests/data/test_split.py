@@ -70,13 +70,26 @@ def test_ties_are_broken_by_a_fixed_hash_not_by_item_id():
 
 def test_dislikes_after_validation_and_users_with_few_likes_are_dropped():
     rows = [
-        (1, 1, 5.0, 1), (1, 2, 1.0, 2), (1, 3, 4.0, 3), (1, 4, 5.0, 4), (1, 5, 2.0, 5), (1, 6, 4.0, 6),
-        (1, 7, 3.0, 7), (2, 1, 5.0, 1), (2, 2, 5.0, 2),
-    ]  # fmt: skip
+        (1, 1, 5.0, 1),
+        (1, 2, 1.0, 2),
+        (1, 3, 4.0, 3),
+        (1, 4, 5.0, 4),
+        (1, 5, 2.0, 5),
+        (1, 6, 4.0, 6),
+        (1, 7, 3.0, 7),
+        (2, 1, 5.0, 1),
+        (2, 2, 5.0, 2),
+    ]
     split = split_likes(frame(rows), DataConfig())
     roles = split.table.set_index(["user_id", "item_id"])["role"]
     assert roles[1].to_dict() == {
-        1: "train", 2: "train", 3: "train", 4: "valid", 5: "dropped", 6: "test", 7: "dropped"
-    }  # fmt: skip
+        1: "train",
+        2: "train",
+        3: "train",
+        4: "valid",
+        5: "dropped",
+        6: "test",
+        7: "dropped",
+    }
     assert (roles[2] == "dropped").all()
     assert split.users_too_few_likes == 1
