@@ -371,9 +371,8 @@ def _build(cls: type, values: dict[str, Any], where: str, prefix: str) -> Any:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join([prefix, *map(str, error["loc"])] if prefix else map(str, error["loc"]))
-        message = (
-            error["msg"].removeprefix("Value error, ").replace("a valid tuple", "a list")
-        )  # TOML has lists
+        # pydantic names the tuple our fields hold; a profile writes a TOML list
+        message = error["msg"].removeprefix("Value error, ").replace("a valid tuple", "a list")
         if not error["loc"]:  # a rule across fields: its message names them
             raise InputError(f"{where}: {message}") from None
         raise InputError(f"{where}: {name} = {error['input']!r}: {message[0].lower()}{message[1:]}") from None

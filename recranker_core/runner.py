@@ -133,9 +133,8 @@ def _reuse(out: Path, config: RunConfig, fingerprint: str) -> None:
     wanted = config.to_dict()
     try:
         manifest = Manifest.read(out)
-        recorded = (
-            manifest.config.to_dict()
-        )  # fields added since at their defaults, or at what they were then
+        # Fields added since read as their defaults, or as what they were then
+        recorded = manifest.config.to_dict()
     except InputError:
         differences = ["an unreadable manifest or config"]
     else:
