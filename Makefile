@@ -9,7 +9,7 @@ PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup run serve test bench clean
+.PHONY: setup run serve lint test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -31,8 +31,17 @@ run: setup
 serve: setup
 	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)
 
-test: setup $(CHROMIUM)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The whole suite, with lint (what CI runs).
+test: lint $(CHROMIUM)
 	$(PY) -m pytest
+
+# The edit loop: lint and the tests that need no trained run, no embedded model and no browser.
+test-fast: lint
+	$(PY) -m pytest -m "not slow" -n 2 --dist loadscope
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq

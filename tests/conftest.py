@@ -18,6 +18,17 @@ sys.path.insert(0, str(ROOT / "app"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+SLOW_FIXTURES = {"smoke_run", "embedded_run", "ml100k", "sequential"}
+"""Fixtures that train an LLM, load the full ML-100K or fit SASRec: the tests needing them are left out of
+`make test-fast`."""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def ml100k():
     from recranker_core.data import load_dataset
@@ -57,7 +68,8 @@ def smoke_run(tmp_path_factory) -> Path:
 
 
 def copy_run(source: Path, to: Path, **settings: dict) -> Path:
-    """A copy of the run at ``source`` whose recorded config has ``settings`` (section: {field: value}) changed."""
+    """A copy of the run at ``source`` whose recorded config has ``settings`` (section: {field: value})
+    changed."""
     shutil.copytree(source, to)
     manifest = json.loads((to / "manifest.json").read_text())
     for section, values in settings.items():

@@ -121,7 +121,6 @@ def test_configs_recorded_by_earlier_versions_read_as_they_ran():
     )
     assert config.baselines.exclude == "all-rated"  # candidates then left out every rated item
     assert config.baselines.lightgcn.layers == 3 and config.baselines.lightgcn.learning_rate == 1e-3
-    assert (
-        config.baselines.lightgcn.embedding_size == 32 == config.baselines.sasrec.embedding_size
-    )  # shared then
+    # Shared then
+    assert config.baselines.lightgcn.embedding_size == 32 == config.baselines.sasrec.embedding_size
     assert config.baselines.sasrec.max_len == 20 and config.baselines.sasrec.blocks == 2

@@ -13,7 +13,9 @@ def test_a_second_run_with_the_same_seed_is_identical(smoke_run, tmp_path):
     again = tmp_path / "again"
     assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(again), "-q"]) == 0
     for name in rundir.INSTRUCTION_FILES:
-        assert (again / rundir.INSTRUCTIONS / name).read_bytes() == (smoke_run / rundir.INSTRUCTIONS / name).read_bytes()
+        assert (again / rundir.INSTRUCTIONS / name).read_bytes() == (
+            smoke_run / rundir.INSTRUCTIONS / name
+        ).read_bytes()
     order = ["method", "user_id", "rank"]
     first = pd.read_parquet(smoke_run / rundir.RANKINGS).sort_values(order).reset_index(drop=True)
     second = pd.read_parquet(again / rundir.RANKINGS).sort_values(order).reset_index(drop=True)

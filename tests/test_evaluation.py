@@ -48,7 +48,9 @@ def test_agrees_with_lenskit_metrics():
         test = ItemList(item_ids=[item])
         for k in (3, 5, 10):
             assert ours.loc[u, f"HR@{k}"] == pytest.approx(Hit(n=k).measure_list(recs, test))
-            assert ours.loc[u, f"NDCG@{k}"] == pytest.approx(NDCG(n=k, weight=discount).measure_list(recs, test))
+            assert ours.loc[u, f"NDCG@{k}"] == pytest.approx(
+                NDCG(n=k, weight=discount).measure_list(recs, test)
+            )
 
 
 def test_a_user_missing_from_a_method_counts_as_a_miss():
@@ -72,7 +74,8 @@ def test_document_means_coverage_and_paired_intervals():
 
 
 def test_paired_delta_against_the_reference_uses_the_same_users_and_resamples():
-    # 200 users; "better" moves the test item from rank 4 to rank 3 for 20 of them and equals "base" elsewhere.
+    # 200 users; "better" moves the test item from rank 4 to rank 3 for 20 of them and equals "base"
+    # elsewhere.
     users = np.arange(200)
     truth = pd.DataFrame({"user_id": users, "item_id": 0})
     hit = {int(u): [0, 1, 2, 3] if u % 2 else [1, 2, 3, 4] for u in users}

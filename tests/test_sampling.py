@@ -14,7 +14,11 @@ from recranker_core.sampling import cluster_quotas, cluster_users, sample_users
 def population():
     rng = np.random.default_rng(0)
     return pd.DataFrame(
-        {"user_id": np.arange(940), "train_likes": rng.integers(2, 300, 940), "cluster": rng.integers(0, 10, 940)}
+        {
+            "user_id": np.arange(940),
+            "train_likes": rng.integers(2, 300, 940),
+            "cluster": rng.integers(0, 10, 940),
+        }
     )
 
 
@@ -54,14 +58,18 @@ def test_cluster_quotas_follow_cluster_sizes():
 
 
 def test_clustering_draw_meets_the_quotas(population):
-    sample = sample_users(population, SamplingConfig(method="clustering", n_users=600), np.random.default_rng(1))
+    sample = sample_users(
+        population, SamplingConfig(method="clustering", n_users=600), np.random.default_rng(1)
+    )
     drawn = sample.draws["cluster"].value_counts().sort_index()
     sizes = population["cluster"].value_counts().sort_index()
     assert drawn.to_numpy().tolist() == cluster_quotas(sizes.to_numpy(), 600).tolist()
 
 
 def test_importance_favours_active_users(population):
-    sample = sample_users(population, SamplingConfig(method="importance", n_users=20_000), np.random.default_rng(2))
+    sample = sample_users(
+        population, SamplingConfig(method="importance", n_users=20_000), np.random.default_rng(2)
+    )
     times = sample.population.set_index("user_id")["times_sampled"]
     expected = np.log(population.set_index("user_id")["train_likes"])
     expected = expected / expected.sum() * 20_000

@@ -18,7 +18,20 @@ from tests.conftest import MINI
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory):
     out = tmp_path_factory.mktemp("scenario") / "seq"
-    argv = ["run", "--profile", "smoke", "--scenario", "sequential", "--dataset", str(MINI), "--out", str(out), "--until", "instructions", "-q"]
+    argv = [
+        "run",
+        "--profile",
+        "smoke",
+        "--scenario",
+        "sequential",
+        "--dataset",
+        str(MINI),
+        "--out",
+        str(out),
+        "--until",
+        "instructions",
+        "-q",
+    ]
     assert main(argv) == 0
     return out
 
@@ -36,7 +49,9 @@ def test_the_scenario_switches_the_base_model_and_the_history_order():
 
 def test_sasrec_feeds_candidates_hints_and_embeddings(sequential):
     manifest = json.loads((sequential / rundir.MANIFEST).read_text())
-    assert manifest["config"]["baselines"]["primary"] == "sasrec" and manifest["config"]["prompts"]["sequential"]
+    assert (
+        manifest["config"]["baselines"]["primary"] == "sasrec" and manifest["config"]["prompts"]["sequential"]
+    )
     candidates = rundir.read_table(sequential / rundir.CANDIDATES)
     assert (candidates["model"] == "sasrec").any()
     embeddings = rundir.read_table(sequential / rundir.USER_EMBEDDINGS)
@@ -48,7 +63,11 @@ def test_sasrec_feeds_candidates_hints_and_embeddings(sequential):
 
 def test_history_in_time_order_never_shuffled_while_candidates_are(sequential):
     split = rundir.read_table(sequential / rundir.SPLIT).set_index(["user_id", "item_id"])["seq"]
-    examples = [e for name in ("train", "valid", "test") for e in rundir.read_jsonl(sequential / "instructions" / f"{name}.jsonl")]
+    examples = [
+        e
+        for name in ("train", "valid", "test")
+        for e in rundir.read_jsonl(sequential / "instructions" / f"{name}.jsonl")
+    ]
     for example in examples:
         meta = example["meta"]
         order = [split[(meta["user_id"], item)] for item in meta["history"]["liked"]]
@@ -56,7 +75,11 @@ def test_history_in_time_order_never_shuffled_while_candidates_are(sequential):
         if meta["task"] == "pointwise":
             assert meta["permutation"] == sorted(meta["permutation"])
         assert "(in the order rated, most recent last)" in example["messages"][1]["content"]
-    listwise = [e["meta"]["permutation"] for e in examples if e["meta"]["task"] == "listwise" and e["meta"]["split"] == "train"]
+    listwise = [
+        e["meta"]["permutation"]
+        for e in examples
+        if e["meta"]["task"] == "listwise" and e["meta"]["split"] == "train"
+    ]
     assert any(p != sorted(p) for p in listwise)
 
 

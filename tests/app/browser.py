@@ -20,10 +20,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-PAGES = ("Runs", "User explorer", "Prompt inspector", "Hybrid lab", "Position bias", "Sampling", "Live rerank")
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = (
+    "Runs",
+    "User explorer",
+    "Prompt inspector",
+    "Hybrid lab",
+    "Position bias",
+    "Sampling",
+    "Live rerank",
+)
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PROBLEMS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
@@ -40,10 +54,20 @@ def serve(runs_root: Path, timeout: float = 60.0) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "RECRANKER_RUNS": str(runs_root), "TOKENIZERS_PARALLELISM": "false"}
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app" / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -79,7 +103,9 @@ def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
-        raise RuntimeError(f"{CHROMIUM} not found: `make test` installs Debian's chromium (apt-get install chromium)")
+        raise RuntimeError(
+            f"{CHROMIUM} not found: `make test` installs Debian's chromium (apt-get install chromium)"
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -170,7 +196,10 @@ WATCH_SCRIPT_STATE = """() => {
     const observer = new MutationObserver(() => {
         const state = app.getAttribute('data-test-script-state');
         if (state === 'running') ran = true;
-        else if (ran && state === 'notRunning') { window.finishedAt = performance.now(); observer.disconnect(); }
+        else if (ran && state === 'notRunning') {
+            window.finishedAt = performance.now();
+            observer.disconnect();
+        }
     });
     observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
     window.clickedAt = performance.now();

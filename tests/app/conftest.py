@@ -49,7 +49,11 @@ def runs(tmp_path, mini_run, monkeypatch):
 
 def texts(at: AppTest) -> str:
     """Everything written as markdown, captions, info, warning and error boxes, in one string."""
-    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 

@@ -24,7 +24,9 @@ def test_renders_metrics_table_and_chart(runs):
     assert [trace["name"] for trace in bars["data"]] == ["HR@3", "NDCG@3", "HR@5", "NDCG@5"]
     # The other base models against the primary one, paired.
     deltas = charts(at)["deltas"]
-    assert set(deltas["data"][0]["y"]) == {f"base:{m}" for m in ("popular", "bpr", "itemknn", "ease", "biasedmf")}
+    assert set(deltas["data"][0]["y"]) == {
+        f"base:{m}" for m in ("popular", "bpr", "itemknn", "ease", "biasedmf")
+    }
     assert at.query_params["run"] == "alpha"
     assert "No LLM methods in this run yet" in texts(at)
 
@@ -73,15 +75,21 @@ def test_llm_run_shows_paired_change_over_the_base_and_downloads(full):
     assert "Change over the base model (base:implicitmf)" in texts(at)
     figure = charts(at)["deltas"]
     methods = figure["data"][0]["y"]
-    assert {"pointwise", "pairwise", "listwise", "hybrid"} <= set(methods) and "base:implicitmf" not in methods
+    assert {"pointwise", "pairwise", "listwise", "hybrid"} <= set(
+        methods
+    ) and "base:implicitmf" not in methods
     metrics = json.loads((full / "metrics.json").read_text())
     table = next(d.value for d in at.dataframe if "verdict" in d.value.columns).set_index("method")
     for method in methods:
         delta = metrics["methods"][method]["delta"]["NDCG@3"]
         assert table.loc[method, "value"] == pytest.approx(delta["value"])
-        assert table.loc[method, "verdict"] == ("better" if delta["ci_low"] > 0 else "worse" if delta["ci_high"] < 0 else "")
+        assert table.loc[method, "verdict"] == (
+            "better" if delta["ci_low"] > 0 else "worse" if delta["ci_high"] < 0 else ""
+        )
     assert {b.proto.label for b in at.get("download_button")} == {
-        "Metrics (CSV)", "Rankings (Parquet)", "Rankings with titles (CSV)"
+        "Metrics (CSV)",
+        "Rankings (Parquet)",
+        "Rankings with titles (CSV)",
     }
 
 
@@ -100,7 +108,10 @@ def test_compare_two_runs_side_by_side(full, runs):
 def test_a_run_with_several_seeds_shows_their_spread(full):
     metrics = json.loads((full / "metrics.json").read_text())
     values = {"HR@3": {"mean": 0.05, "std": 0.01, "values": [0.04, 0.06]}}
-    metrics["seeds"] = {"seeds": [42, 43], "methods": {"listwise": values, "base:implicitmf": {"HR@3": {**values["HR@3"], "std": 0.0}}}}
+    metrics["seeds"] = {
+        "seeds": [42, 43],
+        "methods": {"listwise": values, "base:implicitmf": {"HR@3": {**values["HR@3"], "std": 0.0}}},
+    }
     (full / "metrics.json").write_text(json.dumps(metrics))
     at = app()
     assert not at.exception

@@ -10,8 +10,13 @@ import pytest
 from tests.app.conftest import app, charts, metric, texts
 
 USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE = (
-    "pages/users.py", "pages/prompts.py", "pages/hybrid.py", "pages/bias.py", "pages/sampling.py", "pages/live.py"
-)  # fmt: skip
+    "pages/users.py",
+    "pages/prompts.py",
+    "pages/hybrid.py",
+    "pages/bias.py",
+    "pages/sampling.py",
+    "pages/live.py",
+)
 
 
 def llm_users(run) -> list:
@@ -33,8 +38,15 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     assert at.selectbox(key="users_user").value == users[0]
     grid = at.dataframe[0].value  # the test item's cells are highlighted in the browser
     assert list(grid.columns) == [
-        "base:implicitmf", "pointwise", "pointwise+prior", "pairwise", "pairwise+prior", "listwise", "hybrid", "hybrid-tuned"
-    ]  # fmt: skip
+        "base:implicitmf",
+        "pointwise",
+        "pointwise+prior",
+        "pairwise",
+        "pairwise+prior",
+        "listwise",
+        "hybrid",
+        "hybrid-tuned",
+    ]
     assert len(grid) == 10
     at.selectbox(key="users_user").select(users[1]).run()
     assert at.query_params["user"] == str(users[1])
@@ -89,9 +101,15 @@ def test_hybrid_lab_reproduces_the_stored_hybrids_and_reacts_to_sliders(full):
     stored = json.loads((full / "metrics.json").read_text())["methods"]
     at = app(HYBRID)
     table = at.dataframe[0].value.set_index("method")
-    for name, method in (("paper weights", "hybrid"), ("tuned weights", "hybrid-tuned"), ("base:implicitmf", "base:implicitmf")):
+    for name, method in (
+        ("paper weights", "hybrid"),
+        ("tuned weights", "hybrid-tuned"),
+        ("base:implicitmf", "base:implicitmf"),
+    ):
         for metric_name in ("HR@3", "NDCG@5", "HR@10"):
-            assert table.loc[name, metric_name] == pytest.approx(stored[method]["metrics"][metric_name]["value"], abs=1e-6)
+            assert table.loc[name, metric_name] == pytest.approx(
+                stored[method]["metrics"][metric_name]["value"], abs=1e-6
+            )
     # Everything off but the base position: the hybrid is the base order.
     for name in ("pointwise", "pairwise", "listwise"):
         at.toggle(key=f"hybrid_{name}_on").set_value(False)
@@ -130,7 +148,12 @@ def test_live_rerank_matches_the_stored_rankings(full):
 
 
 def test_pages_of_a_run_without_llm_stages_say_what_to_run(runs):
-    for page, missing in ((HYBRID, "task_scores.parquet"), (BIAS, "llm_outputs.parquet"), (LIVE, "instructions"), (PROMPTS, "instructions")):
+    for page, missing in (
+        (HYBRID, "task_scores.parquet"),
+        (BIAS, "llm_outputs.parquet"),
+        (LIVE, "instructions"),
+        (PROMPTS, "instructions"),
+    ):
         at = app(page)
         assert not at.exception
         assert f"no `{missing}` yet" in texts(at), page

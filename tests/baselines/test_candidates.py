@@ -48,7 +48,8 @@ def test_candidates_exclude_what_the_user_rated_before_the_target(mini):
         rated = seq.get((user, item))
         assert item == at["item_id"] or rated is None or rated > at["seq"]
         later += rated is not None and item != at["item_id"]
-    assert later > 0  # items rated after the target (the test item, among validation candidates) are not hidden
+    # Items rated after the target (the test item, among validation candidates) are not hidden
+    assert later > 0
 
 
 def test_all_rated_leaves_out_every_item_the_user_ever_rated(mini):
@@ -84,10 +85,22 @@ def test_full_ml100k_through_the_cli(tmp_path):
     """The real embedded data, end to end: every baseline evaluated, and learned models beat popularity."""
     out = tmp_path / "ml100k"
     result = subprocess.run(
-        [sys.executable, "-m", "recranker_core", "baselines", "--dataset", "ml-100k", "--profile", "smoke",
-         "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "recranker_core",
+            "baselines",
+            "--dataset",
+            "ml-100k",
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_users"] == 942

@@ -90,9 +90,8 @@ def test_training_launched_in_two_processes(smoke_run, tmp_path):
     assert trained["summary"]["valid_loss_after"] < trained["summary"]["valid_loss_before"]
     assert trained["summary"]["valid_loss_after"] == pytest.approx(alone["valid_loss_after"], abs=0.05)
     assert (run / rundir.ADAPTER / "adapter_model.safetensors").is_file()
-    assert (
-        sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
-    )  # no checkpoints or staging left
+    # No checkpoints or staging left
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
 
 
 def test_only_train_and_rerank_may_be_launched_in_several_processes(mini_run, monkeypatch, capsys):
