@@ -1,5 +1,6 @@
 """The dashboard in a real browser: `streamlit run` on a free localhost port, driven by Playwright
-in Debian's headless Chromium. Screenshots and timings go to tests/app/screenshots/ (git-ignored)."""
+in Debian's headless Chromium. Screenshots and timings go to the test's temporary folder (pytest
+keeps the last three: /tmp/pytest-of-$USER/pytest-current/test_every_page_in_a_real_browse0/screenshots)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,20 @@ import json
 import shutil
 
 from tests.app.browser import PAGES, serve, walk
-from tests.conftest import ROOT
-
-SHOTS = ROOT / "tests" / "app" / "screenshots"
 
 
 def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
-    root = tmp_path / "runs"
+    root, shots = tmp_path / "runs", tmp_path / "screenshots"
     shutil.copytree(smoke_run, root / smoke_run.name)
     # A newer run that the dashboard would fall back to if it lost the chosen run between pages.
     shutil.copytree(mini_run, root / "newer")
     manifest = json.loads((root / "newer" / "manifest.json").read_text())
-    (root / "newer" / "manifest.json").write_text(json.dumps({**manifest, "created": "2999-01-01T00:00:00+00:00"}))
+    (root / "newer" / "manifest.json").write_text(
+        json.dumps({**manifest, "created": "2999-01-01T00:00:00+00:00"})
+    )
     with serve(root) as url:
-        seen = walk(url, smoke_run.name, SHOTS)
-    (SHOTS / "timings.json").write_text(json.dumps(seen, indent=1))
+        seen = walk(url, smoke_run.name, shots)
+    (shots / "timings.json").write_text(json.dumps(seen, indent=1))
     assert list(seen["pages"]) == list(PAGES)
     for title, page in seen["pages"].items():
         assert page["problems"] == [], title
@@ -33,4 +33,4 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
         assert seen["pages"][title]["charts"] >= 1, title
     assert "live_rerank_s" in seen["timings"] and "switch_user_s" in seen["timings"]
     for name in ("runs", "user-explorer", "live-rerank"):
-        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+        assert (shots / f"{name}.png").stat().st_size > 10_000
