@@ -93,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     log.handlers[:] = [handler]
-    log.setLevel(
-        logging.WARNING if args.quiet or launch.rank() else logging.INFO
-    )  # the other processes stay quiet
+    # Under accelerate launch the other processes stay quiet.
+    log.setLevel(logging.WARNING if args.quiet or launch.rank() else logging.INFO)
     log.propagate = False
     try:
         if launch.world_size() > 1 and args.command not in LAUNCHABLE:

@@ -124,9 +124,8 @@ def method_rankings(
             prior = rows["pointwise_greedy"] + paper_weights[1] * (10 - rows["base_rank"])
             frames.append(_ranked(rows, prior, prefix + "pointwise+prior"))
         if rows["pairwise_greedy"].notna().any():
-            frames.append(
-                _ranked(rows, rows["pairwise_greedy"], prefix + "pairwise+prior")
-            )  # ties: base rank
+            # Ties (pairs the two orders disagree on) go by base rank.
+            frames.append(_ranked(rows, rows["pairwise_greedy"], prefix + "pairwise+prior"))
         if family == "tuned":
             frames.append(_ranked(rows, hybrid_score(rows, paper_weights), "hybrid"))
             frames.append(_ranked(rows, hybrid_score(rows, tuned_weights), "hybrid-tuned"))

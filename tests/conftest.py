@@ -63,8 +63,13 @@ def smoke_run(tmp_path_factory) -> Path:
     from recranker_core.cli import main
 
     out = tmp_path_factory.mktemp("smoke-runs") / "smoke"
-    assert main(["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "-q"]) == 0
+    assert main(smoke_argv(out, "-q")) == 0
     return out
+
+
+def smoke_argv(out: Path, *options: str) -> list[str]:
+    """The CLI's `run` of the smoke profile on the fixture folder into ``out``, with further options."""
+    return ["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), *options]
 
 
 def copy_run(source: Path, to: Path, **settings: dict) -> Path:

@@ -16,7 +16,7 @@ from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
 from recranker_core.runner import create_run, run_all
 from recranker_core.stages import REGISTRY
-from tests.conftest import MINI
+from tests.conftest import MINI, smoke_argv
 
 STAGE_ORDER = ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]  # as they run
 
@@ -262,18 +262,7 @@ def test_show_prints_one_users_prompts(tmp_path, mini_run, capsys):
 
 def test_a_failed_stage_is_recorded_and_run_resumes_it_and_force_redoes_one(tmp_path, monkeypatch):
     out = tmp_path / "r"
-    argv = [
-        "run",
-        "--profile",
-        "smoke",
-        "--dataset",
-        str(MINI),
-        "--out",
-        str(out),
-        "--until",
-        "instructions",
-        "-q",
-    ]
+    argv = smoke_argv(out, "--until", "instructions", "-q")
 
     def disk_full(*args, **kwargs):
         raise OSError("disk full")

@@ -12,27 +12,13 @@ from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.config import load_profile, with_scenario
 from recranker_core.errors import InputError
-from tests.conftest import MINI
+from tests.conftest import smoke_argv
 
 
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory):
     out = tmp_path_factory.mktemp("scenario") / "seq"
-    argv = [
-        "run",
-        "--profile",
-        "smoke",
-        "--scenario",
-        "sequential",
-        "--dataset",
-        str(MINI),
-        "--out",
-        str(out),
-        "--until",
-        "instructions",
-        "-q",
-    ]
-    assert main(argv) == 0
+    assert main(smoke_argv(out, "--scenario", "sequential", "--until", "instructions", "-q")) == 0
     return out
 
 

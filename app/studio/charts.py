@@ -39,17 +39,22 @@ def metric_bars(
             x=rows["method"],
             y=rows["value"],
             marker_color=colour,
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": rows["ci_high"] - rows["value"],
-                "arrayminus": rows["value"] - rows["ci_low"],
-                "thickness": 1.2,
-                "width": 3,
-            },
+            error_y=_whiskers(rows),
             hovertemplate="%{x}<br>" + str(name) + " = %{y:.4f}<extra></extra>",
         )
     return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None)
+
+
+def _whiskers(rows: pd.DataFrame) -> dict:
+    """Error bars from each row's value to its ci_low and ci_high."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": rows["ci_high"] - rows["value"],
+        "arrayminus": rows["value"] - rows["ci_low"],
+        "thickness": 1.2,
+        "width": 3,
+    }
 
 
 def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
@@ -64,14 +69,7 @@ def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
             orientation="h",
             marker_color=colours,
             customdata=rows[["ci_low", "ci_high", "p_value"]],
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": rows["ci_high"] - rows["value"],
-                "arrayminus": rows["value"] - rows["ci_low"],
-                "thickness": 1.2,
-                "width": 3,
-            },
+            error_x=_whiskers(rows),
             hovertemplate=(
                 "%{y}: %{x:+.4f} (%{customdata[0]:+.4f} to %{customdata[1]:+.4f}, "
                 "p = %{customdata[2]:.3f})<extra></extra>"

@@ -359,9 +359,7 @@ def _rerank_prompts(
                     )
                 )
         for copy in range(prompts.listwise_copies):
-            order = permutation(
-                len(listed), rng, copy > 0
-            )  # the first in base order, the paper's test prompt
+            order = permutation(len(listed), rng, copy > 0)  # copy 0 in base order: the paper's test prompt
             out.append(
                 builder.listwise(
                     head | {"variant": f"copy {copy}"},

@@ -12,29 +12,13 @@ import pytest
 from recranker_core.cli import main
 from recranker_core.llm.models import load, resolve_model
 from recranker_core.stages import REGISTRY
-from tests.conftest import MINI
+from tests.conftest import smoke_argv
 
 
 @pytest.fixture(scope="module")
 def embedded_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("embedded") / "run"
-    assert (
-        main(
-            [
-                "run",
-                "--profile",
-                "smoke",
-                "--dataset",
-                str(MINI),
-                "--out",
-                str(out),
-                "--until",
-                "instructions",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert main(smoke_argv(out, "--until", "instructions", "-q")) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["config"]["llm"].update(
         model="embedded", train_examples=6, valid_examples=3, batch_size=3, max_length=1024, lora_layers=2

@@ -15,9 +15,8 @@ from tests.conftest import copy_run
 
 @pytest.fixture
 def run(tmp_path, smoke_run):
-    return copy_run(
-        smoke_run, tmp_path / "run", rerank={"checkpoint_users": 2}
-    )  # several blocks on the small fixture
+    # Several blocks on the small fixture.
+    return copy_run(smoke_run, tmp_path / "run", rerank={"checkpoint_users": 2})
 
 
 SCORE_PROMPTS = rerank_module.score_prompts

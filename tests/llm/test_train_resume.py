@@ -14,9 +14,7 @@ from tests.conftest import ROOT, copy_run
 
 
 def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, smoke_run):
-    run = copy_run(
-        smoke_run, tmp_path / "run", llm={"checkpoint_steps": 3}
-    )  # the smoke profile trains 15 steps
+    run = copy_run(smoke_run, tmp_path / "run", llm={"checkpoint_steps": 3})  # of the smoke profile's 15
     manifest = json.loads((run / rundir.MANIFEST).read_text())
 
     checkpoint = run / rundir.TRAIN_PARTIAL / "checkpoint-6" / "trainer_state.json"
