@@ -2,9 +2,10 @@
 copies buys."""
 
 import streamlit as st
-from studio import bias, charts, session
+from studio import session
 
 from recranker_core import rundir
+from recranker_core.analysis import bias, charts
 
 st.title("Position bias")
 run = session.require_run()

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from studio import charts, live, promptview, session, users
+from studio import live, promptview, session, users
 
 from recranker_core import rundir
+from recranker_core.analysis import charts
 
 st.title("Live rerank")
 run = session.require_run()
@@ -14,7 +15,7 @@ session.require(run, rundir.INSTRUCTIONS, rundir.ADAPTER, rundir.HYBRID)
 config = session.guarded(lambda: run.manifest.config)
 prompts = session.prompts(run, "test.jsonl")
 split = session.table(run, rundir.SPLIT)
-items = session.table(run, rundir.ITEMS)
+items = session.items(run)
 candidates = session.table(run, rundir.CANDIDATES)
 hybrid = session.document(run, rundir.HYBRID)
 titles = dict(zip(items["item_id"], items["title"]))

@@ -1,9 +1,10 @@
 """Runs: the picked run's manifest, metrics with CIs, change over the base model, a second run beside it."""
 
 import streamlit as st
-from studio import charts, session, tables
+from studio import session, tables
 
 from recranker_core import rundir
+from recranker_core.analysis import charts
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
 
@@ -127,7 +128,7 @@ def rankings_csv() -> str:
 
     rankings = session.read_table(run, rundir.RANKINGS)
     return tables.rankings_with_titles(
-        rankings, session.read_table(run, rundir.ITEMS), evaluation_truth(run.path)
+        rankings, session.items(run), evaluation_truth(run.path)
     ).to_csv(index=False)
 
 

@@ -1,9 +1,10 @@
 """Prompt inspector: the exact prompt the model saw, its marked parts, the shown order and the answer."""
 
 import streamlit as st
-from studio import bias, charts, promptview, session
+from studio import promptview, session
 
 from recranker_core import rundir
+from recranker_core.analysis import bias, charts
 from recranker_core.ranking import TASKS
 
 st.title("Prompt inspector")
@@ -18,7 +19,7 @@ if not prompts:
         icon=":material/info:",
     )
     st.stop()
-items = session.table(run, rundir.ITEMS)
+items = session.items(run)
 titles = dict(zip(items["item_id"], items["title"]))
 has_outputs = (run.path / rundir.LLM_OUTPUTS).is_file()
 outputs = session.table(run, rundir.LLM_OUTPUTS) if has_outputs else None

@@ -1,9 +1,10 @@
 """Sampling: which users the instruction data came from, by activity and by cluster, and the duplicates."""
 
 import streamlit as st
-from studio import charts, sampling, session
+from studio import sampling, session
 
 from recranker_core import rundir
+from recranker_core.analysis import charts
 
 st.title("Sampling")
 run = session.require_run()

@@ -1,9 +1,10 @@
 """User explorer: one test user's history, candidates, and every method's list side by side."""
 
 import streamlit as st
-from studio import charts, session, users
+from studio import session, users
 
 from recranker_core import rundir
+from recranker_core.analysis import charts
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -18,7 +19,7 @@ session.require(run, rundir.RANKINGS, rundir.ITEMS, rundir.CANDIDATES)
 base = session.primary(run)
 rankings = session.table(run, rundir.RANKINGS)
 split = session.table(run, rundir.SPLIT)
-items = session.table(run, rundir.ITEMS)
+items = session.items(run)
 candidates = session.table(run, rundir.CANDIDATES)
 titles = dict(zip(items["item_id"], items["title"]))
 table = user_table(rankings, session.truth(run), base)

@@ -60,6 +60,13 @@ def document(run: RunInfo, name: str) -> dict[str, Any]:
     return guarded(read_document, run, name)
 
 
+def items(run: RunInfo) -> pd.DataFrame:
+    """The run's items with titles that tell items apart (``analysis.titles.distinct_titles``)."""
+    from recranker_core.analysis.titles import distinct_titles
+
+    return distinct_titles(table(run, rundir.ITEMS))
+
+
 def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
     """One instructions/*.jsonl file of the run (cached), stopping the page when it is broken."""
     return guarded(_read, _jsonl, run.path / rundir.INSTRUCTIONS / file)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from studio import bias, charts, hybrid, jobs, promptview, sampling, tables, users
+from studio import hybrid, jobs, promptview, sampling, tables, users
+
+from recranker_core.analysis import bias, charts
 
 METRICS = {
     "test_users": 3,
