@@ -12,6 +12,7 @@ pages = [
     st.Page("pages/users.py", title="User explorer", icon=":material/person_search:"),
     st.Page("pages/prompts.py", title="Prompt inspector", icon=":material/chat:"),
     st.Page("pages/hybrid.py", title="Hybrid lab", icon=":material/tune:"),
+    st.Page("pages/slices.py", title="Slices", icon=":material/pie_chart:"),
     st.Page("pages/bias.py", title="Position bias", icon=":material/swap_vert:"),
     st.Page("pages/sampling.py", title="Sampling", icon=":material/scatter_plot:"),
     st.Page("pages/live.py", title="Live rerank", icon=":material/bolt:"),

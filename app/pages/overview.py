@@ -127,9 +127,9 @@ def rankings_csv() -> str:
     from recranker_core.stages.create import evaluation_truth
 
     rankings = session.read_table(run, rundir.RANKINGS)
-    return tables.rankings_with_titles(
-        rankings, session.items(run), evaluation_truth(run.path)
-    ).to_csv(index=False)
+    return tables.rankings_with_titles(rankings, session.items(run), evaluation_truth(run.path)).to_csv(
+        index=False
+    )
 
 
 downloads[2].download_button(

@@ -24,9 +24,22 @@ candidates = session.table(run, rundir.CANDIDATES)
 titles = dict(zip(items["item_id"], items["title"]))
 table = user_table(rankings, session.truth(run), base)
 
+from_slice = st.query_params.get("users")
+if from_slice is not None:  # a link from the Slices page
+    table = users.only(table, from_slice.split(","))
+    note, clear = st.columns([4, 1])
+    note.info(
+        f"{len(table):,} users of the slice {st.query_params.get('slice', '')!r} (from Slices).",
+        icon=":material/pie_chart:",
+    )
+    if clear.button("Show every user", key="users_all"):
+        for name in ("users", "slice"):
+            st.query_params.pop(name, None)
+        st.rerun()
+
 left, right = st.columns([1, 2])
 names = list(users.FILTERS)
-default = 0 if table["llm"].any() else 1
+default = 0 if table["llm"].any() and from_slice is None else 1
 which = left.selectbox("Show", names, index=default, key="users_filter")
 shown = users.filter_users(table, which)
 left.caption(f"{len(shown):,} of {len(table):,} test users")

@@ -49,6 +49,11 @@ def _label(row) -> str:
     return text
 
 
+def only(table: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """The rows of ``user_table`` whose user id, as text (from a link), is in ``ids``."""
+    return table[table["user_id"].astype(str).isin(ids)].reset_index(drop=True)
+
+
 def filter_users(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[FILTERS[name](table).to_numpy(dtype=bool)]
 

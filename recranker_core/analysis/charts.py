@@ -45,13 +45,13 @@ def metric_bars(
     return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None)
 
 
-def _whiskers(rows: pd.DataFrame) -> dict:
-    """Error bars from each row's value to its ci_low and ci_high."""
+def _whiskers(rows: pd.DataFrame, value: str = "value", low: str = "ci_low", high: str = "ci_high") -> dict:
+    """Error bars from each row's ``value`` to its ``low`` and ``high`` ends."""
     return {
         "type": "data",
         "symmetric": False,
-        "array": rows["ci_high"] - rows["value"],
-        "arrayminus": rows["value"] - rows["ci_low"],
+        "array": rows[high] - rows[value],
+        "arrayminus": rows[value] - rows[low],
         "thickness": 1.2,
         "width": 3,
     }
@@ -261,4 +261,41 @@ def duplicate_bars(table: pd.DataFrame) -> go.Figure:
     )
     return _layout(
         figure, height=320, xaxis={"title": "times a user appears", "dtick": 1}, yaxis_title="users"
+    )
+
+
+def slice_bars(table: pd.DataFrame, metric: str) -> go.Figure:
+    """One row of bars per slice group: each method's paired difference in ``metric`` from the reference,
+    with its interval (rows of ``analysis.slices.slice_metrics`` for one dimension)."""
+    rows = table[(table["metric"] == metric) & table["delta"].notna()].sort_values("order", kind="stable")
+    labels = rows["group"] + " (" + rows["users"].astype(str) + " users)"
+    figure = go.Figure()
+    for colour, (method, part) in zip(PALETTE * 4, rows.groupby("method", sort=False)):
+        figure.add_bar(
+            name=method,
+            y=labels[part.index],
+            x=part["delta"],
+            orientation="h",
+            marker_color=colour,
+            error_x=_whiskers(part, "delta", "delta_low", "delta_high"),
+            hovertemplate="%{y}<br>" + method + ": %{x:+.4f}<extra></extra>",
+        )
+    figure.add_vline(x=0, line_color=MUTED)
+    return _layout(
+        figure,
+        height=max(260, 28 * len(labels.unique()) * max(1, rows["method"].nunique()) // 2 + 80),
+        barmode="group",
+        xaxis_title=f"{metric} difference from the reference (95% CI)",
+        yaxis={"autorange": "reversed", "title": None},
+    )
+
+
+def rank_change_histogram(changes: pd.DataFrame) -> go.Figure:
+    """How many users each method moved the test item up (> 0) or down against the reference."""
+    figure = px.histogram(
+        changes, x="change", color="method", barmode="group", color_discrete_sequence=PALETTE
+    )
+    figure.update_traces(xbins={"size": 1})
+    return _layout(
+        figure, height=320, xaxis_title="places moved up (against the reference)", yaxis_title="users"
     )

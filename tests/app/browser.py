@@ -34,6 +34,7 @@ PAGES = (
     "User explorer",
     "Prompt inspector",
     "Hybrid lab",
+    "Slices",
     "Position bias",
     "Sampling",
     "Live rerank",

@@ -29,7 +29,7 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
     assert seen["pages"]["Runs"]["tables"] >= 1 and seen["pages"]["Runs"]["charts"] >= 2
     explorer = seen["pages"]["User explorer"]
     assert explorer["tables"] >= 3 and explorer["charts"] == 1 and "user=" in explorer["url"]
-    for title in ("Prompt inspector", "Hybrid lab", "Position bias", "Sampling", "Live rerank"):
+    for title in ("Prompt inspector", "Hybrid lab", "Slices", "Position bias", "Sampling", "Live rerank"):
         assert seen["pages"][title]["charts"] >= 1, title
     assert "live_rerank_s" in seen["timings"] and "switch_user_s" in seen["timings"]
     for name in ("runs", "user-explorer", "live-rerank"):

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
 
 from tests.app.conftest import app, charts, metric, texts
 
-USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE = (
+USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES = (
     "pages/users.py",
     "pages/prompts.py",
     "pages/hybrid.py",
     "pages/bias.py",
     "pages/sampling.py",
     "pages/live.py",
+    "pages/slices.py",
 )
 
 
@@ -24,7 +26,7 @@ def llm_users(run) -> list:
     return sorted(rankings.loc[rankings["method"] == "hybrid", "user_id"].unique())
 
 
-@pytest.mark.parametrize("page", [USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE])
+@pytest.mark.parametrize("page", [USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES])
 def test_every_page_renders_without_errors(full, page):
     at = app(page)
     assert not at.exception and not at.error, page
@@ -67,6 +69,46 @@ def test_user_deep_link(full):
     user = llm_users(full)[-1]
     at = app(USERS, user=str(user))
     assert at.selectbox(key="users_user").value == user
+
+
+def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
+    at = app(SLICES)
+    assert not at.exception
+    assert at.multiselect(key="slices_methods").value == [
+        "pointwise",
+        "pointwise+prior",
+        "pairwise",
+        "pairwise+prior",
+        "listwise",
+        "hybrid",
+        "hybrid-tuned",
+    ]
+    table = at.dataframe[0].value
+    evaluated = json.loads((full / "metrics.json").read_text())["test_users"]
+    by_group = table.drop_duplicates("group")
+    assert by_group["users"].sum() == evaluated  # activity quartiles hold every user once
+    at.selectbox(key="slices_dimension").select("base position").run()
+    table = at.dataframe[0].value
+    assert set(table["group"]) <= {"1–3", "4–6", "7–10", "not in the ten"}
+    missed = table[table["group"] == "not in the ten"]
+    assert (missed["delta"].dropna() == 0).all()  # no method can rerank an item the base model did not list
+    assert {"slices_chart", "slices_changes"} <= set(charts(at))
+    link = at.get("page_link")[0].proto
+    group = at.selectbox(key="slices_group").value
+    query = parse_qs(link.query_string)
+    assert link.page == "users" and query["slice"] == [f"base position: {group}"]
+    assert len(query["users"][0].split(",")) == int(table.loc[table["group"] == group, "users"].iloc[0])
+
+
+def test_the_user_explorer_shows_a_slices_users(full):
+    users = [str(u) for u in llm_users(full)[:2]]
+    at = app(USERS, users=",".join(users), slice="activity: 1–17 likes")
+    assert not at.exception
+    assert "2 users of the slice 'activity: 1–17 likes'" in texts(at)
+    assert at.selectbox(key="users_filter").value == "All test users"
+    assert [str(o).split(" ")[1] for o in at.selectbox(key="users_user").options] == users
+    at.button(key="users_all").click().run()
+    assert "users" not in at.query_params and len(at.selectbox(key="users_user").options) > 2
 
 
 def test_prompt_inspector_switches_task_and_shows_both_pair_orders(full):

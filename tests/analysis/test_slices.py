@@ -1,0 +1,91 @@
+"""Slices of the evaluated users, each evaluated as metrics.json is: paired against the reference."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from recranker_core.analysis import slices
+from recranker_core.config import EvaluationConfig
+
+CONFIG = EvaluationConfig(ks=(3,), bootstrap_samples=200)
+
+
+def toy():
+    """8 users; 'base' lists each test item at the user's own position, 'up' one place higher."""
+    users = range(1, 9)
+    truth = pd.DataFrame({"user_id": list(users), "item_id": [100 + u for u in users]})
+    position = {u: u if u <= 6 else None for u in users}  # users 7 and 8: not listed
+    rows = []
+    for u in users:
+        if position[u] is not None:
+            rows.append((u, "base", 100 + u, position[u]))
+            rows.append((u, "up", 100 + u, max(1, position[u] - 1)))
+            rows.append((u, "same", 100 + u, position[u]))
+    rankings = pd.DataFrame(rows, columns=["user_id", "method", "item_id", "rank"])
+    features = truth.rename(columns={"item_id": "test_item"}).assign(
+        activity=[3, 5, 8, 10, 20, 30, 40, 50],
+        popularity=[1, 1, 2, 2, 50, 60, 70, 80],
+        base_position=[position[u] for u in users],
+        genres=[["Drama"], ["Drama", "Comedy"], [], ["Comedy"], ["Drama"], [], [], ["Horror"]],
+    )
+    return rankings, truth, features
+
+
+def test_groups_partition_the_users_by_each_dimension_and_genres_overlap():
+    _, _, features = toy()
+    members = slices.groups(features)
+    for dimension in ("activity", "popularity", "base position"):
+        part = members[members["dimension"] == dimension]
+        assert sorted(part["user_id"]) == list(range(1, 9)), dimension
+    positions = members[members["dimension"] == "base position"].set_index("user_id")["group"]
+    assert positions[1] == "1–3" and positions[5] == "4–6" and positions[8] == slices.NOT_LISTED
+    activity = members[members["dimension"] == "activity"].set_index("user_id")["group"]
+    assert activity[1] == activity[2] == "3–7 likes" and activity[8] == activity[7] == "33–50 likes"
+    genres = members[members["dimension"] == "genre"]
+    assert sorted(genres.loc[genres["group"] == "Drama", "user_id"]) == [1, 2, 5]
+    assert sorted(genres.loc[genres["group"] == "Comedy", "user_id"]) == [2, 4]
+
+
+def test_each_slice_is_paired_against_the_reference():
+    rankings, truth, features = toy()
+    table = slices.all_slices(rankings, truth, features, CONFIG, seed=1, reference="base")
+    ndcg = table[(table["metric"] == "NDCG@3") & (table["dimension"] == "base position")]
+    same = ndcg[ndcg["method"] == "same"]
+    assert (same["delta"] == 0).all() and (same["delta_low"] == 0).all() and (same["delta_high"] == 0).all()
+    assert ndcg.loc[ndcg["method"] == "base", "delta"].isna().all()
+    for _, rows in ndcg.groupby("group"):
+        value = rows.set_index("method")["value"]
+        assert rows.set_index("method").loc["up", "delta"] == pytest.approx(value["up"] - value["base"])
+    top = ndcg[(ndcg["group"] == "4–6") & (ndcg["method"] == "up")].iloc[0]
+    assert top["users"] == 3 and top["delta"] > 0  # users 4 moved into the top 3
+    missed = ndcg[ndcg["group"] == slices.NOT_LISTED]
+    assert (missed["value"] == 0).all()
+
+
+def test_rank_changes_count_places_moved_up():
+    rankings, truth, _ = toy()
+    changes = slices.rank_changes(rankings, truth, "base")
+    up = changes[changes["method"] == "up"].set_index("user_id")["change"]
+    assert up.to_dict() == {1: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}
+    assert set(changes["user_id"]) == set(range(1, 7))  # users whose item the reference lists
+
+
+def test_user_features_read_the_run_tables():
+    split = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 2, 1, 2],
+            "item_id": [10, 11, 10, 12, 20, 21],
+            "role": ["train", "train", "train", "train", "test", "test"],
+            "feedback": ["like", "like", "like", "dislike", "like", "like"],
+        }
+    )
+    items = pd.DataFrame({"item_id": [10, 11, 12, 20, 21], "genres": [[], [], [], ["Drama"], None]})
+    candidates = pd.DataFrame(
+        {"target": "test", "model": "mf", "user_id": [1, 1], "item_id": [11, 20], "rank": [1, 2]}
+    )
+    truth = pd.DataFrame({"user_id": [1, 2], "item_id": [20, 21]})
+    features = slices.user_features(split, items, candidates, truth, "mf").set_index("user_id")
+    assert features["activity"].to_dict() == {1: 2, 2: 1}
+    assert features.loc[1, "base_position"] == 2 and pd.isna(features.loc[2, "base_position"])
+    assert features.loc[1, "genres"] == ["Drama"] and features.loc[2, "genres"] == []
