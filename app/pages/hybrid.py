@@ -3,11 +3,11 @@ scores."""
 
 import pandas as pd
 import streamlit as st
-from studio import session, tables
+from studio import session
 from studio.hybrid import Weights, compare
 
 from recranker_core import rundir
-from recranker_core.analysis import charts
+from recranker_core.analysis import charts, tables
 
 YOURS, PAPER, TUNED = "your weights", "paper weights", "tuned weights"
 

@@ -1,10 +1,10 @@
 """Runs: the picked run's manifest, metrics with CIs, change over the base model, a second run beside it."""
 
 import streamlit as st
-from studio import session, tables
+from studio import session
 
 from recranker_core import rundir
-from recranker_core.analysis import charts
+from recranker_core.analysis import charts, tables
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
 
@@ -141,49 +141,50 @@ downloads[2].download_button(
     key="download_rankings_csv",
 )
 
+
+def compare_runs(documents: dict, configs: dict) -> None:
+    names = tuple(documents)
+    long = tables.compare_runs(documents)
+    metric = (
+        st.segmented_control("Metric", tables.HEADLINE, default="NDCG@5", key="overview_compare_metric")
+        or "NDCG@5"
+    )
+    differences = [c for c in tables.compare_wide(long, metric, names).columns if " − " in c]
+    st.dataframe(
+        tables.compare_wide(long, metric, names),
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%+.4f") for c in differences},
+        key="compare_table",
+    )
+    st.plotly_chart(
+        charts.metric_bars(long[long["metric"] == metric], names, by="run", ytitle=metric),
+        width="stretch",
+        key="compare_bars",
+    )
+    st.caption("Methods every run has. Intervals are each run's own; the runs' test users may differ.")
+    st.markdown("**Settings that differ**")
+    st.dataframe(tables.settings_diff(configs), hide_index=True, width="stretch", key="compare_settings")
+
+
 others = [r for r in list_runs(rundir.runs_root()) if r.name != run.name and r.manifest]
-with st.expander("Compare with another run", expanded=False):
+with st.expander("Compare with other runs", expanded=False):
     if not others:
         st.caption("There is no other run to compare with.")
     else:
-        other = st.selectbox(
-            "Second run",
-            [r.name for r in others],
-            key="overview_compare",
-            format_func=lambda name: tables.run_label(
-                name, next(r.manifest for r in others if r.name == name)
-            ),
-        )
-        second = next(r for r in others if r.name == other)
+        labels = {r.name: tables.run_label(r.name, r.manifest) for r in others}
+        chosen = st.multiselect("Other runs", list(labels), format_func=labels.get, key="overview_compare")
+        picked = [r for r in others if r.name in chosen]
         try:
-            long = tables.compare_runs(
-                metrics, session.read_document(second, rundir.METRICS), (run.name, second.name)
-            )
+            documents = {run.name: metrics} | {
+                r.name: session.read_document(r, rundir.METRICS) for r in picked
+            }
+            configs = {r.name: r.manifest.config.to_dict() for r in (run, *picked)}
         except InputError as exc:
-            st.error(f"Cannot read the second run: {exc}", icon=":material/error:")
+            st.error(f"Cannot read a run to compare with: {exc}", icon=":material/error:")
         else:
-            metric = (
-                st.segmented_control(
-                    "Metric", tables.HEADLINE, default="NDCG@5", key="overview_compare_metric"
-                )
-                or "NDCG@5"
-            )
-            st.dataframe(
-                tables.compare_wide(long, metric, (run.name, second.name)),
-                hide_index=True,
-                width="stretch",
-                column_config={"difference": st.column_config.NumberColumn(format="%+.4f")},
-            )
-            st.plotly_chart(
-                charts.metric_bars(
-                    long[long["metric"] == metric], (run.name, second.name), by="run", ytitle=metric
-                ),
-                width="stretch",
-                key="compare_bars",
-            )
-            st.caption(
-                "Methods both runs have. Intervals are each run's own; the runs' test users may differ."
-            )
+            if picked:
+                compare_runs(documents, configs)
 
 with st.expander("Run details"):
     st.markdown("**Command**")

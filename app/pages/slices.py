@@ -2,10 +2,10 @@
 position and its genre, paired against the base model within each slice."""
 
 import streamlit as st
-from studio import session, tables
+from studio import session
 
 from recranker_core import rundir
-from recranker_core.analysis import charts, slices
+from recranker_core.analysis import charts, slices, tables
 
 
 # The run's folder and its files' modification times key the caches: the tables themselves (with list

@@ -10,10 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from recranker_core import rundir
+from recranker_core.analysis import tables
 from recranker_core.errors import InputError
 from recranker_core.manifest import RunInfo, list_runs
 from recranker_core.stages import written_by
-from studio import jobs, tables
+from studio import jobs
 
 RUN_KEY = "run"
 

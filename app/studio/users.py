@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from studio.tables import method_order
+from recranker_core.analysis.tables import method_order
 
 HYBRID = "hybrid"
 FILTERS = {

@@ -93,16 +93,22 @@ def test_llm_run_shows_paired_change_over_the_base_and_downloads(full):
     }
 
 
-def test_compare_two_runs_side_by_side(full, runs):
+def test_compare_several_runs_side_by_side_with_the_settings_that_differ(full, runs):
+    manifest = json.loads((runs / "beta" / "manifest.json").read_text())
+    manifest["config"]["evaluation"]["bootstrap_samples"] = 500
+    (runs / "beta" / "manifest.json").write_text(json.dumps(manifest))
     at = app(run="smoke")
-    assert at.selectbox(key="overview_compare").options  # the baseline-only runs are offered
-    at.selectbox(key="overview_compare").select("alpha").run()
-    wide = next(d.value for d in at.dataframe if "difference" in d.value.columns)
-    assert set(wide.columns) == {"method", "smoke", "alpha", "difference"}
-    # Only the methods both runs have: the base models.
+    assert [o.split(" · ")[0] for o in at.multiselect(key="overview_compare").options] == ["alpha", "beta"]
+    at.multiselect(key="overview_compare").select("alpha").select("beta").run()
+    assert not at.exception
+    wide = next(d.value for d in at.dataframe if "alpha − smoke" in d.value.columns)
+    assert set(wide.columns) == {"method", "smoke", "alpha", "beta", "alpha − smoke", "beta − smoke"}
+    # Only the methods every run has: the base models; same data and seed, so the baselines agree.
     assert all(m.startswith("base:") for m in wide["method"])
-    assert wide["difference"].abs().max() == 0  # same data, same seed: the baselines agree
-    assert {trace["name"] for trace in charts(at)["compare_bars"]["data"]} == {"smoke", "alpha"}
+    assert wide["alpha − smoke"].abs().max() == 0
+    assert {trace["name"] for trace in charts(at)["compare_bars"]["data"]} == {"smoke", "alpha", "beta"}
+    settings = next(d.value for d in at.dataframe if "setting" in d.value.columns).set_index("setting")
+    assert settings.loc["evaluation.bootstrap_samples"].to_dict() == {"smoke": 200, "alpha": 200, "beta": 500}
 
 
 def test_a_run_with_several_seeds_shows_their_spread(full):

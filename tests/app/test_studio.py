@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from studio import hybrid, jobs, promptview, sampling, tables, users
+from studio import hybrid, jobs, promptview, sampling, users
 
-from recranker_core.analysis import bias, charts
+from recranker_core.analysis import bias, charts, tables
 
 METRICS = {
     "test_users": 3,
@@ -280,9 +280,23 @@ def test_deltas_mark_intervals_that_exclude_zero_and_run_comparison():
     assert table["verdict"].to_dict() == {"pointwise": "", "pairwise": "worse", "hybrid": "better"}
     colours = charts.delta_bars(tables.deltas(metrics), "HR@3").data[0].marker.color
     assert colours[0] == charts.MUTED and charts.MUTED not in colours[1:]
-    long = tables.compare_runs(METRICS, METRICS, ("a", "b"))
-    wide = tables.compare_wide(long, "HR@3", ("a", "b"))
-    assert wide["difference"].tolist() == [0.0, 0.0] and wide["method"].tolist() == ["base:ease", "hybrid"]
+    other = {**METRICS, "methods": {m: e for m, e in METRICS["methods"].items() if m != "hybrid"}}
+    long = tables.compare_runs({"a": METRICS, "b": METRICS, "c": other})
+    wide = tables.compare_wide(long, "HR@3", ("a", "b", "c"))
+    assert wide["method"].tolist() == ["base:ease"]  # the methods every run has
+    assert wide["b − a"].tolist() == [0.0] and wide["c − a"].tolist() == [0.0]
+
+
+def test_settings_diff_lists_only_what_differs():
+    from recranker_core.config import load_profile
+
+    smoke, quick = load_profile("smoke").to_dict(), load_profile("quick").to_dict()
+    diff = tables.settings_diff({"s": smoke, "s2": smoke, "q": quick}).set_index("setting")
+    assert "llm.model" in diff.index and "seed" not in diff.index  # both profiles use seed 42
+    assert (
+        diff.loc["llm.model", "q"] == "embedded" and diff.loc["llm.model", "s"] == diff.loc["llm.model", "s2"]
+    )
+    assert tables.settings_diff({"s": smoke, "s2": smoke}).empty
 
 
 @pytest.mark.slow  # a real `run` in a subprocess

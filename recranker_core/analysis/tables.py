@@ -120,22 +120,46 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def compare_runs(first: dict[str, Any], second: dict[str, Any], names: tuple[str, str]) -> pd.DataFrame:
-    """Long table of the methods both runs have: method, metric, run (one of ``names``), value, ci_low,
-    ci_high."""
-    frames = [metrics_long(doc).assign(run=name) for doc, name in zip((first, second), names)]
-    shared = set(frames[0]["method"]) & set(frames[1]["method"])
+def compare_runs(documents: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Long table of the methods every run has: method, metric, run (a key of ``documents``: run name ->
+    metrics.json), value, ci_low, ci_high."""
+    frames = [metrics_long(doc).assign(run=name) for name, doc in documents.items()]
+    shared = set.intersection(*(set(frame["method"]) for frame in frames))
     both = pd.concat(frames, ignore_index=True)
     both = both[both["method"].isin(shared)]
     return both.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
 
 
-def compare_wide(long: pd.DataFrame, metric: str, names: tuple[str, str]) -> pd.DataFrame:
-    """method, the metric in each run, and the difference (second - first)."""
+def compare_wide(long: pd.DataFrame, metric: str, names: tuple[str, ...]) -> pd.DataFrame:
+    """method, the metric in each run, and each later run's difference from the first (``NAME − FIRST``)."""
     wide = long[long["metric"] == metric].pivot(index="method", columns="run", values="value")[list(names)]
-    wide["difference"] = wide[names[1]] - wide[names[0]]
+    for name in names[1:]:
+        wide[f"{name} − {names[0]}"] = wide[name] - wide[names[0]]
     wide = wide.rename_axis(columns=None).reset_index()
     return wide.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(drop=True)
+
+
+def settings_diff(configs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The settings on which the runs differ: setting (section.field), then one column per run (a key of
+    ``configs``: run name -> ``RunConfig.to_dict()``); a setting a run lacks shows as "–"."""
+    flat = {name: _flatten(config) for name, config in configs.items()}
+    keys = sorted(set().union(*flat.values()))
+    rows = [
+        {"setting": key, **{name: values.get(key, "–") for name, values in flat.items()}}
+        for key in keys
+        if len({repr(values.get(key, "–")) for values in flat.values()}) > 1
+    ]
+    return pd.DataFrame(rows, columns=["setting", *configs])
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    return out
 
 
 def rankings_with_titles(rankings: pd.DataFrame, items: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
