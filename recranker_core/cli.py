@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run", required=True, type=Path, help="the run directory")
         if name == "instructions":
             p.add_argument("--show", metavar="USER", help="print this user's prompts (builds them if needed)")
+    p = commands.add_parser("report", parents=[common], help="write a self-contained HTML report of a run")
+    p.add_argument("--run", required=True, type=Path, help="the run directory")
+    p.add_argument("--compare", nargs="+", type=Path, default=[], metavar="RUN", help="runs to compare with")
+    p.add_argument("--out", required=True, type=Path, help="the .html file to write")
     return parser
 
 
@@ -203,12 +207,22 @@ REPORTS = {
     "evaluate": lambda m, run: f"wrote {run / 'metrics.json'} ({len(m['methods'])} methods)",
 }
 """What each stage command prints when it is done."""
+
+
+def _report(args: argparse.Namespace) -> int:
+    from recranker_core.analysis import report
+
+    print(f"wrote {report.write(args.run, args.out, tuple(args.compare))}")
+    return 0
+
+
 COMMANDS = {
     "data": _data,
     "baselines": _create,
     "run": _create,
     **dict.fromkeys(REPORTS, _stage),
     "instructions": _instructions,
+    "report": _report,
 }
 
 

@@ -101,8 +101,13 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
+    write_text(path, json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically (see :func:`write_json`)."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
 
 

@@ -103,7 +103,7 @@ if all(m.startswith("base:") for m in metrics["methods"]):
         "(finish it with the command in *Run details*)."
     )
 
-downloads = st.columns(3)
+downloads = st.columns(4)
 downloads[0].download_button(
     "Metrics (CSV)",
     table.to_csv(index=False),
@@ -139,6 +139,28 @@ downloads[2].download_button(
     mime="text/csv",
     icon=":material/download:",
     key="download_rankings_csv",
+)
+
+
+def report_html() -> str:
+    from recranker_core.analysis import report
+
+    compared = st.session_state.get("overview_compare") or []
+    return report.build(run.path, tuple(rundir.run_path(rundir.runs_root(), name) for name in compared))
+
+
+downloads[3].download_button(
+    "Report (HTML)",
+    report_html,
+    file_name=f"{run.name}-report.html",
+    mime="text/html",
+    icon=":material/summarize:",
+    key="download_report",
+    help=(
+        "One self-contained file for stakeholders: settings, metrics with intervals and paired "
+        "differences, slices, position bias, hybrid weights, user stories, and the runs picked under "
+        "'Compare with other runs'."
+    ),
 )
 
 

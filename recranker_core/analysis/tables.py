@@ -152,6 +152,11 @@ def settings_diff(configs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["setting", *configs])
 
 
+def settings_table(config: dict[str, Any]) -> pd.DataFrame:
+    """setting (section.field), value: a run's ``RunConfig.to_dict()`` one row per field."""
+    return pd.DataFrame(list(_flatten(config).items()), columns=["setting", "value"])
+
+
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in config.items():

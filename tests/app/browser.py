@@ -99,8 +99,9 @@ def _wait_healthy(url: str, server: subprocess.Popen, log, timeout: float) -> No
 
 
 @contextmanager
-def browser() -> Iterator:
-    """A headless Chromium page (Debian's chromium; Playwright downloads no browser here)."""
+def browser(offline: bool = False) -> Iterator:
+    """A headless Chromium page (Debian's chromium; Playwright downloads no browser here); ``offline``: with
+    networking off."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
@@ -110,7 +111,8 @@ def browser() -> Iterator:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = chromium.new_page(viewport={"width": 1440, "height": 2000})
+            context = chromium.new_context(viewport={"width": 1440, "height": 2000}, offline=offline)
+            page = context.new_page()
             page.set_default_timeout(60_000)
             yield page
         finally:

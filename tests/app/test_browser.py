@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from tests.app.browser import PAGES, serve, walk
+from tests.app.browser import PAGES, browser, serve, walk
 
 
 def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
@@ -34,3 +34,15 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
     assert "live_rerank_s" in seen["timings"] and "switch_user_s" in seen["timings"]
     for name in ("runs", "user-explorer", "live-rerank"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_report_draws_its_charts_offline(smoke_run, tmp_path):
+    from recranker_core.analysis import report
+
+    path = report.write(smoke_run, tmp_path / "report.html")
+    with browser(offline=True) as page:
+        page.goto(path.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg")
+        drawn = page.locator(".js-plotly-plot:has(.main-svg)").count()
+        page.screenshot(path=str(tmp_path / "report.png"))
+    assert drawn >= 7  # metrics, paired differences, four slices, position bias

@@ -90,6 +90,7 @@ def test_llm_run_shows_paired_change_over_the_base_and_downloads(full):
         "Metrics (CSV)",
         "Rankings (Parquet)",
         "Rankings with titles (CSV)",
+        "Report (HTML)",
     }
 
 

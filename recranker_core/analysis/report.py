@@ -1,0 +1,281 @@
+"""The stakeholder report: one self-contained HTML file (plotly inline, nothing fetched) with a run's
+settings, metrics with intervals and paired differences, the main plots, slices and user stories.
+
+`python -m recranker_core report --run RUN [--compare RUN ...] --out FILE.html`, and the Runs page's
+download button, write the same file."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from recranker_core import rundir
+from recranker_core.analysis import bias, charts, slices, stories, tables
+from recranker_core.analysis.titles import title_map
+from recranker_core.errors import InputError
+from recranker_core.manifest import Manifest
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto; color: #212529; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #dee2e6; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #dee2e6; padding: 0.25rem 0.5rem; text-align: left; }
+th { background: #f1f3f5; } .muted { color: #868e96; } .test { background: #fff3bf; font-weight: 600; }
+.lists { display: flex; gap: 2rem; } pre { white-space: pre-wrap; background: #f8f9fa; padding: 0.6rem; }
+.better { color: #2b8a3e; font-weight: 600; } .worse { color: #c92a2a; font-weight: 600; }
+"""
+METRIC = "NDCG@3"
+
+
+def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
+    """The report of the run folder ``run`` (and its comparison with the runs in ``compare``) as HTML."""
+    manifest = Manifest.read(run)
+    metrics = _read(run, rundir.METRICS, rundir.read_json)
+    figures = _Figures()
+    sections = [
+        _summary(run, manifest, metrics),
+        _metrics(metrics, figures),
+        _slices(run, manifest, figures),
+        _bias(run, figures),
+        _hybrid(run),
+        _stories(run, manifest),
+        _comparison(run, manifest, metrics, compare, figures),
+        _settings(manifest),
+    ]
+    body = "\n".join(section for section in sections if section)
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>RecRanker report: "
+        f"{html.escape(run.name)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def write(run: Path, out: Path, compare: tuple[Path, ...] = ()) -> Path:
+    """Write :func:`build`'s report to ``out`` (a new or replaced .html file)."""
+    if out.suffix.lower() != ".html":
+        raise InputError(f"--out {out}: name an .html file")
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; name an .html file")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: {out.parent} is not a folder")
+    document = build(run, compare)
+    rundir.write_text(out, document)
+    return out
+
+
+class _Figures:
+    """plotly figures as HTML: the first carries plotly.js inline, the rest use it."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, figure) -> str:
+        self.count += 1
+        return figure.to_html(
+            full_html=False, include_plotlyjs=self.count == 1, config={"displaylogo": False}
+        )
+
+
+def _summary(run: Path, manifest: Manifest, metrics: dict) -> str:
+    config = manifest.config
+    facts = {
+        "dataset": manifest.dataset.get("name", "?"),
+        "profile": manifest.get("profile", "?"),
+        "model": config.llm.model,
+        "base model (reranked)": manifest.primary_method,
+        "evaluated test users": metrics["test_users"],
+        "created": manifest.get("created", "?"),
+    }
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()
+    )
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"<h1>RecRanker report: {html.escape(run.name)}</h1><p class='muted'>Made {when} by RecRanker "
+        "Studio. Every interval is a 95% bootstrap interval over the evaluated test users; every difference "
+        "is paired (same users, same resamples) against the base model whose candidates the LLM reranks."
+        f"</p><table>{rows}</table>"
+    )
+
+
+def _metrics(metrics: dict, figure) -> str:
+    long = tables.metrics_long(metrics)
+    deltas = tables.deltas(metrics)
+    headline = long[long["metric"].isin(tables.HEADLINE)].assign(
+        text=lambda t: (
+            t["value"].map("{:.3f}".format)
+            + " ("
+            + t["ci_low"].map("{:.3f}".format)
+            + "–"
+            + t["ci_high"].map("{:.3f}".format)
+            + ")"
+        )
+    )
+    table = headline.pivot(index="method", columns="metric", values="text")[list(tables.HEADLINE)]
+    table = table.loc[list(dict.fromkeys(headline["method"]))].rename_axis(columns=None).reset_index()
+    paired = deltas[deltas["metric"] == METRIC].set_index("method")
+    table[f"Δ {METRIC}"] = table["method"].map(lambda m: _delta_text(paired, m))
+    parts = [
+        "<h2>Metrics</h2>",
+        _html_table(table, escape=False),
+        figure(charts.metric_bars(long[long["metric"].isin(tables.HEADLINE)], tables.HEADLINE)),
+    ]
+    if not deltas.empty:
+        parts += [
+            f"<h3>Paired difference from {html.escape(metrics['reference'])} ({METRIC})</h3>",
+            figure(charts.delta_bars(deltas, METRIC)),
+        ]
+    return "".join(parts)
+
+
+def _delta_text(deltas: pd.DataFrame, method: str) -> str:
+    if method not in deltas.index:
+        return "–"
+    row = deltas.loc[method]
+    text = f"{row['value']:+.3f} ({row['ci_low']:+.3f} to {row['ci_high']:+.3f})"
+    return f"<span class='{row['verdict']}'>{text}</span>" if row["verdict"] else text
+
+
+def _slices(run: Path, manifest: Manifest, figure) -> str:
+    if not all((run / f).is_file() for f in (rundir.RANKINGS, rundir.SPLIT, rundir.CANDIDATES)):
+        return ""
+    from recranker_core.stages.create import evaluation_truth
+
+    config, reference = manifest.config, manifest.primary_method
+    rankings, truth = rundir.read_table(run / rundir.RANKINGS), evaluation_truth(run)
+    methods = [m for m in rankings["method"].unique() if not m.startswith(("base:", "zeroshot:"))]
+    if not methods:
+        return ""
+    features = slices.user_features(
+        rundir.read_table(run / rundir.SPLIT),
+        rundir.read_table(run / rundir.ITEMS),
+        rundir.read_table(run / rundir.CANDIDATES),
+        truth,
+        config.baselines.primary,
+    )
+    chosen = rankings[rankings["method"].isin([reference, *methods])]
+    table = slices.all_slices(chosen, truth, features, config.evaluation, config.seed, reference)
+    parts = [f"<h2>Slices ({METRIC} difference from {html.escape(reference)})</h2>"]
+    for dimension, text in slices.DIMENSIONS.items():
+        parts += [
+            f"<h3>By {html.escape(text)}</h3>",
+            figure(charts.slice_bars(table[table["dimension"] == dimension], METRIC)),
+        ]
+    return "".join(parts)
+
+
+def _bias(run: Path, figure) -> str:
+    if not (run / rundir.LLM_OUTPUTS).is_file():
+        return ""
+    split = rundir.read_table(run / rundir.SPLIT)
+    truth = bias.targets(
+        split.loc[split["role"] == "test", ["user_id", "item_id"]],
+        split.loc[split["role"] == "valid", ["user_id", "item_id"]],
+    )
+    per_prompt = bias.listwise_positions(rundir.read_table(run / rundir.LLM_OUTPUTS), truth)
+    if per_prompt.empty:
+        return ""
+    return (
+        "<h2>Position bias</h2><p>Listwise: how often the held-out item is the model's first choice, by the "
+        "position it was shown at (a flat profile means no position bias).</p>"
+        + figure(charts.position_accuracy(bias.accuracy_by_position(per_prompt)))
+    )
+
+
+def _hybrid(run: Path) -> str:
+    if not (run / rundir.HYBRID).is_file():
+        return ""
+    hybrid = rundir.read_json(run / rundir.HYBRID)
+    weights = pd.DataFrame(
+        [hybrid["paper_weights"], hybrid["tuned_weights"]],
+        index=["paper", "tuned on validation users"],
+        columns=["a1 · pairwise wins", "a2 · base position", "a3 · listwise position"],
+    )
+    return (
+        "<h2>Hybrid weights</h2><p>score = expected rating + a1 · pairwise wins + a2 · (10 − base position) "
+        f"+ a3 · (5 − listwise position); tuned on {hybrid.get('validation_users', '?')} validation "
+        "users.</p>" + weights.to_html(float_format="{:.3f}".format)
+    )
+
+
+def _stories(run: Path, manifest: Manifest) -> str:
+    if not (run / rundir.INSTRUCTIONS / "test.jsonl").is_file():
+        return ""
+    from recranker_core.stages.create import evaluation_truth
+
+    rankings, reference = rundir.read_table(run / rundir.RANKINGS), manifest.primary_method
+    method = stories.story_method(list(rankings["method"].unique()))
+    if method is None:
+        return ""
+    titles = title_map(rundir.read_table(run / rundir.ITEMS))
+    prompts = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "test.jsonl")
+    helped, hurt = stories.stories(rankings, evaluation_truth(run), prompts, method, reference)
+    parts = [f"<h2>User stories: {html.escape(method)} against {html.escape(reference)}</h2>"]
+    for heading, told in (("Helped most", helped), ("Hurt most", hurt)):
+        parts.append(f"<h3>{heading}</h3>")
+        parts += [_story(story, titles, method, reference) for story in told] or [
+            "<p class='muted'>None.</p>"
+        ]
+    return "".join(parts)
+
+
+def _story(story: stories.Story, titles: dict, method: str, reference: str) -> str:
+    def ranked(items: list) -> str:
+        rows = "".join(
+            f"<li{' class=test' if item == story.test_item else ''}>{_title(titles, item)}</li>"
+            for item in items
+        )
+        return f"<ol>{rows}</ol>"
+
+    prompt = (
+        "<details><summary>The listwise prompt the model read</summary>"
+        f"<pre>{html.escape(story.prompt)}</pre></details>"
+        if story.prompt
+        else ""
+    )
+    return (
+        f"<h4>User {html.escape(str(story.user_id))}: test item "
+        f"<span class='test'>{_title(titles, story.test_item)}</span>, "
+        f"{METRIC} {story.change:+.3f}</h4><div class='lists'><div><b>{html.escape(reference)}</b>"
+        f"{ranked(story.reference)}</div><div><b>{html.escape(method)}</b>{ranked(story.method)}</div></div>"
+        + prompt
+    )
+
+
+def _title(titles: dict, item) -> str:
+    return html.escape(titles.get(item, f"item {item}"))
+
+
+def _comparison(run: Path, manifest: Manifest, metrics: dict, compare: tuple[Path, ...], figure) -> str:
+    if not compare:
+        return ""
+    others = {path.name: Manifest.read(path) for path in compare}
+    documents = {run.name: metrics} | {
+        path.name: _read(path, rundir.METRICS, rundir.read_json) for path in compare
+    }
+    names = tuple(documents)
+    long = tables.compare_runs(documents)
+    configs = {run.name: manifest.config.to_dict()} | {n: m.config.to_dict() for n, m in others.items()}
+    return (
+        "<h2>Compared runs</h2><p>Methods every run has; intervals are each run's own.</p>"
+        + _html_table(tables.compare_wide(long, METRIC, names))
+        + figure(charts.metric_bars(long[long["metric"] == METRIC], names, by="run", ytitle=METRIC))
+        + "<h3>Settings that differ</h3>"
+        + _html_table(tables.settings_diff(configs))
+    )
+
+
+def _settings(manifest: Manifest) -> str:
+    return "<h2>Settings</h2>" + _html_table(tables.settings_table(manifest.config.to_dict()))
+
+
+def _html_table(table: pd.DataFrame, escape: bool = True) -> str:
+    return table.to_html(index=False, escape=escape, float_format="{:.4f}".format, na_rep="–")
+
+
+def _read(run: Path, name: str, reader):
+    if not (run / name).is_file():
+        raise InputError(f"{run}: no {name} (run the stages first: python -m recranker_core run --out {run})")
+    return reader(run / name)

@@ -1,0 +1,45 @@
+"""The stakeholder report: one self-contained HTML file from the CLI, readable with networking off."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from recranker_core.cli import main
+from tests.conftest import copy_run
+
+SECTIONS = ("Metrics", "Slices", "Position bias", "Hybrid weights", "User stories", "Settings")
+
+
+def test_report_of_a_run_compared_with_another(smoke_run, tmp_path, capsys):
+    other = copy_run(smoke_run, tmp_path / "other", evaluation={"bootstrap_samples": 300})
+    out = tmp_path / "report.html"
+    code = main(["report", "--run", str(smoke_run), "--compare", str(other), "--out", str(out), "-q"])
+    assert code == 0 and f"wrote {out}" in capsys.readouterr().out
+    page = out.read_text()
+    scripts = re.findall(r"<script[^>]*>", page)
+    assert not any("src=" in tag for tag in scripts)  # plotly.js is inline, nothing is fetched
+    assert page.count("Plotly.newPlot") >= 7
+    for section in SECTIONS:
+        assert f"<h2>{section}" in page, section
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    for method in metrics["methods"]:
+        assert f"<td>{method}</td>" in page, method
+    assert "<h2>Compared runs</h2>" in page and "evaluation.bootstrap_samples" in page
+    assert "Helped most" in page and "Hurt most" in page
+
+
+def test_report_refuses_bad_paths_with_one_line(smoke_run, tmp_path, capsys):
+    cases = {
+        ("--run", str(tmp_path), "--out", str(tmp_path / "r.html")): "not a run directory",
+        ("--run", str(smoke_run), "--out", str(tmp_path / "r.txt")): "name an .html file",
+        ("--run", str(smoke_run), "--out", str(tmp_path / "no" / "r.html")): "is not a folder",
+        ("--run", str(smoke_run), "--compare", str(tmp_path), "--out", str(tmp_path / "r.html")): (
+            "not a run directory"
+        ),
+    }
+    for args, expected in cases.items():
+        assert main(["report", *args]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], args
+    assert not list(tmp_path.glob("*.html"))
