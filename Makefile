@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN ?= runs/ml-100k-quick
 PORT ?= 8501
+BUILD_LOG = $(dir $(RUN)).$(notdir $(RUN)).log
 # The browser test drives Debian's chromium; `make test` installs it where missing.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -22,11 +23,17 @@ $(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# --overwrite: a quick run made by an earlier version with other creation settings is replaced (once
-# the new one is made); the same run is resumed, never rebuilt.
+# The dashboard is served at once while the quick run is built (or resumed) in the background; the
+# Runs page follows its stages, and stopping the dashboard stops the build (the next `make run` resumes
+# it). --overwrite: a quick run made by an earlier version with other creation settings is replaced
+# (once the new one is made); the same run is resumed, never rebuilt.
 run: setup
-	$(PY) -m recranker_core run --profile quick --dataset ml-100k --out $(RUN) --overwrite
-	$(MAKE) serve
+	@mkdir -p $(dir $(RUN))
+	@echo "building $(RUN) in the background (log: $(BUILD_LOG)); dashboard: http://127.0.0.1:$(PORT)"
+	@$(PY) -m recranker_core run --profile quick --dataset ml-100k --out $(RUN) --overwrite \
+		> $(BUILD_LOG) 2>&1 & build=$$!; \
+	trap 'kill $$build 2>/dev/null' EXIT INT TERM; \
+	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)
 
 serve: setup
 	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)

@@ -157,7 +157,7 @@ def staged_folder(target: Path, *, replace: bool = True) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.partial-*"):  # left by a killed process
         pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -179,7 +179,8 @@ def staged_folder(target: Path, *, replace: bool = True) -> Iterator[Path]:
         os.replace(staging, target)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -31,11 +31,23 @@ CREATION_SETTINGS = ("seed", "data", "baselines", "evaluation")
 
 
 class Progress:
-    """The stages `run` will go through and how far it got, as JSON beside the run folder."""
+    """The stages `run` will go through and how far it got, as JSON beside the run folder: planned, done,
+    running, failed, finished, and the pid of the process (a file whose process has gone is stale)."""
 
     def __init__(self, out: Path, planned: list[str]):
         self.path = rundir.progress_path(out)
-        self.state: dict[str, Any] = {"planned": planned, "done": [], "running": None, "failed": None}
+        self.state: dict[str, Any] = {
+            "planned": planned,
+            "done": [],
+            "running": None,
+            "failed": None,
+            "finished": False,
+            "pid": os.getpid(),
+        }
+        self._write()
+
+    def complete(self) -> None:
+        self.state["finished"] = True
         self._write()
 
     def start(self, label: str) -> None:
@@ -191,6 +203,7 @@ def run_all(
                 progress.finish(prefix + name)
     if replicated:
         REGISTRY["evaluate"].run(out)
+    progress.complete()
 
 
 def _step(progress: Progress | None, label: str, work) -> None:

@@ -1,5 +1,6 @@
-"""A run started from the dashboard: one background `python -m recranker_core run` process at a time,
-its log in the runs folder, its progress read from the JSON file `run` keeps beside the run folder."""
+"""Runs being built: one started from the dashboard (a background `python -m recranker_core run`, its
+log in the runs folder), and any other `run` working in the runs folder (`make run` builds the quick
+run beside the dashboard); both are followed through the JSON file `run` keeps beside the run folder."""
 
 from __future__ import annotations
 
@@ -60,6 +61,37 @@ class Job:
         return JobState(
             returncode is not None, returncode, _fraction(rundir.progress_path(self.out)), last[-160:]
         )
+
+
+@dataclass(frozen=True)
+class Build:
+    """A `run` at work in the runs folder, as its progress file tells."""
+
+    name: str
+    done: int
+    planned: int
+    running: str | None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / max(self.planned, 1)
+
+
+def builds(root: Path) -> list[Build]:
+    """The runs being built under ``root`` now: progress files not finished, not failed, whose process
+    is alive."""
+    found = []
+    for path in sorted(root.glob(".*.progress.json")) if root.is_dir() else []:
+        try:
+            state = rundir.read_json(path)
+        except InputError:  # being replaced this very moment
+            continue
+        pid = state.get("pid")
+        if state.get("finished") or state.get("failed") or not pid or not rundir.alive(pid):
+            continue
+        name = path.name.removeprefix(".").removesuffix(".progress.json")
+        found.append(Build(name, len(state["done"]), len(state["planned"]), state.get("running")))
+    return found
 
 
 def _fraction(path: Path) -> float:

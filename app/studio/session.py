@@ -97,7 +97,25 @@ def pick_run() -> RunInfo | None:
     )
     st.session_state["run_url"] = choice
     st.query_params["run"] = choice
+    with st.sidebar:
+        builds_panel()
     return runs[names.index(choice)]
+
+
+@st.fragment(run_every=3)
+def builds_panel() -> None:
+    """The runs being built in the runs folder (``jobs.builds``), followed live: the whole page runs again
+    whenever one of them finishes a stage, so that its new results show."""
+    job = jobs.current()  # a run started here has its own panel (job_progress)
+    current = {b.name: b for b in jobs.builds(rundir.runs_root()) if job is None or b.name != job.name}
+    progress = {name: build.done for name, build in current.items()}
+    before = st.session_state.get("builds_seen")
+    st.session_state["builds_seen"] = progress
+    if before is not None and progress != before:
+        st.rerun(scope="app")
+    for build in current.values():
+        doing = f"{build.running} …" if build.running else "starting …"
+        st.progress(build.fraction, text=f"Building **{build.name}**: {doing} ({build.done}/{build.planned})")
 
 
 def _remember(widget: str, shared: str) -> None:
@@ -157,8 +175,9 @@ def no_runs() -> None:
         icon=":material/info:",
     )
     st.code(jobs.command("quick", root / "ml-100k-quick"), language="bash")
+    builds_panel()
     job = jobs.current()
-    if job is None:
+    if job is None and not jobs.builds(root):
         left, right = st.columns(2)
         if left.button("Start a smoke run (about a minute)", key="start_smoke", icon=":material/play_arrow:"):
             jobs.start(root, "smoke")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -54,6 +55,38 @@ def test_no_runs_offers_the_command_and_a_button(tmp_path, monkeypatch):
     assert "No runs yet" in at.info[0].value
     assert "python -m recranker_core run --profile quick" in at.code[0].value
     assert {b.key for b in at.button} >= {"start_smoke", "start_quick"}
+
+
+def progress_file(root, name: str, **state) -> None:
+    """The progress file a `run` into root/name keeps (see runner.Progress), by this process's pid."""
+    root.mkdir(parents=True, exist_ok=True)
+    planned = ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank", "evaluate"]
+    document = {"planned": planned, "done": [], "running": None, "failed": None, "finished": False}
+    (root / f".{name}.progress.json").write_text(json.dumps(document | {"pid": os.getpid()} | state))
+
+
+def test_a_run_built_outside_the_dashboard_is_followed(tmp_path, monkeypatch):
+    """`make run` builds the quick run beside the dashboard: the page shows its stages as they go."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("RECRANKER_RUNS", str(root))
+    progress_file(root, "ml-100k-quick", running="baselines", done=["data"])
+    at = app()
+    assert not at.exception
+    assert "Building **ml-100k-quick**: baselines … (1/8)" in [p.proto.text for p in at.get("progress")]
+    assert not {"start_smoke", "start_quick"} & {b.key for b in at.button}  # one build at a time
+
+
+def test_finished_failed_and_abandoned_builds_are_not_shown(tmp_path):
+    from studio import jobs
+
+    root = tmp_path / "runs"
+    progress_file(root, "done", finished=True)
+    progress_file(root, "failed", failed="baselines")
+    progress_file(root, "killed", pid=2**22 + 12345)  # no such process
+    progress_file(root, "old")
+    (root / ".old.progress.json").write_text(json.dumps({"planned": [], "done": []}))  # before pids
+    progress_file(root, "working", running="train", done=["data", "baselines"])
+    assert [(b.name, b.running, b.done, b.planned) for b in jobs.builds(root)] == [("working", "train", 2, 8)]
 
 
 def test_corrupt_manifest_and_missing_metrics_are_named(runs):
