@@ -20,6 +20,17 @@ USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES = (
     "pages/slices.py",
 )
 
+LLM_METHODS = [
+    "pointwise",
+    "pointwise+prior",
+    "pairwise",
+    "pairwise+prior",
+    "listwise",
+    "hybrid",
+    "hybrid-tuned",
+]
+"""The tuned LLM methods of a smoke run, in the dashboard's order."""
+
 
 def llm_users(run) -> list:
     rankings = pd.read_parquet(run / "rankings.parquet")
@@ -39,16 +50,7 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     assert at.selectbox(key="users_filter").value == "With LLM results"
     assert at.selectbox(key="users_user").value == users[0]
     grid = at.dataframe[0].value  # the test item's cells are highlighted in the browser
-    assert list(grid.columns) == [
-        "base:implicitmf",
-        "pointwise",
-        "pointwise+prior",
-        "pairwise",
-        "pairwise+prior",
-        "listwise",
-        "hybrid",
-        "hybrid-tuned",
-    ]
+    assert list(grid.columns) == ["base:implicitmf", *LLM_METHODS]
     assert len(grid) == 10
     at.selectbox(key="users_user").select(users[1]).run()
     assert at.query_params["user"] == str(users[1])
@@ -74,15 +76,7 @@ def test_user_deep_link(full):
 def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
     at = app(SLICES)
     assert not at.exception
-    assert at.multiselect(key="slices_methods").value == [
-        "pointwise",
-        "pointwise+prior",
-        "pairwise",
-        "pairwise+prior",
-        "listwise",
-        "hybrid",
-        "hybrid-tuned",
-    ]
+    assert at.multiselect(key="slices_methods").value == LLM_METHODS
     table = at.dataframe[0].value
     evaluated = json.loads((full / "metrics.json").read_text())["test_users"]
     by_group = table.drop_duplicates("group")
