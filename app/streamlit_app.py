@@ -16,5 +16,6 @@ pages = [
     st.Page("pages/bias.py", title="Position bias", icon=":material/swap_vert:"),
     st.Page("pages/sampling.py", title="Sampling", icon=":material/scatter_plot:"),
     st.Page("pages/live.py", title="Live rerank", icon=":material/bolt:"),
+    st.Page("pages/whatif.py", title="What-if", icon=":material/edit_note:"),
 ]
 st.navigation(pages).run()

@@ -1,7 +1,5 @@
 """Live rerank: load the run's tuned model once and rerank one test user now."""
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 from studio import live, promptview, session, users
@@ -22,19 +20,6 @@ titles = dict(zip(items["item_id"], items["title"]))
 base = session.primary(run)
 
 
-@st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
-def tuned_model(path: str, trained: str):
-    """(model, tokenizer) of the run at ``path``; ``trained`` (when its train stage ended) renews a
-    retrained run."""
-    from recranker_core.launch import set_threads
-    from recranker_core.manifest import Manifest
-    from recranker_core.stages.rerank import load_tuned
-
-    manifest = Manifest.read(Path(path))
-    set_threads(manifest.config.rerank.threads)
-    return load_tuned(Path(path), manifest)
-
-
 user_rows = promptview.prompt_users(prompts)
 user = session.pick_user(user_rows, key="live_user", label="Test user")
 if user is None:
@@ -53,7 +38,7 @@ st.caption(
 )
 
 if st.button("Rerank now", type="primary", icon=":material/bolt:", key="live_go"):
-    model, tokenizer = tuned_model(str(run.path), run.manifest.stage("train").get("ended", ""))
+    model, tokenizer = session.tuned_model(run)
     bar = st.progress(0.0, text="starting")
     base_table = pd.DataFrame(
         {

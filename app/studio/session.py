@@ -216,6 +216,22 @@ def job_progress() -> None:
     st.progress(state.fraction, text=f"{job.profile} run: {state.last_line}")
 
 
+@st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
+def _tuned_model(path: str, trained: str):
+    from recranker_core.launch import set_threads
+    from recranker_core.manifest import Manifest
+    from recranker_core.stages.rerank import load_tuned
+
+    manifest = Manifest.read(Path(path))
+    set_threads(manifest.config.rerank.threads)
+    return load_tuned(Path(path), manifest)
+
+
+def tuned_model(run: RunInfo):
+    """(model, tokenizer) of the run's tuned model, loaded once per run (and again when it is retrained)."""
+    return _tuned_model(str(run.path), run.manifest.stage("train").get("ended", ""))
+
+
 def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
     """A searchable user selector over ``users`` (user_id and a ``label`` column); ``?user=ID`` picks one.
 

@@ -38,6 +38,7 @@ PAGES = (
     "Position bias",
     "Sampling",
     "Live rerank",
+    "What-if",
 )
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PROBLEMS = '[data-testid="stException"], [data-testid="stAlertContentError"]'

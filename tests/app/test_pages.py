@@ -10,7 +10,7 @@ import pytest
 
 from tests.app.conftest import app, charts, metric, texts
 
-USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES = (
+USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF = (
     "pages/users.py",
     "pages/prompts.py",
     "pages/hybrid.py",
@@ -18,6 +18,7 @@ USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES = (
     "pages/sampling.py",
     "pages/live.py",
     "pages/slices.py",
+    "pages/whatif.py",
 )
 
 LLM_METHODS = [
@@ -37,11 +38,11 @@ def llm_users(run) -> list:
     return sorted(rankings.loc[rankings["method"] == "hybrid", "user_id"].unique())
 
 
-@pytest.mark.parametrize("page", [USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES])
+@pytest.mark.parametrize("page", [USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF])
 def test_every_page_renders_without_errors(full, page):
     at = app(page)
     assert not at.exception and not at.error, page
-    assert at.get("plotly_chart") or page == LIVE  # the live page draws after its button
+    assert at.get("plotly_chart") or page in (LIVE, WHATIF)  # these draw after their buttons
 
 
 def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
@@ -103,6 +104,35 @@ def test_the_user_explorer_shows_a_slices_users(full):
     assert [str(o).split(" ")[1] for o in at.selectbox(key="users_user").options] == users
     at.button(key="users_all").click().run()
     assert "users" not in at.query_params and len(at.selectbox(key="users_user").options) > 2
+
+
+def test_what_if_scores_an_edit_beside_the_original_and_attributes_the_score(full):
+    at = app(WHATIF)
+    at.selectbox(key="whatif_task").select("pointwise").run()
+    leave_out = at.multiselect(key="whatif_leave_out")
+    first = leave_out.options[0]
+    leave_out.select(first).run()
+    at.toggle(key="whatif_hint").set_value(False).run()
+    assert first not in at.code[0].value.split("disliked")[0] and "Hint:" not in at.code[0].value
+    at.button(key="whatif_go").click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["prompt"].tolist() == ["original", "edited"]
+    assert table["expected rating"].between(1, 5).all()
+    at.button(key="whatif_attribute").click().run()
+    assert not at.exception
+    bars = charts(at)["whatif_chart"]["data"]
+    assert {trace["name"] for trace in bars} == {"liked", "disliked", "hint"}
+
+
+def test_what_if_says_why_an_edit_cannot_be_scored(full):
+    at = app(WHATIF)
+    leave_out = at.multiselect(key="whatif_leave_out")
+    for title in leave_out.options:
+        leave_out.select(title)
+    at.run()
+    assert not at.exception
+    assert "keep at least one liked item" in at.warning[0].value
 
 
 def test_prompt_inspector_switches_task_and_shows_both_pair_orders(full):
