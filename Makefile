@@ -42,9 +42,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The whole suite, with lint (what CI runs).
+# The whole suite, with lint (what CI runs): the fast tier on two processes, then the slow tests in
+# one (two processes each training torch models on 2 cores make those slower, not faster).
 test: lint $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow" -n 2 --dist loadscope
+	$(PY) -m pytest -m slow
 
 # The edit loop: lint and the tests that need no trained run, no embedded model and no browser.
 test-fast: lint
