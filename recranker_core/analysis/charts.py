@@ -30,7 +30,7 @@ def metric_bars(
 ) -> go.Figure:
     """Grouped bars: one group per method, one bar per value of column ``by`` in ``series``, CI as error bars.
 
-    ``long`` has method, value, ci_low, ci_high and ``by`` (see :func:`studio.tables.metrics_long`)."""
+    ``long`` has method, value, ci_low, ci_high and ``by`` (see :func:`analysis.tables.metrics_long`)."""
     figure = go.Figure()
     for colour, name in zip(PALETTE * 2, series):
         rows = long[long[by] == name]
@@ -59,7 +59,7 @@ def _whiskers(rows: pd.DataFrame, value: str = "value", low: str = "ci_low", hig
 
 def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
     """Horizontal bars of each method's paired difference in ``metric`` from the reference, with its
-    interval; coloured where the interval excludes 0 (see :func:`studio.tables.deltas`)."""
+    interval; coloured where the interval excludes 0 (see :func:`analysis.tables.deltas`)."""
     rows = table[table["metric"] == metric]
     colours = rows["verdict"].map({"better": PALETTE[1], "worse": HIGHLIGHT}).fillna(MUTED).tolist()
     figure = go.Figure(
