@@ -8,14 +8,14 @@ import streamlit as st
 st.set_page_config(page_title="RecRanker Studio", page_icon=":material/leaderboard:", layout="wide")
 
 pages = [
-    st.Page("pages/overview.py", title="Runs", icon=":material/leaderboard:", default=True),
-    st.Page("pages/users.py", title="User explorer", icon=":material/person_search:"),
-    st.Page("pages/prompts.py", title="Prompt inspector", icon=":material/chat:"),
-    st.Page("pages/hybrid.py", title="Hybrid lab", icon=":material/tune:"),
-    st.Page("pages/slices.py", title="Slices", icon=":material/pie_chart:"),
-    st.Page("pages/bias.py", title="Position bias", icon=":material/swap_vert:"),
-    st.Page("pages/sampling.py", title="Sampling", icon=":material/scatter_plot:"),
-    st.Page("pages/live.py", title="Live rerank", icon=":material/bolt:"),
-    st.Page("pages/whatif.py", title="What-if", icon=":material/edit_note:"),
+    st.Page("views/overview.py", title="Runs", icon=":material/leaderboard:", default=True),
+    st.Page("views/users.py", title="User explorer", icon=":material/person_search:"),
+    st.Page("views/prompts.py", title="Prompt inspector", icon=":material/chat:"),
+    st.Page("views/hybrid.py", title="Hybrid lab", icon=":material/tune:"),
+    st.Page("views/slices.py", title="Slices", icon=":material/pie_chart:"),
+    st.Page("views/bias.py", title="Position bias", icon=":material/swap_vert:"),
+    st.Page("views/sampling.py", title="Sampling", icon=":material/scatter_plot:"),
+    st.Page("views/live.py", title="Live rerank", icon=":material/bolt:"),
+    st.Page("views/whatif.py", title="What-if", icon=":material/edit_note:"),
 ]
 st.navigation(pages).run()

@@ -14,7 +14,7 @@ ENTRY = str(ROOT / "app" / "streamlit_app.py")
 
 
 def app(page: str | None = None, **params: str) -> AppTest:
-    """The dashboard on ``page`` (e.g. "pages/users.py"), run once, with query parameters."""
+    """The dashboard on ``page`` (e.g. "views/users.py"), run once, with query parameters."""
     at = AppTest.from_file(ENTRY, default_timeout=60)
     for key, value in params.items():
         at.query_params[key] = value

@@ -46,3 +46,15 @@ def test_the_report_draws_its_charts_offline(smoke_run, tmp_path):
         drawn = page.locator(".js-plotly-plot:has(.main-svg)").count()
         page.screenshot(path=str(tmp_path / "report.png"))
     assert drawn >= 7  # metrics, paired differences, four slices, position bias
+
+
+def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tmp_path):
+    """A shared link such as /users?run=NAME opens the dashboard with its own pages; with the pages in a
+    folder called pages/, a fresh server served them as Streamlit's file-named pages instead."""
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_run, root / smoke_run.name)
+    with serve(root) as url, browser() as page:
+        page.goto(f"{url}/users?run={smoke_run.name}")
+        page.get_by_role("heading", name="User explorer").first.wait_for()
+        navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert all(title in navigation for title in PAGES), navigation

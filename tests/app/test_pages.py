@@ -11,14 +11,14 @@ import pytest
 from tests.app.conftest import app, charts, metric, texts
 
 USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF = (
-    "pages/users.py",
-    "pages/prompts.py",
-    "pages/hybrid.py",
-    "pages/bias.py",
-    "pages/sampling.py",
-    "pages/live.py",
-    "pages/slices.py",
-    "pages/whatif.py",
+    "views/users.py",
+    "views/prompts.py",
+    "views/hybrid.py",
+    "views/bias.py",
+    "views/sampling.py",
+    "views/live.py",
+    "views/slices.py",
+    "views/whatif.py",
 )
 
 LLM_METHODS = [

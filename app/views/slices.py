@@ -99,7 +99,7 @@ groups = groups[groups["dimension"] == dimension].sort_values("order", kind="sta
 group = st.selectbox("Slice", groups["group"].unique().tolist(), key="slices_group")
 members = groups.loc[groups["group"] == group, "user_id"].astype(str).tolist()
 st.page_link(
-    "pages/users.py",
+    "views/users.py",
     label=f"Open the {len(members)} users of '{group}' in the User explorer",
     icon=":material/person_search:",
     query_params={"run": run.name, "users": ",".join(members), "slice": f"{dimension}: {group}"},
