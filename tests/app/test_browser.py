@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from tests.app.browser import PAGES, browser, serve, walk
+from tests.app.browser import PAGES, PROBLEMS, browser, serve, settle, walk
 
 
 def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
@@ -58,3 +58,27 @@ def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tm
         page.get_by_role("heading", name="User explorer").first.wait_for()
         navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert all(title in navigation for title in PAGES), navigation
+
+
+def test_a_what_if_edit_in_the_browser(smoke_run, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_run, root / smoke_run.name)
+    with serve(root) as url, browser() as page:
+        page.goto(f"{url}/whatif?run={smoke_run.name}")
+        page.get_by_role("heading", name="What-if").first.wait_for()
+        settle(page)
+        page.get_by_role("combobox", name="Leave out of the history").click()
+        left_out = page.get_by_role("option").filter(has_not_text="Select all").first
+        title = left_out.inner_text()
+        left_out.click()
+        page.keyboard.press("Escape")
+        settle(page)
+        page.get_by_role("button", name="Score the edited prompt").click()
+        page.get_by_text("Change:").wait_for()
+        settle(page)
+        problems = page.locator(PROBLEMS).count()
+        page.get_by_test_id("stExpander").get_by_text("The edited prompt").click()
+        edited = page.locator('[data-testid="stCode"]').first.inner_text()
+        page.screenshot(path=str(tmp_path / "what-if.png"), full_page=True)
+    assert problems == 0
+    assert f'"{title}"' not in edited and "The user liked these" in edited
