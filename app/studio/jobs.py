@@ -82,10 +82,7 @@ def builds(root: Path) -> list[Build]:
     is alive."""
     found = []
     for path in sorted(root.glob(".*.progress.json")) if root.is_dir() else []:
-        try:
-            state = rundir.read_json(path)
-        except InputError:  # being replaced this very moment
-            continue
+        state = _progress(path)
         pid = state.get("pid")
         if state.get("finished") or state.get("failed") or not pid or not rundir.alive(pid):
             continue
@@ -96,11 +93,16 @@ def builds(root: Path) -> list[Build]:
 
 def _fraction(path: Path) -> float:
     """Share of the planned stages that are done, from the progress file (0 until it is written)."""
+    state = _progress(path)
+    return len(state.get("done", [])) / max(len(state.get("planned", [])), 1)
+
+
+def _progress(path: Path) -> dict:
+    """A progress file as `run` writes it (see runner.Progress); {} while absent or being replaced."""
     try:
-        progress = rundir.read_json(path)
+        return rundir.read_json(path)
     except InputError:
-        return 0.0
-    return len(progress.get("done", [])) / max(len(progress.get("planned", [])), 1)
+        return {}
 
 
 def _tail(path: Path, size: int = 64_000) -> str:

@@ -111,7 +111,3 @@ def answer_table(task: str, probs, scale: tuple[int, int]) -> pd.DataFrame:
     Yes./No.; listwise: one label per shown candidate)."""
     probs = np.asarray(probs, dtype=float)
     return pd.DataFrame({"label": list(task_labels(task, scale, len(probs))), "probability": probs})
-
-
-def expected_rating(probs, scale: tuple[int, int]) -> float:
-    return float(np.asarray(probs, dtype=float) @ np.arange(scale[0], scale[1] + 1))

@@ -4,7 +4,7 @@ import streamlit as st
 from studio import promptview, session
 
 from recranker_core import rundir
-from recranker_core.analysis import bias, charts
+from recranker_core.analysis import bias, charts, whatif
 from recranker_core.ranking import TASKS
 
 st.title("Prompt inspector")
@@ -79,7 +79,9 @@ with answer:
     marks = [item == target for item in shown] if task == "listwise" else None
     st.plotly_chart(charts.probability_bars(labels, marks), width="stretch", key="prompts_probs")
     if task == "pointwise":
-        st.metric("Parsed score: expected rating", f"{promptview.expected_rating(row['probs'], scale):.3f}")
+        st.metric(
+            "Parsed score: expected rating", f"{whatif.prompt_score('pointwise', row['probs'], scale):.3f}"
+        )
     elif task == "pairwise":
         st.metric("P(first item preferred)", f"{row['probs'][0]:.3f}")
     else:
