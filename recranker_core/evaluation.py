@@ -97,16 +97,40 @@ def metrics_document(
     config: EvaluationConfig,
     seed: int,
     reference: str | None = None,
+    selected: str | None = None,
+    rivals: tuple[str, ...] = (),
 ) -> dict:
-    """The content of ``metrics.json``; ``reference`` names the method every other one is compared with."""
+    """The content of ``metrics.json``; ``reference`` names the method every other one is compared with,
+    and ``selected`` (chosen before test was read) is also compared with each of ``rivals`` it has."""
     per_user = per_user_metrics(rankings, truth, config.ks)
-    return {
+    document = {
         "test_users": int(truth["user_id"].nunique()),
         "ks": list(config.ks),
         "ci_level": config.ci_level,
         "bootstrap_samples": config.bootstrap_samples,
         "reference": reference,
         "methods": summarize(per_user, config, seed, reference),
+    }
+    if selected in document["methods"]:
+        document["selected"] = {
+            "method": selected,
+            "against": paired_deltas(per_user, config, seed, selected, rivals),
+        }
+    return document
+
+
+def paired_deltas(
+    per_user: pd.DataFrame, config: EvaluationConfig, seed: int, method: str, rivals: tuple[str, ...]
+) -> dict[str, dict]:
+    """``method`` minus each rival that ``per_user`` holds, on the same users and the same resamples as
+    :func:`summarize` draws (same seed, same users)."""
+    present = set(per_user["method"])
+    return {
+        rival: summarize(per_user[per_user["method"].isin([method, rival])], config, seed, rival)[method][
+            "delta"
+        ]
+        for rival in rivals
+        if rival in present and rival != method
     }
 
 

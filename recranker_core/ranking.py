@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recranker_core import fusion
+from recranker_core.evaluation import per_user_metrics
+
 GRID = {
     "a1": (0.0, 0.25, 0.5, 1.0, 2.0),
     "a2": (0.0, 0.025, 0.05, 0.1, 0.2, 0.4),
@@ -182,6 +185,13 @@ class Reranked:
     accuracy: pd.Series
     """Validation pairwise accuracy per method, base models included."""
     validation_users: int
+    fused: dict[str, dict]
+    """Per fusion method (``fusion``, ``zeroshot:fusion``, ``control:hints``): its lambdas and their
+    validation NDCG@3."""
+    validation_ndcg: dict[str, float]
+    """Validation NDCG@3 of every reranking method, base models included."""
+    selected: str | None
+    """The LLM method with the best validation NDCG@3: the one judged on test."""
 
 
 def rank_outputs(
@@ -191,28 +201,58 @@ def rank_outputs(
     primary: str,
     paper_weights: tuple[float, ...],
     scale: tuple[int, int],
+    hints: pd.DataFrame | None = None,
 ) -> Reranked:
-    """Per-prompt outputs and the baselines' candidates -> task scores, tuned hybrid, rankings, validation
-    accuracy.
+    """Per-prompt outputs and the baselines' candidates -> task scores, tuned hybrid and fusions,
+    rankings, validation accuracy and NDCG, and the selected LLM method.
 
-    candidates: candidates.parquet (target valid/test, model, user_id, item_id, rank);
-    valid_truth: user_id, item_id of the validation items.
+    candidates: candidates.parquet (target valid/test, model, user_id, item_id, rank, score);
+    valid_truth: user_id, item_id of the validation items; hints: the hint models' scores the prompts
+    showed (``fusion.shown_hints``), for ``control:hints``.
     """
     lists = candidates[candidates["model"] == primary]
     lists = lists.assign(
-        split=lists["target"].map({"test": "test", "valid": "valid-rerank"}), base_rank=lists["rank"] - 1
+        split=lists["target"].map({"test": "test", "valid": "valid-rerank"}),
+        base_rank=lists["rank"] - 1,
+        base_score=lists["score"],
     )
-    table = task_scores(outputs, lists[["split", "user_id", "item_id", "base_rank"]], scale)
-    valid_tuned = table[(table["split"] == "valid-rerank") & (table["family"] == "tuned")]
+    table = task_scores(outputs, lists[["split", "user_id", "item_id", "base_rank", "base_score"]], scale)
+    if hints is not None:
+        table = fusion.with_hints(table, hints, primary)
+    valid = table[table["split"] == "valid-rerank"]
+    valid_tuned = valid[valid["family"] == "tuned"]
     tuned, grid = tune_weights(valid_tuned, valid_truth) if len(valid_tuned) else (paper_weights, [])
-    ranked = method_rankings(table, paper_weights, tuned)
+    frames, fused = [method_rankings(table, paper_weights, tuned)], {}
+    for method, (family, columns) in fusion.fusion_methods(table, TASKS).items():
+        weights, value = fusion.tune(valid[valid["family"] == family], columns, valid_truth)
+        fused[method] = {"weights": weights, fusion.VALIDATION_NDCG: value}
+        rows = table[table["family"] == family]
+        frames.append(_ranked(rows, fusion.fusion_score(rows, weights), method))
+    ranked = pd.concat(frames, ignore_index=True)
     valid_ranked = ranked[ranked["split"] == "valid-rerank"]
     users = valid_ranked["user_id"].unique()
     base_valid = candidates[(candidates["target"] == "valid") & candidates["user_id"].isin(users)]
+    base_valid = base_valid.assign(method="base:" + base_valid["model"])
     accuracy = pd.concat(
-        [
-            pairwise_accuracy(base_valid.assign(method="base:" + base_valid["model"]), valid_truth),
-            pairwise_accuracy(valid_ranked, valid_truth),
-        ]
+        [pairwise_accuracy(base_valid, valid_truth), pairwise_accuracy(valid_ranked, valid_truth)]
     )
-    return Reranked(table, ranked, tuned, grid, accuracy, int(len(users)))
+    ndcg = validation_ndcg(
+        pd.concat([base_valid, valid_ranked]), valid_truth[valid_truth["user_id"].isin(users)]
+    )
+    return Reranked(table, ranked, tuned, grid, accuracy, int(len(users)), fused, ndcg, select(ndcg))
+
+
+def validation_ndcg(rankings: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Mean NDCG@TUNE_K per method over the validation users in ``truth`` (a missing item scores 0)."""
+    if rankings.empty or truth.empty:
+        return {}
+    per_user = per_user_metrics(rankings, truth, (fusion.TUNE_K,))
+    means = per_user.groupby("method")[f"NDCG@{fusion.TUNE_K}"].mean()
+    return {str(method): round(float(value), 6) for method, value in means.items()}
+
+
+def select(ndcg: dict[str, float]) -> str | None:
+    """The LLM method (tuned or zero-shot; not a base model or a control) with the best validation NDCG;
+    ties go to the first by name."""
+    llm = {m: v for m, v in ndcg.items() if not m.startswith(("base:", "control:"))}
+    return max(llm, key=llm.get) if llm else None

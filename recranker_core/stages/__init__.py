@@ -64,7 +64,7 @@ REGISTRY: dict[str, Stage] = {
         ),
         Stage(
             "rerank",
-            "score and rerank the candidates with the tuned and untuned LLM, tune the hybrid",
+            "score and rerank the candidates with the tuned and untuned LLM, tune the hybrid and fusions",
             rerank.rerank,
             reads=(
                 _INSTRUCTION["test.jsonl"],
@@ -76,7 +76,7 @@ REGISTRY: dict[str, Stage] = {
             settings=("baselines", "rerank"),
             writes=(rundir.LLM_OUTPUTS, rundir.TASK_SCORES, rundir.HYBRID, rundir.RANKINGS),
             after="train",
-            version=2,
+            version=3,
             launchable=True,
             requires=rerank.backend_installed,
         ),

@@ -10,6 +10,7 @@ import pandas as pd
 from recranker_core import rundir
 from recranker_core.data.split import Split, check_enough_data, split_likes
 from recranker_core.evaluation import across_seeds, metrics_document
+from recranker_core.fusion import CONTROL, TUNE_K, VALIDATION_NDCG
 from recranker_core.stages.base import StageRun
 
 log = logging.getLogger("recranker")
@@ -51,13 +52,22 @@ def evaluate(stage: StageRun) -> dict:
     truth = evaluation_truth(run)
     rankings = rundir.read_table(run / rundir.RANKINGS)
     rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
-    metrics = metrics_document(rankings, truth, config.evaluation, config.seed, manifest.primary_method)
+    rerank = manifest.summary("rerank") or {}
+    base = manifest.primary_method
+    metrics = metrics_document(
+        rankings, truth, config.evaluation, config.seed, base, rerank.get("selected"), (base, CONTROL)
+    )
     metrics["evaluation_users"] = "random subset" if (run / rundir.EVALUATION_USERS).is_file() else "all"
-    rerank = manifest.summary("rerank")
     if rerank:
         metrics["validation_pairwise_accuracy"] = rerank["validation_pairwise_accuracy"]
         metrics["validation_users"] = rerank["validation_users"]
         metrics["hybrid_tuned_weights"] = rerank["tuned_weights"]
+    if "selected" in metrics:
+        metrics["selected"] |= {
+            "chosen_by": f"validation NDCG@{TUNE_K}",
+            "validation": rerank[VALIDATION_NDCG],
+        }
+        metrics["fusion"] = rerank["fusion"]
     if config.seeds > 1 and not manifest.replicate:
         replicas = [run / rundir.REPLICATES / str(k) / rundir.METRICS for k in range(1, config.seeds)]
         documents = [metrics] + [rundir.read_json(path) for path in replicas if path.is_file()]

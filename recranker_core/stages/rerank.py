@@ -35,6 +35,7 @@ def rerank(stage: StageRun) -> dict | None:
 
     Under `accelerate launch` the users are shared out among the processes (see ``score_blocks``) and
     the main process alone ranks and writes; the others return None."""
+    from recranker_core.fusion import VALIDATION_NDCG, shown_hints
     from recranker_core.ranking import rank_outputs
 
     run, config = stage.run, stage.config
@@ -48,7 +49,13 @@ def rerank(stage: StageRun) -> dict | None:
     candidates = rundir.read_table(run / rundir.CANDIDATES)
     weights = tuple(config.rerank.hybrid_weights)
     result = rank_outputs(
-        outputs, candidates, split.targets("valid"), config.baselines.primary, weights, split.rating_scale()
+        outputs,
+        candidates,
+        split.targets("valid"),
+        config.baselines.primary,
+        weights,
+        split.rating_scale(),
+        hints=shown_hints(prompts),
     )
     rundir.write_table(run / rundir.TASK_SCORES, result.table)
     stored = rundir.read_table(run / rundir.RANKINGS)
@@ -67,6 +74,7 @@ def rerank(stage: StageRun) -> dict | None:
             "tuned_on": "mean NDCG@5 of the tuned model's hybrid over the validation rerank users",
             "validation_users": result.validation_users,
             "grid": result.grid,
+            "fusion": result.fused,
         },
     )
     parse = outputs.groupby(["family", "task"])["parsed"].agg(lambda s: round(1 - float(s.mean()), 6))
@@ -77,6 +85,9 @@ def rerank(stage: StageRun) -> dict | None:
         "validation_users": result.validation_users,
         "tuned_weights": list(result.tuned_weights),
         "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in result.accuracy.items()},
+        VALIDATION_NDCG: result.validation_ndcg,
+        "fusion": result.fused,
+        "selected": result.selected,
         "parse_failure_rate": {f"{f}:{t}": v for (f, t), v in parse.items()},
         "blocks_per_process": per_process,
     }
