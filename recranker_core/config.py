@@ -205,7 +205,8 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 @dataclass(frozen=True, config=SECTION)
 class LLMConfig:
     model: str = "embedded"
-    """The causal LM: "embedded" (SmolLM2-135M-Instruct), "tiny" (tests) or a local Hugging Face folder."""
+    """The causal LM: "embedded" (SmolLM2-135M-Instruct), "gemma3-270m" (Gemma 3 270M), "tiny" (tests) or a
+    local Hugging Face folder."""
     full_finetune: bool = False
     """Train every weight instead of a LoRA adapter."""
     lora_r: Positive = 8
@@ -219,6 +220,9 @@ class LLMConfig:
     lora_layers: Count = 0
     """Adapt only the top this many transformer layers (0 = all); backward then stops there, which saves
     CPU time."""
+    rank_loss: Annotated[float, Field(ge=0)] = 0.0
+    """Weight of the ranking loss added to the language-model loss: on pairwise and listwise examples,
+    the cross-entropy of the right label among the shown labels' logits, as scoring reads them (0 = none)."""
     learning_rate: Rate = 3e-4
     """AdamW learning rate."""
     epochs: Rate = 1.0

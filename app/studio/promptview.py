@@ -91,7 +91,7 @@ def shown_order(prompt: dict, titles: dict, target) -> pd.DataFrame:
     if meta.get("shifted") == "history":  # pointwise shifts the history, not the one item
         permutation = [0]
     labels = (
-        task_labels("listwise", (1, 1), len(items))
+        task_labels("listwise", len(items))
         if meta["task"] == "listwise"
         else [f"{i + 1}." for i in range(len(items))]
     )
@@ -110,4 +110,4 @@ def answer_table(task: str, probs, scale: tuple[int, int]) -> pd.DataFrame:
     """The label distribution the model gave: label, probability (pointwise: ratings; pairwise:
     Yes./No.; listwise: one label per shown candidate)."""
     probs = np.asarray(probs, dtype=float)
-    return pd.DataFrame({"label": list(task_labels(task, scale, len(probs))), "probability": probs})
+    return pd.DataFrame({"label": list(task_labels(task, len(probs), scale)), "probability": probs})

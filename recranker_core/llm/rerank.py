@@ -26,7 +26,8 @@ MAX_NEW_TOKENS = {"pointwise": 4, "pairwise": 4, "listwise": 24}
 COLUMNS = ["split", "user_id", "task", "variant", "items", "probs", "raw", "parsed"]
 
 
-def task_labels(task: str, scale: tuple[int, int], n_items: int) -> tuple[str, ...]:
+def task_labels(task: str, n_items: int, scale: tuple[int, int] | None = None) -> tuple[str, ...]:
+    """The answers a prompt of ``task`` showing ``n_items`` items may give (pointwise needs the scale)."""
     if task == "pointwise":
         return tuple(str(r) for r in range(scale[0], scale[1] + 1))
     if task == "pairwise":
@@ -62,7 +63,7 @@ def score_prompts(
                 key = (meta["task"], len(meta["items"]))
                 if key not in labels:
                     labels[key] = label_tokens(
-                        tokenizer, prompt["messages"], task_labels(meta["task"], scale, len(meta["items"]))
+                        tokenizer, prompt["messages"], task_labels(meta["task"], len(meta["items"]), scale)
                     )
                 sequences.append(prompt_ids(tokenizer, prompt["messages"]) + list(labels[key].prefix))
                 ids.append(labels[key].ids)

@@ -1,8 +1,11 @@
 """Instruction tuning on the chat-format JSONL: LoRA (peft) or full fine-tuning, via the HF Trainer.
 
 The loss covers only the assistant's answer (and its end-of-turn token); the
-three tasks are mixed in one seeded order. The adapter (or the full model) is
-saved as safetensors.
+three tasks are mixed in one seeded order. With ``llm.rank_loss``, a ranking
+loss is added for the pairwise and listwise examples: the softmax cross-entropy
+of the right answer's label among the labels the prompt shows, read at the
+answer's first distinct token exactly as scoring reads it (for two labels, the
+RankNet logistic loss). The adapter (or the full model) is saved as safetensors.
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
 IGNORE = -100
+RANKED = ("pairwise", "listwise")
+"""The tasks whose answer picks among shown labels, which the ranking loss covers."""
 
 
-def tokenize_examples(tokenizer, examples: list[dict], max_length: int) -> tuple[list[dict], int]:
-    """input_ids / labels per example with the prompt masked out; also the count skipped as too long."""
-    rows, skipped = [], 0
+def tokenize_examples(
+    tokenizer, examples: list[dict], max_length: int, ranked: bool = False
+) -> tuple[list[dict], int]:
+    """input_ids / labels per example with the prompt masked out (and, when ``ranked``, the ranking loss's
+    ``rank_*`` fields); also the count skipped as too long."""
+    rows, skipped, tokens = [], 0, {}
     for example in examples:
         messages = example["messages"]
         prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
@@ -36,8 +44,48 @@ def tokenize_examples(tokenizer, examples: list[dict], max_length: int) -> tuple
             skipped += 1
             continue
         labels = [IGNORE] * len(prompt_ids) + full_ids[len(prompt_ids) :]
-        rows.append({"input_ids": full_ids, "labels": labels})
+        row = {"input_ids": full_ids, "labels": labels}
+        rows.append(
+            row | rank_fields(tokenizer, example, len(prompt_ids), full_ids, tokens) if ranked else row
+        )
     return rows, skipped
+
+
+def rank_fields(tokenizer, example: dict, start: int, full_ids: list[int], tokens: dict) -> dict:
+    """rank_position (where the logits predict the answer's first distinct token), rank_ids (the shown
+    labels' tokens there) and rank_target (the answer's label among them); -1 / [] when the example is
+    not ranked or its answer does not start with one of its labels. ``tokens`` caches label sets."""
+    from recranker_core.llm.rerank import task_labels
+    from recranker_core.llm.scoring import label_tokens
+
+    meta = example["meta"]
+    none = {"rank_position": -1, "rank_ids": [], "rank_target": -1}
+    if meta["task"] not in RANKED:
+        return none
+    key = (meta["task"], len(meta["items"]))
+    if key not in tokens:
+        tokens[key] = label_tokens(tokenizer, example["messages"], task_labels(*key))
+    label = tokens[key]
+    position = start + len(label.prefix)
+    if full_ids[start:position] != list(label.prefix) or full_ids[position] not in label.ids:
+        return none
+    return {
+        "rank_position": position - 1,
+        "rank_ids": list(label.ids),
+        "rank_target": label.ids.index(full_ids[position]),
+    }
+
+
+def ranking_loss(logits, position, ids, target):
+    """Mean softmax cross-entropy of each ranked row's target label among its labels' logits."""
+    import torch
+
+    keep = target >= 0
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    rows = logits[keep.nonzero().squeeze(1), position[keep]]
+    chosen = rows.gather(1, ids[keep].clamp(min=0)).float().masked_fill(ids[keep] < 0, float("-inf"))
+    return torch.nn.functional.cross_entropy(chosen, target[keep])
 
 
 def mixed_subset(examples: list[dict], limit: int, rng: np.random.Generator) -> list[dict]:
@@ -73,12 +121,14 @@ def train(
 
     set_seed(seed)
     model, tokenizer = _trainable(model_dir, config)
+    tokenizer.padding_side = "right"  # rank_position counts from the start of each row
     rng = np.random.default_rng(seed)
+    ranked = config.rank_loss > 0
     train_rows, skipped_train = tokenize_examples(
-        tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length
+        tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length, ranked
     )
     valid_rows, skipped_valid = tokenize_examples(
-        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length
+        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length, ranked
     )
     if not train_rows:
         raise InputError(f"no training example fits llm.max_length = {config.max_length} tokens")
@@ -97,12 +147,13 @@ def train(
                     {"step": state.global_step, **{k: round(float(v), 5) for k, v in logs.items()}}
                 )
 
-    trainer = Trainer(
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
+    trainer = (_RankingTrainer.make(config.rank_loss) if ranked else Trainer)(
         model=model,
         args=args,
         train_dataset=_ListDataset(train_rows),
         eval_dataset=_ListDataset(valid_rows),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
+        data_collator=_with_rank_fields(collator) if ranked else collator,
         callbacks=[Record()],
     )
     before = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
@@ -163,6 +214,7 @@ def _arguments(config: LLMConfig, output_dir: str, steps: int, per_process: int,
         output_dir=output_dir,
         per_device_train_batch_size=per_process,
         per_device_eval_batch_size=per_process,
+        prediction_loss_only=True,  # only the loss is read; kept logits filled a GPU's memory
         learning_rate=config.learning_rate,
         max_steps=steps,
         lr_scheduler_type="cosine",
@@ -182,6 +234,37 @@ def _arguments(config: LLMConfig, output_dir: str, steps: int, per_process: int,
         remove_unused_columns=False,
         disable_tqdm=False,
     )
+
+
+def _with_rank_fields(collator):
+    """The padding collator, plus the rank_* fields as tensors (label lists padded with -1)."""
+    import torch
+
+    def collate(rows: list[dict]) -> dict:
+        batch = collator([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
+        width = max(1, *(len(r["rank_ids"]) for r in rows))
+        batch["rank_ids"] = torch.tensor([r["rank_ids"] + [-1] * (width - len(r["rank_ids"])) for r in rows])
+        batch["rank_position"] = torch.tensor([r["rank_position"] for r in rows])
+        batch["rank_target"] = torch.tensor([r["rank_target"] for r in rows])
+        return batch
+
+    return collate
+
+
+class _RankingTrainer:
+    @staticmethod
+    def make(weight: float):
+        """A Trainer whose loss is the language-model loss plus ``weight`` times :func:`ranking_loss`."""
+        from transformers import Trainer
+
+        class RankingTrainer(Trainer):
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                fields = [inputs.pop(k) for k in ("rank_position", "rank_ids", "rank_target")]
+                loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+                loss = loss + weight * ranking_loss(outputs.logits, *fields)
+                return (loss, outputs) if return_outputs else loss
+
+        return RankingTrainer
 
 
 class _ListDataset:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -12,7 +13,7 @@ from safetensors.numpy import load_file
 from recranker_core.config import LLMConfig
 from recranker_core.errors import InputError
 from recranker_core.llm.models import load, resolve_model
-from recranker_core.llm.training import mixed_subset, tokenize_examples, train
+from recranker_core.llm.training import mixed_subset, ranking_loss, tokenize_examples, train
 
 
 def test_tiny_model_is_a_llama_with_a_chat_template():
@@ -96,3 +97,52 @@ def test_full_finetune_saves_a_loadable_model_folder(tmp_path):
     assert summary["trainable_parameters"] > 30_000  # every weight, not an adapter
     model, tokenizer = load(resolve_model(str(tmp_path / "full")))
     assert not hasattr(model, "disable_adapter") and tokenizer.chat_template
+
+
+def test_the_ranking_loss_reads_the_answer_label_where_scoring_reads_it():
+    _, tokenizer = load(resolve_model("tiny"))
+    listwise = example("listwise", "Candidate movies: (A) x (B) y (C) z. Rank them.", "(C) (A) (B)")
+    listwise["meta"]["items"] = [1, 2, 3]
+    pairwise = example("pairwise", "Does the user prefer the movie to the movie?", "No.")
+    pairwise["meta"]["items"] = [1, 2]
+    pointwise = example("pointwise", "Rate the movie from 1 to 5.", "4")
+    pointwise["meta"]["items"] = [1]
+    rows, _ = tokenize_examples(tokenizer, [listwise, pairwise, pointwise], 512, ranked=True)
+    answers = []
+    for row in rows[:2]:
+        position, ids = row["rank_position"], row["rank_ids"]
+        assert row["input_ids"][position + 1] == ids[row["rank_target"]]
+        answers.append(row["rank_target"])
+    assert answers == [2, 1]  # (C) among (A) (B) (C); "No." after "Yes."
+    assert rows[2]["rank_target"] == -1 and rows[2]["rank_ids"] == []
+
+
+def test_ranking_loss_is_the_cross_entropy_among_the_shown_labels_only():
+    import torch
+
+    logits = torch.zeros((2, 3, 6))
+    logits[0, 1] = torch.tensor([9.0, 1.0, 2.0, 0.0, 5.0, 0.0])
+    position, ids = torch.tensor([1, 0]), torch.tensor([[1, 2, -1], [0, 1, 2]])
+    loss = ranking_loss(logits, position, ids, torch.tensor([1, -1]))
+    assert loss.item() == pytest.approx(-torch.log_softmax(torch.tensor([1.0, 2.0]), 0)[1].item())
+
+
+def test_training_with_the_ranking_loss_adds_it_and_learns(tmp_path):
+    data = [
+        example(
+            "pairwise",
+            f"Does the user prefer the movie number {i}? Answer Yes. or No.",
+            "Yes." if i % 2 else "No.",
+        )
+        for i in range(48)
+    ]
+    for e in data:
+        e["meta"]["items"] = [1, 2]
+    config = LLMConfig(model="tiny", learning_rate=5e-3, epochs=3, batch_size=8, max_length=512)
+    plain = train(resolve_model("tiny"), data, data[:16], config, None, seed=0)
+    ranked = dataclasses.replace(config, rank_loss=1.0)
+    summary = train(resolve_model("tiny"), data, data[:16], ranked, tmp_path / "adapter", seed=0)
+    # the same untrained model: the difference is the ranking term, a cross-entropy of two labels
+    assert 0.3 < summary["valid_loss_before"] - plain["valid_loss_before"] < 1.5
+    assert summary["valid_loss_after"] < summary["valid_loss_before"] - 0.1
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()

@@ -39,7 +39,7 @@ def test_cached_scores_equal_uncached(tiny, batch_size):
     model, tokenizer = tiny
     prompts, tasks = user_prompts()
     labels = {
-        t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, (1, 5), 10)) for t in set(tasks)
+        t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, 10, (1, 5))) for t in set(tasks)
     }
     sequences = [prompt_ids(tokenizer, p) + list(labels[t].prefix) for p, t in zip(prompts, tasks)]
     ids = [labels[t].ids for t in tasks]
