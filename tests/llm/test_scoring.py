@@ -67,3 +67,29 @@ def test_labels_that_cannot_be_told_apart_are_refused(tiny):
     _, tokenizer = tiny
     with pytest.raises(InputError, match="cannot tell the answers"):
         label_tokens(tokenizer, messages("?"), ("Yes", "Yes."))
+
+
+def test_only_the_label_rows_of_the_output_matrix_are_computed(tiny, monkeypatch):
+    """The probabilities equal a softmax over the full vocabulary's logits at the labels, yet the full
+    projection (lm_head over every token) is never run: Gemma's vocabulary has 262,144 tokens."""
+    import torch
+
+    model, tokenizer = tiny
+    prompts, tasks = user_prompts()
+    labels = {
+        t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, 10, (1, 5))) for t in set(tasks)
+    }
+    sequences = [prompt_ids(tokenizer, p) + list(labels[t].prefix) for p, t in zip(prompts, tasks)]
+    ids = [labels[t].ids for t in tasks]
+    with torch.inference_mode():
+        full = [model(input_ids=torch.tensor([s])).logits[0, -1] for s in sequences]
+    expected = [torch.softmax(row[list(i)], -1).numpy() for row, i in zip(full, ids)]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole vocabulary was projected")
+
+    monkeypatch.setattr(model.lm_head, "forward", refuse)
+    for cache in (True, False):
+        scored = LabelScorer(model, prefix_cache=cache).score(sequences, ids)
+        for a, b in zip(scored, expected):
+            assert np.abs(a - b).max() < 1e-5
