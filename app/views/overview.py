@@ -39,6 +39,30 @@ if metrics is None:
     st.error(f"No metrics to show: {problem}", icon=":material/error:")
     st.stop()
 
+judged = tables.verdict(metrics)
+if len(judged):
+    selected = metrics["selected"]
+    st.subheader(f"Does the LLM beat its base model? Judged: {selected['method']}")
+    st.dataframe(
+        judged,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "value": st.column_config.NumberColumn("Δ NDCG@3", format="%+.4f"),
+            "ci_low": st.column_config.NumberColumn(format="%+.4f"),
+            "ci_high": st.column_config.NumberColumn(format="%+.4f"),
+            "p_value": st.column_config.NumberColumn("p", format="%.3f"),
+            "verdict": st.column_config.TextColumn("interval excludes 0"),
+        },
+        key="verdict",
+    )
+    st.caption(
+        f"{selected['method']} was chosen by {selected['chosen_by']} among the LLM methods before any test "
+        "number was read; its test NDCG@3 minus each rival's on the same users and resamples. "
+        "control:hints fuses the hint models' scores with the base score, no LLM: beating the base but not "
+        "it means the hints did the work."
+    )
+
 st.subheader("Metrics")
 st.caption(
     f"Mean over {metrics['test_users']:,} test users, with {metrics['ci_level']:.0%} bootstrap intervals "

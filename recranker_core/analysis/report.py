@@ -37,6 +37,7 @@ def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
     figures = _Figures()
     sections = [
         _summary(run, manifest, metrics),
+        _verdict(metrics),
         _metrics(metrics, figures),
         _slices(run, manifest, figures),
         _bias(run, figures),
@@ -97,6 +98,25 @@ def _summary(run: Path, manifest: Manifest, metrics: dict) -> str:
         "Studio. Every interval is a 95% bootstrap interval over the evaluated test users; every difference "
         "is paired (same users, same resamples) against the base model whose candidates the LLM reranks."
         f"</p><table>{rows}</table>"
+    )
+
+
+def _verdict(metrics: dict) -> str:
+    judged = tables.verdict(metrics, METRIC)
+    if judged.empty:
+        return ""
+    selected, indexed = metrics["selected"], judged.set_index("against")
+    rows = "".join(
+        f"<tr><th>{html.escape(rival)}</th><td>{_delta_text(indexed, rival)}</td>"
+        f"<td>{indexed.loc[rival, 'p_value']:.3f}</td></tr>"
+        for rival in indexed.index
+    )
+    return (
+        "<h2>Does the LLM beat its base model?</h2>"
+        f"<p>Judged method: <b>{html.escape(selected['method'])}</b>, chosen by "
+        f"{html.escape(selected['chosen_by'])} before any test number was read. Its test {METRIC} minus each "
+        "rival's, paired; control:hints fuses the hint models' scores with the base score and no LLM.</p>"
+        f"<table><tr><th>against</th><th>Δ {METRIC}</th><th>p</th></tr>{rows}</table>"
     )
 
 

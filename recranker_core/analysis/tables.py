@@ -120,6 +120,17 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def verdict(metrics: dict[str, Any], metric: str = "NDCG@3") -> pd.DataFrame:
+    """The judged method (metrics.json's ``selected``, chosen on validation users) against its base model
+    and the hint control: against, value, ci_low, ci_high, p_value and ``verdict`` as in :func:`deltas`;
+    empty for runs without a judged method."""
+    against = metrics.get("selected", {}).get("against", {})
+    rows = [{"against": rival, **deltas[metric]} for rival, deltas in against.items()]
+    table = pd.DataFrame(rows, columns=["against", "value", "ci_low", "ci_high", "p_value"])
+    table["verdict"] = np.select([table["ci_low"] > 0, table["ci_high"] < 0], ["better", "worse"], "")
+    return table
+
+
 def compare_runs(documents: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Long table of the methods every run has: method, metric, run (a key of ``documents``: run name ->
     metrics.json), value, ci_low, ci_high."""

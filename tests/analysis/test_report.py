@@ -27,6 +27,8 @@ def test_report_of_a_run_compared_with_another(smoke_run, tmp_path, capsys):
         assert f"<td>{method}</td>" in page, method
     assert "<h2>Compared runs</h2>" in page and "evaluation.bootstrap_samples" in page
     assert "Helped most" in page and "Hurt most" in page
+    assert f"Judged method: <b>{metrics['selected']['method']}</b>" in page
+    assert "<th>base:implicitmf</th>" in page and "<th>control:hints</th>" in page
 
 
 def test_report_refuses_bad_paths_with_one_line(smoke_run, tmp_path, capsys):

@@ -112,7 +112,8 @@ def test_llm_run_shows_paired_change_over_the_base_and_downloads(full):
         methods
     ) and "base:implicitmf" not in methods
     metrics = json.loads((full / "metrics.json").read_text())
-    table = next(d.value for d in at.dataframe if "verdict" in d.value.columns).set_index("method")
+    table = next(d.value for d in at.dataframe if {"method", "verdict"} <= set(d.value.columns))
+    table = table.set_index("method")
     for method in methods:
         delta = metrics["methods"][method]["delta"]["NDCG@3"]
         assert table.loc[method, "value"] == pytest.approx(delta["value"])
@@ -125,6 +126,20 @@ def test_llm_run_shows_paired_change_over_the_base_and_downloads(full):
         "Rankings with titles (CSV)",
         "Report (HTML)",
     }
+
+
+def test_the_judged_method_is_set_against_its_base_and_the_hint_control(full):
+    at = app()
+    metrics = json.loads((full / "metrics.json").read_text())
+    selected = metrics["selected"]
+    assert f"Does the LLM beat its base model? Judged: {selected['method']}" in texts(at)
+    table = next(d.value for d in at.dataframe if "against" in d.value.columns).set_index("against")
+    assert list(table.index) == ["base:implicitmf", "control:hints"]
+    for rival, row in table.iterrows():
+        delta = selected["against"][rival]["NDCG@3"]
+        assert row["value"] == pytest.approx(delta["value"]) and row["ci_low"] == pytest.approx(
+            delta["ci_low"]
+        )
 
 
 def test_compare_several_runs_side_by_side_with_the_settings_that_differ(full, runs):
