@@ -3,7 +3,7 @@ rankings.parquet, split.parquet and manifest.json (no adapter, no training data)
 page that reads them: the method judged (chosen on validation users before test was read), its paired
 NDCG@3 differences from the base model, the hint control and the strongest base model, and every row.
 
-    .venv/bin/python bench/beat_base.py runs/beat-base --device "one NVIDIA H100 80GB HBM3"
+    .venv/bin/python bench/beat_base.py runs/beat-base --device "one NVIDIA H100 80GB HBM3" [--note TEXT]
 """
 
 from __future__ import annotations
@@ -43,7 +43,16 @@ def interval(delta: dict) -> str:
     return f"{d['value']:+.4f} ({d['ci_low']:+.4f} to {d['ci_high']:+.4f}; {side}, p = {d['p_value']:.3f})"
 
 
-def page(run: Path, device: str) -> str:
+def reading(selected: str, base: str, deltas: dict) -> str:
+    """The goal, said plainly: the judged method's interval above 0 against its base and the control."""
+    above = {rival: deltas[rival][METRIC]["ci_low"] > 0 for rival in (base, CONTROL) if rival in deltas}
+    if above and all(above.values()):
+        return f"**Goal reached**: {selected} beats {base} and {CONTROL}, both intervals above 0."
+    short = " and ".join(rival for rival, won in above.items() if not won)
+    return f"**Goal not reached**: the interval of {selected} against {short} does not lie above 0."
+
+
+def page(run: Path, device: str, note: str = "") -> str:
     metrics, manifest = rundir.read_json(run / rundir.METRICS), Manifest.read(run)
     selected, deltas = verdict(run)
     base = manifest.primary_method
@@ -58,7 +67,8 @@ def page(run: Path, device: str) -> str:
         f"({train['examples']} examples, {train['steps']} steps, {train['seconds']:.0f} s) and reranking on "
         f"{device}; everything else on the 2-core CPU machine. Weights of the hybrid and of the fusions, and "
         f"the judged method, were chosen on the {metrics['validation_users']} validation users whose "
-        "validation item is among the candidates, before any test number was read.",
+        "validation item is among the candidates, before any test number was read."
+        + (f" {note}" if note else ""),
         "",
         "## The judged method",
         "",
@@ -75,6 +85,8 @@ def page(run: Path, device: str) -> str:
             f"| {rival}{' (its base)' if rival == base else ''} | {interval(d)} |"
             for rival, d in deltas.items()
         ],
+        "",
+        reading(selected, base, deltas),
         "",
         "Fusion weights (lambda per standardised score, on top of the base score): "
         + "; ".join(f"{m}: {e['weights']}" for m, e in metrics.get("fusion", {}).items())
@@ -95,11 +107,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--device", required=True, help="the machine that trained and reranked, in words")
+    parser.add_argument("--note", default="", help="what else a reader should know of how the run was made")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         shutil.copy2(args.run / name, OUT / name)
-    (OUT / "README.md").write_text(page(args.run, args.device), encoding="utf-8")
+    (OUT / "README.md").write_text(page(args.run, args.device, args.note), encoding="utf-8")
     print(json.dumps({"selected": verdict(args.run)[0], "written": str(OUT)}))
 
 

@@ -17,6 +17,9 @@ LLM_METHODS = {
     "listwise",
     "hybrid",
     "hybrid-tuned",
+    "fusion",
+    "zeroshot:fusion",
+    "control:hints",
 }
 
 
@@ -36,6 +39,12 @@ def test_metrics_compare_every_method_with_intervals(smoke):
         "base:implicitmf"
     }
     assert len(metrics["hybrid_tuned_weights"]) == 3
+    # The judged method was chosen by validation NDCG@3 among the LLM rows, and set against its rivals.
+    selected = metrics["selected"]
+    llm_rows = {m: v for m, v in selected["validation"].items() if not m.startswith(("base:", "control:"))}
+    assert selected["method"] == max(llm_rows, key=llm_rows.get)
+    assert set(selected["against"]) == {"base:implicitmf", "control:hints"}
+    assert set(metrics["fusion"]["fusion"]["weights"]) == {"pointwise", "pairwise", "listwise"}
 
 
 def test_llm_methods_rerank_exactly_the_base_candidates(smoke):
