@@ -8,6 +8,18 @@ from recranker_core.analysis import charts, tables
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
 
+
+def difference_columns(label: str) -> dict:
+    """How a table of paired differences (value, ci_low, ci_high, p_value, verdict) is shown."""
+    return {
+        "value": st.column_config.NumberColumn(label, format="%+.4f"),
+        "ci_low": st.column_config.NumberColumn(format="%+.4f"),
+        "ci_high": st.column_config.NumberColumn(format="%+.4f"),
+        "p_value": st.column_config.NumberColumn("p", format="%.3f"),
+        "verdict": st.column_config.TextColumn("interval excludes 0"),
+    }
+
+
 st.title("Runs")
 run = session.require_run()
 manifest = run.manifest
@@ -47,13 +59,7 @@ if len(judged):
         judged,
         hide_index=True,
         width="stretch",
-        column_config={
-            "value": st.column_config.NumberColumn("Δ NDCG@3", format="%+.4f"),
-            "ci_low": st.column_config.NumberColumn(format="%+.4f"),
-            "ci_high": st.column_config.NumberColumn(format="%+.4f"),
-            "p_value": st.column_config.NumberColumn("p", format="%.3f"),
-            "verdict": st.column_config.TextColumn("interval excludes 0"),
-        },
+        column_config=difference_columns("Δ NDCG@3"),
         key="verdict",
     )
     st.caption(
@@ -102,13 +108,7 @@ if len(change):
         change[change["metric"] == metric].drop(columns="metric"),
         hide_index=True,
         width="stretch",
-        column_config={
-            "value": st.column_config.NumberColumn("difference", format="%+.4f"),
-            "ci_low": st.column_config.NumberColumn(format="%+.4f"),
-            "ci_high": st.column_config.NumberColumn(format="%+.4f"),
-            "p_value": st.column_config.NumberColumn("p", format="%.3f"),
-            "verdict": st.column_config.TextColumn("interval excludes 0"),
-        },
+        column_config=difference_columns("difference"),
     )
     st.caption(
         f"Each method minus {reference} on the same test users, over the same bootstrap resamples "

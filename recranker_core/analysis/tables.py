@@ -14,8 +14,9 @@ HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 
 
 def method_order(method: str) -> tuple[int, str]:
-    """Base models first, then zero-shot, then the tuned tasks and the hybrids."""
-    for rank, prefix in enumerate(("base:", "zeroshot:", "pointwise", "pairwise", "listwise", "hybrid")):
+    """Base models and the no-LLM control first, then zero-shot, then the tuned tasks, hybrids and fusion."""
+    order = ("base:", "control:", "zeroshot:", "pointwise", "pairwise", "listwise", "hybrid", "fusion")
+    for rank, prefix in enumerate(order):
         if method.startswith(prefix):
             return rank, method
     return 99, method

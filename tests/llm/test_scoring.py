@@ -34,15 +34,20 @@ def user_prompts():
     return prompts, tasks
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_cached_scores_equal_uncached(tiny, batch_size):
-    model, tokenizer = tiny
+def scoring_inputs(tokenizer) -> tuple[list[list[int]], list[tuple[int, ...]]]:
+    """One user's prompts of every task, each with its label prefix, and each one's label tokens."""
     prompts, tasks = user_prompts()
     labels = {
         t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, 10, (1, 5))) for t in set(tasks)
     }
     sequences = [prompt_ids(tokenizer, p) + list(labels[t].prefix) for p, t in zip(prompts, tasks)]
-    ids = [labels[t].ids for t in tasks]
+    return sequences, [labels[t].ids for t in tasks]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_cached_scores_equal_uncached(tiny, batch_size):
+    model, tokenizer = tiny
+    sequences, ids = scoring_inputs(tokenizer)
     cached_count, plain_count = TokenCount(), TokenCount()
     cached = LabelScorer(model, batch_size=batch_size, prefix_cache=True, counter=cached_count).score(
         sequences, ids
@@ -75,12 +80,7 @@ def test_only_the_label_rows_of_the_output_matrix_are_computed(tiny, monkeypatch
     import torch
 
     model, tokenizer = tiny
-    prompts, tasks = user_prompts()
-    labels = {
-        t: label_tokens(tokenizer, prompts[tasks.index(t)], task_labels(t, 10, (1, 5))) for t in set(tasks)
-    }
-    sequences = [prompt_ids(tokenizer, p) + list(labels[t].prefix) for p, t in zip(prompts, tasks)]
-    ids = [labels[t].ids for t in tasks]
+    sequences, ids = scoring_inputs(tokenizer)
     with torch.inference_mode():
         full = [model(input_ids=torch.tensor([s])).logits[0, -1] for s in sequences]
     expected = [torch.softmax(row[list(i)], -1).numpy() for row, i in zip(full, ids)]
