@@ -22,6 +22,7 @@ USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF = (
 )
 
 LLM_METHODS = [
+    "control:hints",
     "pointwise",
     "pointwise+prior",
     "pairwise",
@@ -29,8 +30,10 @@ LLM_METHODS = [
     "listwise",
     "hybrid",
     "hybrid-tuned",
+    "fusion",
 ]
-"""The tuned LLM methods of a smoke run, in the dashboard's order."""
+"""The methods that rerank a smoke run's base candidates, zero-shot ones aside, in the dashboard's order:
+the tuned LLM methods and the no-LLM control."""
 
 
 def llm_users(run) -> list:
