@@ -148,7 +148,7 @@ def train(
                 )
 
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
-    trainer = (_RankingTrainer.make(config.rank_loss) if ranked else Trainer)(
+    trainer = (_ranking_trainer(config.rank_loss) if ranked else Trainer)(
         model=model,
         args=args,
         train_dataset=_ListDataset(train_rows),
@@ -251,20 +251,18 @@ def _with_rank_fields(collator):
     return collate
 
 
-class _RankingTrainer:
-    @staticmethod
-    def make(weight: float):
-        """A Trainer whose loss is the language-model loss plus ``weight`` times :func:`ranking_loss`."""
-        from transformers import Trainer
+def _ranking_trainer(weight: float):
+    """A Trainer class whose loss is the language-model loss plus ``weight`` times :func:`ranking_loss`."""
+    from transformers import Trainer
 
-        class RankingTrainer(Trainer):
-            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-                fields = [inputs.pop(k) for k in ("rank_position", "rank_ids", "rank_target")]
-                loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-                loss = loss + weight * ranking_loss(outputs.logits, *fields)
-                return (loss, outputs) if return_outputs else loss
+    class RankingTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            fields = [inputs.pop(k) for k in ("rank_position", "rank_ids", "rank_target")]
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            loss = loss + weight * ranking_loss(outputs.logits, *fields)
+            return (loss, outputs) if return_outputs else loss
 
-        return RankingTrainer
+    return RankingTrainer
 
 
 class _ListDataset:
