@@ -24,6 +24,10 @@ def lists(users: int, llm: list[float], hint: list[float] | None = None) -> pd.D
     return pd.DataFrame(rows, columns=columns)
 
 
+def prompt(task: str, items: list, hint: dict) -> dict:
+    return {"meta": {"task": task, "split": "test", "user_id": 1, "items": items, "hint": hint}}
+
+
 TRUTH = pd.DataFrame({"user_id": range(5), "item_id": 13})
 
 
@@ -61,42 +65,10 @@ def test_standardised_scores_are_per_user_and_missing_ones_count_as_the_mean():
 
 def test_the_control_fuses_the_hints_the_prompts_showed_and_not_the_base_models_own():
     prompts = [
-        {
-            "meta": {
-                "task": "pointwise",
-                "split": "test",
-                "user_id": 1,
-                "items": [5],
-                "hint": {"biasedmf": [4.5]},
-            }
-        },
-        {
-            "meta": {
-                "task": "pairwise",
-                "split": "test",
-                "user_id": 1,
-                "items": [6, 5],
-                "hint": {"bpr": [0.2, 0.9]},
-            }
-        },
-        {
-            "meta": {
-                "task": "listwise",
-                "split": "test",
-                "user_id": 1,
-                "items": [5, 6],
-                "hint": {"bpr": [1, 0]},
-            }
-        },
-        {
-            "meta": {
-                "task": "pairwise",
-                "split": "test",
-                "user_id": 1,
-                "items": [5, 6],
-                "hint": {"implicitmf": [1, 2]},
-            }
-        },
+        prompt("pointwise", [5], {"biasedmf": [4.5]}),
+        prompt("pairwise", [6, 5], {"bpr": [0.2, 0.9]}),
+        prompt("listwise", [5, 6], {"bpr": [1, 0]}),  # positions, not scores: not read
+        prompt("pairwise", [5, 6], {"implicitmf": [1, 2]}),
     ]
     shown = fusion.shown_hints(prompts)
     assert shown.set_index(["item_id", "model"])["score"].to_dict() == {

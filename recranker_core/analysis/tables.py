@@ -115,7 +115,7 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
         for name, interval in entry.get("delta", {}).items()
     ]
     table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "p_value"])
-    table["verdict"] = np.select([table["ci_low"] > 0, table["ci_high"] < 0], ["better", "worse"], "")
+    table["verdict"] = verdicts(table)
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
         drop=True
     )
@@ -128,8 +128,12 @@ def verdict(metrics: dict[str, Any], metric: str = "NDCG@3") -> pd.DataFrame:
     against = metrics.get("selected", {}).get("against", {})
     rows = [{"against": rival, **deltas[metric]} for rival, deltas in against.items()]
     table = pd.DataFrame(rows, columns=["against", "value", "ci_low", "ci_high", "p_value"])
-    table["verdict"] = np.select([table["ci_low"] > 0, table["ci_high"] < 0], ["better", "worse"], "")
-    return table
+    return table.assign(verdict=verdicts(table))
+
+
+def verdicts(table: pd.DataFrame) -> np.ndarray:
+    """Per row of paired differences: "better" / "worse" when the interval excludes 0, else ""."""
+    return np.select([table["ci_low"] > 0, table["ci_high"] < 0], ["better", "worse"], "")
 
 
 def compare_runs(documents: dict[str, dict[str, Any]]) -> pd.DataFrame:

@@ -97,11 +97,15 @@ class LabelScorer:
             else:
                 hidden = [self._last_hidden([s]) for s in sequences]
                 hidden = torch.cat(hidden) if hidden else torch.empty(0)
-            # Renormalised over the labels, so the softmax needs only their logits, not the vocabulary's.
-            return [
-                torch.softmax(self._label_logits(row, ids), dim=-1).cpu().numpy().astype(np.float64)
-                for row, ids in zip(hidden, label_ids)
-            ]
+            # Renormalised over the labels, so the softmax needs only their logits, not the vocabulary's;
+            # one product per label set (a user's prompts share a few), one copy off the device each.
+            out: list[np.ndarray] = [np.empty(0)] * len(label_ids)
+            for ids in dict.fromkeys(label_ids):
+                rows = [i for i, own in enumerate(label_ids) if own == ids]
+                probs = torch.softmax(self._label_logits(hidden[rows], ids), dim=-1).cpu().numpy()
+                for i, p in zip(rows, probs.astype(np.float64)):
+                    out[i] = p
+            return out
 
     def _label_logits(self, hidden, ids: tuple[int, ...]):
         import torch
