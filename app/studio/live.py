@@ -20,18 +20,21 @@ def rerank_user(
     batch_size: int,
     paper: tuple[float, ...],
     tuned: tuple[float, ...],
+    family: str = "tuned",
     progress: Callable[[float, str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(outputs, rankings) for one user's test prompts; base: split, user_id, item_id, base_rank.
 
     All the user's prompts go to the scorer at once, so their shared prefix is encoded once (faster than
-    task by task: bench/results/live_rerank.md); ``progress(fraction, text)`` marks the steps."""
+    task by task: bench/results/live_rerank.md); ``progress(fraction, text)`` marks the steps. ``family``
+    "zeroshot" names the methods as the run names the zero-shot ones (the caller switches the adapter
+    off)."""
     from recranker_core.llm.rerank import score_prompts
 
     if progress:
         progress(0.0, f"scoring {len(prompts)} prompts")
     outputs = score_prompts(model, tokenizer, prompts, mode=mode, scale=scale, batch_size=batch_size).assign(
-        family="tuned"
+        family=family
     )
     if progress:
         progress(0.95, "ranking")
@@ -45,3 +48,14 @@ def same_rankings(fresh: pd.DataFrame, stored: pd.DataFrame) -> bool:
     key = ["user_id", "method", "item_id", "rank"]
     both = fresh[key].merge(stored[key], how="outer", indicator=True)
     return bool((both["_merge"] == "both").all())
+
+
+def beside(stored: pd.DataFrame, fresh: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """Rankings (user_id, method, item_id, rank) of ``methods``, stored then fresh, named "M · stored" and
+    "M · edited", in that order: the columns of a side-by-side lineup."""
+    frames = [
+        rows[rows["method"] == method].assign(method=f"{method} · {kind}")
+        for method in methods
+        for kind, rows in (("stored", stored), ("edited", fresh))
+    ]
+    return pd.concat(frames, ignore_index=True)

@@ -232,6 +232,19 @@ def tuned_model(run: RunInfo):
     return _tuned_model(str(run.path), run.manifest.stage("train").get("ended", ""))
 
 
+@st.cache_resource(show_spinner="Fitting {name} on the run's training rows (once per run)…", max_entries=8)
+def _hint_model(path: str, name: str, fitted: str):
+    from recranker_core.analysis.hintmodels import refit
+
+    return refit(Path(path), name)
+
+
+def hint_model(run: RunInfo, name: str):
+    """The run's model ``name`` fitted again as its hint models were, once per run (see
+    ``analysis.hintmodels.refit``)."""
+    return _hint_model(str(run.path), name, run.manifest.stage("baselines").get("ended", ""))
+
+
 def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
     """A searchable user selector over ``users`` (user_id and a ``label`` column); ``?user=ID`` picks one.
 

@@ -1,88 +1,166 @@
-"""What-if: change what the model sees in one stored prompt (history items, the hint, tuned or zero-shot)
-and score it live beside the original; attribute the prompt's score to each history item and the hint."""
+"""What-if: change what the model sees in a user's stored test prompts (history, hints, candidates; tuned or
+zero-shot model), score one prompt or rerank the whole user live beside the stored results, and attribute a
+prompt's score to each history item and the hints."""
 
 from contextlib import nullcontext
+from dataclasses import replace
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from studio import promptview, session
+from studio import live, promptview, session, users
 
 from recranker_core import rundir
-from recranker_core.analysis import whatif
-from recranker_core.analysis.charts import PALETTE
+from recranker_core.analysis import charts, hintmodels, whatif
 from recranker_core.errors import InputError
 
 st.title("What-if")
 run = session.require_run()
-session.require(run, rundir.INSTRUCTIONS, rundir.ADAPTER)
+session.require(run, rundir.INSTRUCTIONS, rundir.ADAPTER, rundir.HYBRID)
 config = session.guarded(lambda: run.manifest.config)
 prompts = session.prompts(run, "test.jsonl")
-scale = session.scale(session.table(run, rundir.SPLIT))
+split = session.table(run, rundir.SPLIT)
+scale = session.scale(split)
+items = session.items(run)
+titles = dict(zip(items["item_id"], items["title"]))
 user = session.pick_user(promptview.prompt_users(prompts), key="whatif_user")
 if user is None:
     st.info("This run has no test prompts.", icon=":material/info:")
     st.stop()
 mine = [p for p in prompts if p["meta"]["user_id"] == user]
-left, middle, right = st.columns(3)
-task = left.selectbox("Task", sorted({p["meta"]["task"] for p in mine}), key="whatif_task")
-of_task = [p for p in mine if p["meta"]["task"] == task]
-variant = middle.selectbox("Prompt", [p["meta"]["variant"] for p in of_task], key="whatif_variant")
-prompt = next(p for p in of_task if p["meta"]["variant"] == variant)
+stored = whatif.stored(mine)
+models = whatif.hint_models(config.baselines.models)
 families = ["tuned"] if config.llm.full_finetune else ["tuned", "zero-shot"]
-family = right.segmented_control("Model", families, default="tuned", key="whatif_family") or "tuned"
-shown = whatif.history(prompt)
-leave_out = st.multiselect(
-    "Leave out of the history", shown["liked"] + shown["disliked"], key="whatif_leave_out"
+family = st.segmented_control("Model", families, default="tuned", key="whatif_family") or "tuned"
+
+
+def title(item) -> str:
+    return titles.get(item, f"item {item}")
+
+
+st.subheader("What the model sees")
+st.caption(f"Edits apply to all {len(mine)} prompts of user {user}.")
+history, hints = st.columns(2)
+shown = stored.liked + stored.disliked
+leave_out = history.multiselect("Leave out of the history", shown, format_func=title, key="whatif_leave_out")
+rated = set(split.loc[split["user_id"] == user, "item_id"]) - set(shown)
+taken = set(shown) | set(stored.candidates)
+others = [i for i in items["item_id"] if i not in taken]
+add_liked = history.multiselect("Add as liked", others, format_func=title, key="whatif_add_liked")
+add_disliked = history.multiselect("Add as disliked", others, format_func=title, key="whatif_add_disliked")
+history.caption(
+    f"An added item the user rated shows their rating in pointwise prompts; others show {scale[1]} "
+    f"(liked) or {scale[0]} (disliked)."
 )
-hint = st.toggle("Show the hint", value=True, key="whatif_hint")
-position = 0
-if task == "listwise":
-    labels = [f"({chr(65 + i)})" for i in range(len(prompt["meta"]["items"]))]
-    position = labels.index(st.selectbox("Score of candidate", labels, key="whatif_label"))
-
-
-def score(batch: list[dict]) -> list[float]:
-    """What the rerank stage reads from each prompt, scored with the run's model in one call."""
-    from recranker_core.llm.rerank import score_prompts
-
-    model, tokenizer = session.tuned_model(run)
-    context = model.disable_adapter() if family == "zero-shot" else nullcontext()
-    with context:
-        outputs = score_prompts(
-            model, tokenizer, batch, mode="logits", scale=scale, batch_size=config.rerank.batch_size
+raters = [""] + [m for m, explicit in models.items() if explicit]
+rating_hint = hints.selectbox(
+    "Pointwise hint",
+    raters,
+    index=raters.index(stored.rating_hint) if stored.rating_hint in raters else 0,
+    format_func=lambda m: m or "none",
+    key="whatif_rating_hint",
+)
+pair_hints = hints.multiselect(
+    "Pairwise hints", list(models), default=stored.pair_hints, key="whatif_pair_hints"
+)
+list_hints = hints.multiselect(
+    "Listwise hints", list(models), default=stored.list_hints, key="whatif_list_hints"
+)
+candidates = list(stored.candidates)
+if st.toggle("Replace or reorder the candidates", key="whatif_edit_candidates"):
+    pool = list(stored.candidates) + [i for i in others if i not in rated]
+    slots = st.columns(5)
+    candidates = [
+        slots[k % 5].selectbox(
+            f"Candidate {k + 1}", pool, index=k, format_func=title, key=f"whatif_candidate_{k}"
         )
-    return [whatif.prompt_score(task, probs, scale, position) for probs in outputs["probs"]]
+        for k in range(len(stored.candidates))
+    ]
+scenario = replace(
+    stored,
+    liked=tuple(i for i in stored.liked if i not in leave_out) + tuple(add_liked),
+    disliked=tuple(i for i in stored.disliked if i not in leave_out) + tuple(add_disliked),
+    candidates=tuple(candidates),
+    rating_hint=rating_hint,
+    pair_hints=tuple(pair_hints),
+    list_hints=tuple(list_hints),
+)
+
+
+# A model whose scores no stored prompt recorded is fitted when an edit first needs it, once per run.
+lookup = hintmodels.HintScores(
+    whatif.known_scores(mine),
+    lambda name, batch: hintmodels.scores(session.hint_model(run, name), user, batch),
+)
+writer = whatif.writer(split, session.table(run, rundir.ITEMS), config.prompts, user, lookup)
+
+
+def rewritten(scenario: whatif.Scenario, batch: list[dict]) -> list[dict]:
+    return whatif.rewrite(batch, scenario, writer)
 
 
 try:
-    changed = whatif.edited(prompt, whatif.Edit(tuple(leave_out), hint))
+    whatif.check(scenario, set(items["item_id"]), models, name=title)
+    edited = mine if scenario == stored else rewritten(scenario, mine)
 except InputError as exc:
     st.warning(f"This edit cannot be scored: {exc}.", icon=":material/edit_off:")
     st.stop()
+
+
+def scored(batch: list[dict]) -> list:
+    """Label probabilities of a prompt and its variants (``batch[1:]``) from the run's model, tuned or
+    zero-shot, in one call that reuses the first prompt's encoding where a variant's text agrees with it."""
+    from recranker_core.llm.rerank import score_variants
+
+    model, tokenizer = session.tuned_model(run)
+    with model.disable_adapter() if family == "zero-shot" else nullcontext():
+        return score_variants(model, tokenizer, batch, scale=scale)
+
+
+st.subheader("One prompt")
+left, middle, right = st.columns(3)
+task = left.selectbox("Task", sorted({p["meta"]["task"] for p in mine}), key="whatif_task")
+variants = [p["meta"]["variant"] for p in mine if p["meta"]["task"] == task]
+variant = middle.selectbox("Prompt", variants, key="whatif_variant")
+index = next(i for i, p in enumerate(mine) if p["meta"]["task"] == task and p["meta"]["variant"] == variant)
+prompt, changed = mine[index], edited[index]
+position = 0
+if task == "listwise":
+    labels = [f"({chr(65 + i)})" for i in range(len(prompt["meta"]["items"]))]
+    position = labels.index(right.selectbox("Score of candidate", labels, key="whatif_label"))
 with st.expander("The edited prompt"):
     st.code(changed["messages"][1]["content"], language=None, wrap_lines=True)
-scores, attribute = st.columns(2)
-if scores.button("Score the edited prompt", type="primary", icon=":material/bolt:", key="whatif_go"):
-    original, edited = score([prompt, changed])
-    st.session_state["whatif_scores"] = (prompt["meta"], family, original, edited)
+key = (run.name, user, index, family, scenario)
+go, attribute = st.columns(2)
+if go.button("Score the edited prompt", type="primary", icon=":material/bolt:", key="whatif_go"):
+    st.session_state["whatif_scores"] = (key, scored([prompt, changed]))
 if attribute.button("Attribute the score", icon=":material/bar_chart:", key="whatif_attribute"):
-    batch, parts = whatif.variants(prompt)
+    without, parts = whatif.without_each(scenario)
+    batch = [changed] + [rewritten(s, [prompt])[0] for s in without]
     with st.spinner(f"Scoring {len(batch)} prompts …"):
-        st.session_state["whatif_parts"] = (prompt["meta"], family, whatif.attribution(score(batch), parts))
+        found = [whatif.prompt_score(task, p, scale, position) for p in scored(batch)]
+    st.session_state["whatif_parts"] = (key, whatif.attribution(found, parts))
 
 kept = st.session_state.get("whatif_scores")
-if kept and kept[:2] == (prompt["meta"], family):
+if kept and kept[0] == key:
+    original, new = (promptview.answer_table(task, p, scale) for p in kept[1])
+    table = original.rename(columns={"probability": "stored"}).assign(edited=new["probability"])
+    st.dataframe(table, hide_index=True, key="whatif_table")
+    before, after = (whatif.prompt_score(task, p, scale, position) for p in kept[1])
     unit = {"pointwise": "expected rating", "pairwise": "P(Yes)", "listwise": "label probability"}[task]
-    st.dataframe(
-        pd.DataFrame({"prompt": ["original", "edited"], unit: kept[2:]}), hide_index=True, key="whatif_table"
+    st.caption(
+        f"{unit}: {before:.4f} stored, {after:.4f} edited; change {after - before:+.4f} ({family} model)."
     )
-    st.caption(f"Change: {kept[3] - kept[2]:+.4f} ({family} model).")
 found = st.session_state.get("whatif_parts")
-if found and found[:2] == (prompt["meta"], family):
-    table = found[2].sort_values("influence", key=abs, ascending=False)
+if found and found[0] == key:
+    table = found[1].assign(part=[title(i) if i is not None else "the hints" for i in found[1]["item"]])
     figure = px.bar(
-        table, x="influence", y="part", color="kind", orientation="h", color_discrete_sequence=PALETTE
+        table.sort_values("influence", key=abs, ascending=False),
+        x="influence",
+        y="part",
+        color="kind",
+        orientation="h",
+        color_discrete_sequence=charts.PALETTE,
     )
     figure.update_layout(template="plotly_white", yaxis={"autorange": "reversed", "title": None})
     st.plotly_chart(figure, width="stretch", key="whatif_chart")
@@ -90,3 +168,54 @@ if found and found[:2] == (prompt["meta"], family):
         "Influence: the prompt's score minus its score without that part (leave one out); "
         "> 0 means the part raised it."
     )
+
+st.subheader("The whole user")
+if st.button("Rerank the user with these edits", icon=":material/bolt:", key="whatif_rerank"):
+    hybrid = session.document(run, rundir.HYBRID)
+    model, tokenizer = session.tuned_model(run)
+    bar = st.progress(0.0, text="starting")
+    base = pd.DataFrame(
+        {
+            "split": "test",
+            "user_id": user,
+            "item_id": list(scenario.candidates),
+            "base_rank": range(len(candidates)),
+        }
+    )
+    with model.disable_adapter() if family == "zero-shot" else nullcontext():
+        _, ranked = live.rerank_user(
+            model,
+            tokenizer,
+            edited,
+            base,
+            scale=scale,
+            mode=config.rerank.mode,
+            batch_size=config.rerank.batch_size,
+            paper=tuple(hybrid["paper_weights"]),
+            tuned=tuple(hybrid["tuned_weights"]),
+            family="zeroshot" if family == "zero-shot" else "tuned",
+            progress=lambda fraction, text: bar.progress(fraction, text=text),
+        )
+    bar.empty()
+    base_method = session.primary(run)
+    fresh = pd.concat([ranked, base.assign(method=base_method, rank=base["base_rank"] + 1)])
+    st.session_state["whatif_reranked"] = ((run.name, user, family, scenario), fresh)
+result = st.session_state.get("whatif_reranked")
+if result and result[0] == (run.name, user, family, scenario):
+    fresh, base_method = result[1], session.primary(run)
+    stored_rankings = session.table(run, rundir.RANKINGS)
+    stored_rankings = stored_rankings[stored_rankings["user_id"] == user]
+    methods = [base_method] + [m for m in dict.fromkeys(fresh["method"]) if m != base_method]
+    chosen = st.multiselect(
+        "Methods",
+        methods,
+        default=[m for m in methods if m in (base_method, "listwise", "hybrid")],
+        key="whatif_methods",
+    )
+    test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]
+    both = live.beside(stored_rankings, fresh, chosen)
+    names = list(dict.fromkeys(both["method"]))
+    long = users.lineup(both, user, names, f"{base_method} · stored", test_item)
+    grid, mask = users.lineup_grid(long, titles)
+    st.dataframe(users.highlighted(grid, mask), width="stretch", key="whatif_lineup")
+    st.caption("▲/▼: places moved against the stored base list; the test item is highlighted.")

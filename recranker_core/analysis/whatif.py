@@ -1,84 +1,172 @@
-"""What-if on a stored prompt: leave history items or the hint out, score the edited prompt as the
-rerank stage does, and attribute the prompt's score to each history item and the hint (leave one out).
+"""What-if on a user's stored test prompts: change what the model sees (history, hints, candidates), write
+the prompts again with the builder the instructions stage used, and attribute a prompt's score to each
+history item and hint (leave one out).
 
-Edits work on the prompt's text, the very text the model read: a history line is the list of quoted
-titles (with ratings in pointwise prompts) after "The user liked/disliked these movies:", and a hint
-is a line that starts with "Hint:"."""
+A ``Scenario`` is what a user's prompts show; ``stored`` reads it back from the prompts' meta, an edit is a
+changed copy, and ``rewrite`` turns it into prompts. Rewriting the stored scenario gives the stored prompts
+back (tested), so every difference an analyst sees comes from the edit."""
 
 from __future__ import annotations
 
-import copy
-import re
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from recranker_core.baselines.models import MODELS
+from recranker_core.config import PromptConfig
 from recranker_core.errors import InputError
+from recranker_core.instructions.phase import labels
+from recranker_core.prompts.builder import Catalogue, History, PromptBuilder
 
-ENTRY = re.compile(r'"(.*?)"(?:: (\d+))?(?:, |$)')
-HISTORY = {"liked": "The user liked these ", "disliked": "The user disliked these "}
-NONE = "None."
+ScoreLookup = Callable[[str, list], np.ndarray]
+"""(model, items) -> that model's scores of the items for the user (NaN where it cannot score)."""
 
 
 @dataclass(frozen=True)
-class Edit:
-    """What to change in a prompt."""
+class Scenario:
+    """What one user's test prompts show."""
 
-    leave_out: tuple[str, ...] = ()
-    """Titles of history items to leave out (as the prompt writes them)."""
-    hint: bool = True
-    """Keep the hint line(s)."""
-
-
-def history(prompt: dict) -> dict[str, list[str]]:
-    """The titles of the prompt's liked and disliked history, in the order shown."""
-    found = {kind: [] for kind in HISTORY}
-    for line in _text(prompt).split("\n"):
-        for kind, start in HISTORY.items():
-            if line.startswith(start):
-                found[kind] = [m.group(1) for m in ENTRY.finditer(line.split(": ", 1)[1])]
-    return found
-
-
-def edited(prompt: dict, edit: Edit) -> dict:
-    """A copy of ``prompt`` with ``edit`` applied; an InputError names an unknown title or a history left
-    without likes."""
-    shown = history(prompt)
-    unknown = set(edit.leave_out) - set(shown["liked"]) - set(shown["disliked"])
-    if unknown:
-        raise InputError(f"not in this prompt's history: {', '.join(sorted(unknown))}")
-    if shown["liked"] and set(shown["liked"]) <= set(edit.leave_out):
-        raise InputError("keep at least one liked item: the prompt needs a history")
-    lines = []
-    for line in _text(prompt).split("\n"):
-        if line.startswith("Hint:") and not edit.hint:
-            continue
-        kind = next((k for k, start in HISTORY.items() if line.startswith(start)), None)
-        if kind:
-            head, entries = line.split(": ", 1)
-            kept = [
-                m.group(0).removesuffix(", ")
-                for m in ENTRY.finditer(entries)
-                if m.group(1) not in edit.leave_out
-            ]
-            line = f"{head}: {', '.join(kept) if kept else NONE}"
-        lines.append(line)
-    result = copy.deepcopy(prompt)
-    result["messages"][1]["content"] = "\n".join(lines)
-    return result
+    liked: tuple
+    """Liked history items, in the order shown."""
+    disliked: tuple
+    """Disliked history items, in the order shown."""
+    candidates: tuple
+    """The candidates in base order: pointwise prompt k rates the k-th, pair "a-b" compares the a-th and
+    b-th, listwise copies show them in their stored permutations."""
+    rating_hint: str
+    """The model whose predicted rating pointwise prompts show ("" for none)."""
+    pair_hints: tuple[str, ...]
+    """The models whose preference pairwise prompts show."""
+    list_hints: tuple[str, ...]
+    """The models whose top five listwise prompts show."""
 
 
-def variants(prompt: dict) -> tuple[list[dict], pd.DataFrame]:
-    """The prompt, then the prompt without each history item and without its hint: the prompts to score
-    for attribution, and one row per left-out part (part, kind)."""
-    shown = history(prompt)
-    parts = [(title, kind) for kind in HISTORY for title in shown[kind]]
-    prompts = [prompt] + [edited(prompt, Edit(leave_out=(title,))) for title, _ in parts]
-    if any(line.startswith("Hint:") for line in _text(prompt).split("\n")):
-        parts.append(("the hint", "hint"))
-        prompts.append(edited(prompt, Edit(hint=False)))
-    return prompts, pd.DataFrame(parts, columns=["part", "kind"])
+@dataclass(frozen=True)
+class Writer:
+    """What writing a user's prompts needs besides the scenario: the run's settings and data."""
+
+    config: PromptConfig
+    catalogue: Catalogue
+    """How items are written, as the test prompts wrote them (likes counted on the training rows)."""
+    scale: tuple[int, int]
+    ratings: dict
+    """item -> the user's rating (training and validation rows), for pointwise prompts that show ratings."""
+    scores: ScoreLookup
+
+
+def stored(prompts: list[dict]) -> Scenario:
+    """The scenario a user's stored test prompts show."""
+    first = prompts[0]["meta"]
+
+    def of(task: str, key: str) -> list:
+        return [p["meta"][key] for p in prompts if p["meta"]["task"] == task]
+
+    def models(task: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for hint in of(task, "hint") for m in hint))
+
+    pointwise = sorted(zip(of("pointwise", "variant"), of("pointwise", "items")), key=lambda v: _index(v[0]))
+    candidates = tuple(items[0] for _, items in pointwise) or _listwise_base_order(prompts)
+    return Scenario(
+        liked=tuple(first["history"]["liked"]),
+        disliked=tuple(first["history"]["disliked"]),
+        candidates=candidates,
+        rating_hint=next(iter(models("pointwise")), ""),
+        pair_hints=models("pairwise"),
+        list_hints=models("listwise"),
+    )
+
+
+def check(
+    scenario: Scenario, known: set, models: dict[str, bool], name: Callable[[object], str] = str
+) -> None:
+    """Raise an InputError naming what makes ``scenario`` unscorable. known: the catalogue's items;
+    models: the run's hint models -> whether it predicts ratings; name: how to call an item."""
+    if not scenario.liked:
+        raise InputError("keep at least one liked item: the prompts need a history")
+    history = scenario.liked + scenario.disliked
+    for what, items in (("history", history), ("candidates", scenario.candidates)):
+        unknown = [i for i in items if i not in known]
+        if unknown:
+            raise InputError(f"not in the catalogue ({what}): {', '.join(map(str, unknown))}")
+        twice = sorted({i for i in items if items.count(i) > 1}, key=str)
+        if twice:
+            raise InputError(f"listed twice in the {what}: {', '.join(map(name, twice))}")
+    both = sorted(set(history) & set(scenario.candidates), key=str)
+    if both:
+        raise InputError(f"both in the history and a candidate: {', '.join(map(name, both))}")
+    hints = (*scenario.pair_hints, *scenario.list_hints, *filter(None, [scenario.rating_hint]))
+    unfitted = [m for m in hints if m not in models]
+    if unfitted:
+        raise InputError(f"not a model of this run: {', '.join(unfitted)}")
+    if scenario.rating_hint and not models[scenario.rating_hint]:
+        raise InputError(f"{scenario.rating_hint} does not predict ratings")
+
+
+def rewrite(prompts: list[dict], scenario: Scenario, writer: Writer) -> list[dict]:
+    """``prompts`` (a user's stored test prompts) written again to show ``scenario``, in the same order and
+    with the same variants."""
+    config = dataclasses.replace(writer.config, rating_hint_model=scenario.rating_hint)
+    builder = PromptBuilder(config, writer.catalogue, writer.scale, labels())
+    ratings = {
+        **{i: writer.scale[1] for i in scenario.liked},
+        **{i: writer.scale[0] for i in scenario.disliked},
+    }
+    history = History(scenario.liked, scenario.disliked, ratings | writer.ratings)
+    candidates, scores = list(scenario.candidates), writer.scores
+    identity = list(range(len(scenario.liked)))
+    out = []
+    for prompt in prompts:
+        meta = prompt["meta"]
+        head = {key: meta[key] for key in ("split", "user_id", "draw", "variant")}
+        if meta["task"] == "pointwise":
+            item = candidates[_index(meta["variant"])]
+            hint = float(scores(scenario.rating_hint, [item])[0]) if scenario.rating_hint else None
+            out.append(
+                builder.pointwise(head, history, item, None, rating_hint=hint, answer=None, perm=identity)
+            )
+        elif meta["task"] == "pairwise":
+            a, b = (int(n) - 1 for n in meta["variant"].split()[1].split("-"))
+            pair = (candidates[a], candidates[b])
+            hints = {m: tuple(scores(m, list(pair))) for m in scenario.pair_hints}
+            out.append(builder.pairwise(head, history, pair, meta["variant"].endswith("ba"), scores=hints))
+        else:
+            hints = {m: scores(m, candidates) for m in scenario.list_hints}
+            out.append(builder.listwise(head, history, candidates, meta["permutation"], scores=hints))
+    return out
+
+
+def known_scores(prompts: list[dict]) -> dict[tuple[str, object], float]:
+    """(model, item) -> score, as far as the stored prompts recorded them (pointwise and pairwise hints
+    keep the scores; listwise ones only the top five), so most edits need no model fitted again."""
+    known = {}
+    for prompt in prompts:
+        meta = prompt["meta"]
+        if meta["task"] in ("pointwise", "pairwise"):
+            for model, values in meta["hint"].items():
+                known.update({(model, i): np.nan if v is None else v for i, v in zip(meta["items"], values)})
+    return known
+
+
+def without_each(scenario: Scenario) -> tuple[list[Scenario], pd.DataFrame]:
+    """The scenario without each history item and without its hints, for attribution, with one row per
+    left-out part (item, kind): the item's id, or None for the hints."""
+    rows, edits = [], []
+    for kind in ("liked", "disliked"):
+        for item in getattr(scenario, kind):
+            rows.append((item, kind))
+            edits.append(
+                dataclasses.replace(
+                    scenario, **{kind: tuple(i for i in getattr(scenario, kind) if i != item)}
+                )
+            )
+    if scenario.rating_hint or scenario.pair_hints or scenario.list_hints:
+        rows.append((None, "hint"))
+        edits.append(dataclasses.replace(scenario, rating_hint="", pair_hints=(), list_hints=()))
+    items, kinds = zip(*rows)
+    return edits, pd.DataFrame({"item": pd.Series(items, dtype=object), "kind": kinds})
 
 
 def prompt_score(task: str, probs: np.ndarray, scale: tuple[int, int], position: int = 0) -> float:
@@ -94,9 +182,44 @@ def prompt_score(task: str, probs: np.ndarray, scale: tuple[int, int], position:
 
 def attribution(scores: list[float], parts: pd.DataFrame) -> pd.DataFrame:
     """``parts`` with ``influence``: the full prompt's score minus the score without that part (> 0: the
-    part raised it). ``scores``: the full prompt's, then one per part, as ``variants`` orders them."""
+    part raised it). ``scores``: the full prompt's, then one per part, as ``without_each`` orders them."""
     return parts.assign(without=scores[1:], influence=scores[0] - np.asarray(scores[1:]))
 
 
-def _text(prompt: dict) -> str:
-    return prompt["messages"][1]["content"]
+def hint_models(names) -> dict[str, bool]:
+    """The run's models (``names``, those its baselines stage fitted) -> whether each predicts ratings:
+    any of them can give the pairwise and listwise hints, only those can give the pointwise one."""
+    return {name: MODELS[name].explicit for name in names}
+
+
+def writer(
+    split: pd.DataFrame, items: pd.DataFrame, config: PromptConfig, user, scores: ScoreLookup
+) -> Writer:
+    """How the instructions stage wrote ``user``'s test prompts: the catalogue from the split's training
+    likes and ``items`` (the titles the model read), the user's training and validation ratings."""
+    from recranker_core.data.split import Split
+
+    train = split[split["role"] == "train"]
+    likes = train.loc[train["feedback"] == "like"].groupby("item_id").size()
+    rows = split[(split["user_id"] == user) & split["role"].isin(["train", "valid"])]
+    return Writer(
+        config=config,
+        catalogue=Catalogue.build(items, likes, config),
+        scale=Split(split, 0).rating_scale(),
+        ratings=dict(zip(rows["item_id"], rows["rating"])),
+        scores=scores,
+    )
+
+
+def _index(variant: str) -> int:
+    """'candidate 3' -> 2."""
+    return int(variant.split()[-1]) - 1
+
+
+def _listwise_base_order(prompts: list[dict]) -> tuple:
+    """The candidates in base order, read from a listwise prompt (its permutation maps shown to base)."""
+    meta = next(p["meta"] for p in prompts if p["meta"]["task"] == "listwise")
+    order = [None] * len(meta["items"])
+    for shown, original in enumerate(meta["permutation"]):
+        order[original] = meta["items"][shown]
+    return tuple(order)

@@ -97,15 +97,51 @@ class LabelScorer:
             else:
                 hidden = [self._last_hidden([s]) for s in sequences]
                 hidden = torch.cat(hidden) if hidden else torch.empty(0)
-            # Renormalised over the labels, so the softmax needs only their logits, not the vocabulary's;
-            # one product per label set (a user's prompts share a few), one copy off the device each.
-            out: list[np.ndarray] = [np.empty(0)] * len(label_ids)
-            for ids in dict.fromkeys(label_ids):
-                rows = [i for i, own in enumerate(label_ids) if own == ids]
-                probs = torch.softmax(self._label_logits(hidden[rows], ids), dim=-1).cpu().numpy()
-                for i, p in zip(rows, probs.astype(np.float64)):
-                    out[i] = p
-            return out
+            return self._probabilities(hidden, label_ids)
+
+    def score_variants(
+        self, sequences: list[list[int]], label_ids: list[tuple[int, ...]]
+    ) -> list[np.ndarray]:
+        """:meth:`score` for a sequence and its variants (``sequences[1:]``, e.g. the prompt without one
+        history item): each variant reuses the first sequence's KV cache up to where it departs from it,
+        which a group's one common prefix cannot do when every variant departs somewhere else."""
+        import torch
+
+        with torch.inference_mode():
+            first = self.causal.model(
+                input_ids=torch.tensor([sequences[0]], device=self.device), use_cache=True
+            )
+            self.counter.prompt_tokens += len(sequences[0])
+            self.counter.forward_calls += 1
+            states = [first.last_hidden_state[:, -1]]
+            for sequence in sequences[1:]:
+                shared = min(_common_prefix([sequences[0], sequence]), len(sequence) - 1)
+                cache = copy.deepcopy(first.cache)
+                cache.crop(shared - len(sequences[0]))
+                hidden = self.causal.model(
+                    input_ids=torch.tensor([sequence[shared:]], device=self.device),
+                    position_ids=torch.arange(shared, len(sequence), device=self.device).unsqueeze(0),
+                    cache=cache,
+                    use_cache=True,
+                ).last_hidden_state
+                states.append(hidden[:, -1])
+                self.counter.prompt_tokens += len(sequence) - shared
+                self.counter.forward_calls += 1
+            return self._probabilities(torch.cat(states), label_ids)
+
+    def _probabilities(self, hidden, label_ids: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """Per row of ``hidden``: probabilities over its labels. Renormalised over the labels, so the softmax
+        needs only their logits, not the vocabulary's; one product per label set (a user's prompts share a
+        few), one copy off the device each."""
+        import torch
+
+        out: list[np.ndarray] = [np.empty(0)] * len(label_ids)
+        for ids in dict.fromkeys(label_ids):
+            rows = [i for i, own in enumerate(label_ids) if own == ids]
+            probs = torch.softmax(self._label_logits(hidden[rows], ids), dim=-1).cpu().numpy()
+            for i, p in zip(rows, probs.astype(np.float64)):
+                out[i] = p
+        return out
 
     def _label_logits(self, hidden, ids: tuple[int, ...]):
         import torch

@@ -162,6 +162,8 @@ def walk(url: str, run: str, shots: Path) -> dict:
                 page.get_by_text("Fresh rankings").wait_for(timeout=180_000)
                 settle(page)
                 seen["timings"]["live_rerank_s"] = time.perf_counter() - started
+            if title == "What-if":
+                seen["timings"].update(_what_if(page))
             seen["pages"][title] = {
                 "problems": problems(page),
                 "tables": page.locator('[data-testid="stDataFrame"]').count(),
@@ -175,6 +177,31 @@ def walk(url: str, run: str, shots: Path) -> dict:
         settle(page)
         seen["timings"]["first_page_warm_s"] = time.perf_counter() - started
     return seen
+
+
+def _what_if(page) -> dict[str, float]:
+    """Leave the first history item out, score the edited prompt, attribute its score, rerank the user:
+    seconds for each, from the action until its result shows (the model is loaded by then)."""
+    timings = {}
+    page.get_by_role("combobox", name="Leave out of the history").click()
+    option = page.get_by_role("option").filter(has_not_text="Select all").first
+    page.evaluate(WATCH_SCRIPT_STATE)
+    option.click()
+    page.wait_for_function("() => window.finishedAt !== undefined", timeout=60_000)
+    timings["whatif_edit_s"] = page.evaluate("() => (window.finishedAt - window.clickedAt) / 1000")
+    page.keyboard.press("Escape")
+    settle(page)
+    for step, button, shows in (
+        ("whatif_score_s", "Score the edited prompt", page.get_by_text("edited; change")),
+        ("whatif_attribution_s", "Attribute the score", page.get_by_text("Influence: the prompt's score")),
+        ("whatif_rerank_s", "Rerank the user with these edits", page.get_by_text("places moved against")),
+    ):
+        started = time.perf_counter()
+        page.get_by_role("button", name=button).click()
+        shows.wait_for(timeout=180_000)
+        settle(page)
+        timings[step] = time.perf_counter() - started
+    return timings
 
 
 def _switch_user(page) -> float:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from recranker_core import rundir
+from recranker_core.analysis import whatif
+from recranker_core.analysis.titles import distinct_titles
 from tests.app.conftest import app, charts, metric, texts
 
 USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF = (
@@ -109,33 +113,77 @@ def test_the_user_explorer_shows_a_slices_users(full):
     assert "users" not in at.query_params and len(at.selectbox(key="users_user").options) > 2
 
 
+def what_if_user(run) -> tuple[whatif.Scenario, dict, object]:
+    """The What-if page's first user: their stored scenario, the page's titles, and an item they never rated
+    that is not among their candidates."""
+    prompts = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "test.jsonl")
+    user = prompts[0]["meta"]["user_id"]
+    stored = whatif.stored([p for p in prompts if p["meta"]["user_id"] == user])
+    items = distinct_titles(pd.read_parquet(run / rundir.ITEMS))
+    split = pd.read_parquet(run / rundir.SPLIT)
+    rated = set(split.loc[split["user_id"] == user, "item_id"]) | set(stored.candidates)
+    unrated = next(i for i in items["item_id"] if i not in rated)
+    return stored, dict(zip(items["item_id"], items["title"])), unrated
+
+
 def test_what_if_scores_an_edit_beside_the_original_and_attributes_the_score(full):
+    stored, titles, unrated = what_if_user(full)
     at = app(WHATIF)
     at.selectbox(key="whatif_task").select("pointwise").run()
-    leave_out = at.multiselect(key="whatif_leave_out")
-    first = leave_out.options[0]
-    leave_out.select(first).run()
-    at.toggle(key="whatif_hint").set_value(False).run()
-    assert first not in at.code[0].value.split("disliked")[0] and "Hint:" not in at.code[0].value
+    at.multiselect(key="whatif_leave_out").select(stored.liked[0]).run()
+    at.multiselect(key="whatif_add_liked").select(unrated).run()
+    at.selectbox(key="whatif_rating_hint").select("").run()
+    history, *_, question = at.code[0].value.split("\n")
+    assert f'"{titles[stored.liked[0]]}"' not in history and f'"{titles[unrated]}": 5' in history
+    assert question.startswith("Rate the movie")  # no hint line after it
     at.button(key="whatif_go").click().run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert table["prompt"].tolist() == ["original", "edited"]
-    assert table["expected rating"].between(1, 5).all()
+    assert table["label"].tolist() == ["1", "2", "3", "4", "5"]
+    assert table["stored"].sum() == pytest.approx(1) and table["edited"].sum() == pytest.approx(1)
+    assert not np.allclose(table["stored"], table["edited"])
+    assert "expected rating" in texts(at)
     at.button(key="whatif_attribute").click().run()
     assert not at.exception
     bars = charts(at)["whatif_chart"]["data"]
     assert {trace["name"] for trace in bars} == {"liked", "disliked", "hint"}
 
 
-def test_what_if_says_why_an_edit_cannot_be_scored(full):
+def test_what_if_reranks_the_whole_user_with_a_replaced_candidate_and_another_hint_model(full):
+    stored, titles, unrated = what_if_user(full)
     at = app(WHATIF)
-    leave_out = at.multiselect(key="whatif_leave_out")
-    for title in leave_out.options:
-        leave_out.select(title)
-    at.run()
+    at.multiselect(key="whatif_list_hints").set_value(["bpr"]).run()
+    at.selectbox(key="whatif_task").select("listwise").run()
+    assert "Hint: BPR-MF ranks" in at.code[0].value and "ImplicitMF" not in at.code[0].value
+    at.toggle(key="whatif_edit_candidates").set_value(True).run()
+    at.selectbox(key="whatif_candidate_0").select(unrated).run()
+    old, new = titles[stored.candidates[0]], titles[unrated]
+    assert not at.exception and f'"{new}"' in at.code[0].value and f'"{old}"' not in at.code[0].value
+    at.button(key="whatif_rerank").click().run()
     assert not at.exception
-    assert "keep at least one liked item" in at.warning[0].value
+    lineup = at.dataframe[0].value
+    assert list(lineup.columns) == [
+        f"{name} · {kind}"
+        for name in ("base:implicitmf", "listwise", "hybrid")
+        for kind in ("stored", "edited")
+    ]
+    assert lineup["base:implicitmf · edited"].iloc[0].startswith(new)
+    assert new not in " ".join(lineup["listwise · stored"]) and new in " ".join(lineup["listwise · edited"])
+
+
+@pytest.mark.parametrize("edit", ["no history", "a candidate twice"])
+def test_what_if_says_why_an_edit_cannot_be_scored(full, edit):
+    stored, *_ = what_if_user(full)
+    at = app(WHATIF)
+    if edit == "no history":
+        at.multiselect(key="whatif_leave_out").set_value(list(stored.liked)).run()
+        expected = "keep at least one liked item"
+    else:
+        at.toggle(key="whatif_edit_candidates").set_value(True).run()
+        at.selectbox(key="whatif_candidate_1").select(at.selectbox(key="whatif_candidate_0").value).run()
+        expected = "listed twice in the candidates"
+    assert not at.exception
+    assert expected in at.warning[0].value
 
 
 def test_prompt_inspector_switches_task_and_shows_both_pair_orders(full):

@@ -93,3 +93,26 @@ def test_only_the_label_rows_of_the_output_matrix_are_computed(tiny, monkeypatch
         scored = LabelScorer(model, prefix_cache=cache).score(sequences, ids)
         for a, b in zip(scored, expected):
             assert np.abs(a - b).max() < 1e-5
+
+
+def test_variants_reuse_the_first_prompts_encoding_and_score_as_alone(tiny):
+    """A prompt and its leave-one-out variants (each departs from it at another history item, or only at
+    the end): the same probabilities as scoring each alone, from fewer tokens."""
+    model, tokenizer = tiny
+    question = templates.listwise([f'"C{j}"' for j in range(10)], "movie", 5)
+    titles = ['"Heat (1995)"', '"Fargo (1996)"', '"Alien (1979)"']
+    prompts = [messages(question, ", ".join(titles))]
+    prompts += [messages(question, ", ".join(t for t in titles if t != left)) for left in titles]
+    prompts.append(
+        messages(question + "\nHint: ImplicitMF ranks (A) (B) (C) (D) (E) highest.", ", ".join(titles))
+    )
+    labels = label_tokens(tokenizer, prompts[0], task_labels("listwise", 10))
+    sequences = [prompt_ids(tokenizer, p) + list(labels.prefix) for p in prompts]
+    ids = [labels.ids] * len(sequences)
+    variants, plain = TokenCount(), TokenCount()
+    fast = LabelScorer(model, counter=variants).score_variants(sequences, ids)
+    alone = [LabelScorer(model, counter=plain).score([s], [i])[0] for s, i in zip(sequences, ids)]
+    for a, b in zip(fast, alone, strict=True):
+        assert np.abs(a - b).max() < 1e-4 and a.sum() == pytest.approx(1.0)
+    assert len({tuple(np.round(p, 4)) for p in fast}) == len(prompts)  # the variants do differ
+    assert variants.prompt_tokens < 0.8 * plain.prompt_tokens
