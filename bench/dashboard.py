@@ -17,12 +17,29 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from baselines import RESULTS, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.app.browser import serve, walk
+from tests.app.browser import browser, serve, settle, walk
+
+FLOOR = Path(__file__).with_name("floor_app.py")
+
+
+def floor(url: str) -> dict[str, float]:
+    """First draw of the floor app (a title, a table, a chart) on a fresh server, then again warm."""
+    timings = {}
+    with browser() as page:
+        for name in ("floor_first_page_s", "floor_first_page_warm_s"):
+            started = time.perf_counter()
+            page.goto(url)
+            page.wait_for_selector('[data-testid="stDataFrame"]')
+            page.wait_for_selector(".js-plotly-plot .main-svg")
+            settle(page)
+            timings[name] = time.perf_counter() - started
+    return timings
 
 
 def main() -> None:
@@ -41,6 +58,8 @@ def main() -> None:
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as shots, serve(args.run.resolve().parent) as url:
             walks.append(walk(url, args.run.name, Path(shots)))
+        with tempfile.TemporaryDirectory() as empty, serve(Path(empty), app=FLOOR) as url:
+            walks[-1]["timings"].update(floor(url))
     names = list(walks[0]["timings"])
     timings = {name: [round(w["timings"][name], 3) for w in walks] for name in names}
     medians = {name: round(statistics.median(values), 3) for name, values in timings.items()}
@@ -84,7 +103,14 @@ def main() -> None:
         "switch_user_s: from picking "
         "another user in the User explorer until the page shows them. "
         "live_rerank_s: first click on Rerank now, "
-        "including loading the model and adapter.",
+        "including loading the model and adapter. "
+        "whatif_edit_s: leaving a history item out on the What-if page until the page has redrawn; "
+        "whatif_score_s, whatif_attribution_s, whatif_rerank_s: from the click on Score the edited prompt, "
+        "Attribute the score (the default listwise prompt) and Rerank the user with these edits until the "
+        "result shows (the model is loaded by then). floor_first_page_s and floor_first_page_warm_s: "
+        "the same first draw for `bench/floor_app.py` (a title, a two-row table and a two-bar chart) on a "
+        "fresh server of its own, in the same walk: what Streamlit and the browser cost before the "
+        "dashboard does anything.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
         "",

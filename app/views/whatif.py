@@ -13,6 +13,7 @@ from studio import live, promptview, session, users
 from recranker_core import rundir
 from recranker_core.analysis import charts, hintmodels, whatif
 from recranker_core.errors import InputError
+from recranker_core.instructions.phase import labels as hint_labels
 
 st.title("What-if")
 run = session.require_run()
@@ -30,6 +31,7 @@ if user is None:
 mine = [p for p in prompts if p["meta"]["user_id"] == user]
 stored = whatif.stored(mine)
 models = whatif.hint_models(config.baselines.models)
+model_names = hint_labels()
 families = ["tuned"] if config.llm.full_finetune else ["tuned", "zero-shot"]
 family = st.segmented_control("Model", families, default="tuned", key="whatif_family") or "tuned"
 
@@ -57,14 +59,22 @@ rating_hint = hints.selectbox(
     "Pointwise hint",
     raters,
     index=raters.index(stored.rating_hint) if stored.rating_hint in raters else 0,
-    format_func=lambda m: m or "none",
+    format_func=lambda m: model_names.get(m, "none"),
     key="whatif_rating_hint",
 )
 pair_hints = hints.multiselect(
-    "Pairwise hints", list(models), default=stored.pair_hints, key="whatif_pair_hints"
+    "Pairwise hints",
+    list(models),
+    default=stored.pair_hints,
+    format_func=model_names.get,
+    key="whatif_pair_hints",
 )
 list_hints = hints.multiselect(
-    "Listwise hints", list(models), default=stored.list_hints, key="whatif_list_hints"
+    "Listwise hints",
+    list(models),
+    default=stored.list_hints,
+    format_func=model_names.get,
+    key="whatif_list_hints",
 )
 candidates = list(stored.candidates)
 if st.toggle("Replace or reorder the candidates", key="whatif_edit_candidates"):

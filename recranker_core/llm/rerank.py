@@ -57,7 +57,7 @@ def score_prompts(
     groups = [list(g) for _, g in groupby(prompts, key=lambda p: (p["meta"]["user_id"], _history_line(p)))]
     for group in tqdm(groups, desc=desc, unit="prompt group", leave=False):
         if mode == "logits":
-            sequences, ids = _label_inputs(tokenizer, group, scale, labels)
+            sequences, ids = label_inputs(tokenizer, group, scale, labels)
             for prompt, probs in zip(group, scorer.score(sequences, ids)):
                 rows.append(_row(prompt, probs, raw=None, parsed=True))
         else:
@@ -76,11 +76,11 @@ def score_prompts(
 def score_variants(model, tokenizer, prompts: list[dict], *, scale: tuple[int, int]) -> list[np.ndarray]:
     """Label probabilities of a prompt and its variants (``prompts[1:]``), each variant reusing the first
     prompt's KV cache up to where its text departs from it (``LabelScorer.score_variants``)."""
-    sequences, ids = _label_inputs(tokenizer, prompts, scale, {})
+    sequences, ids = label_inputs(tokenizer, prompts, scale, {})
     return LabelScorer(model).score_variants(sequences, ids)
 
 
-def _label_inputs(tokenizer, prompts: list[dict], scale: tuple[int, int], labels: dict) -> tuple[list, list]:
+def label_inputs(tokenizer, prompts: list[dict], scale: tuple[int, int], labels: dict) -> tuple[list, list]:
     """(token ids of each prompt followed by its labels' shared prefix, each prompt's label tokens);
     ``labels`` caches the label tokens per (task, number of items)."""
     sequences, ids = [], []

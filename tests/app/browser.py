@@ -51,8 +51,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(runs_root: Path, timeout: float = 60.0) -> Iterator[str]:
-    """``streamlit run`` the dashboard on a free localhost port; yields its URL."""
+def serve(
+    runs_root: Path, timeout: float = 60.0, app: Path = ROOT / "app" / "streamlit_app.py"
+) -> Iterator[str]:
+    """``streamlit run`` the dashboard (or another ``app``) on a free localhost port; yields its URL."""
     port = free_port()
     env = {**os.environ, "RECRANKER_RUNS": str(runs_root), "TOKENIZERS_PARALLELISM": "false"}
     command = [
@@ -60,7 +62,7 @@ def serve(runs_root: Path, timeout: float = 60.0) -> Iterator[str]:
         "-m",
         "streamlit",
         "run",
-        str(ROOT / "app" / "streamlit_app.py"),
+        str(app),
         "--server.port",
         str(port),
         "--server.address",
