@@ -171,11 +171,11 @@ class LabelScorer:
         )
         self.counter.prompt_tokens += shared
         self.counter.forward_calls += 1
-        # Batch continuations of similar length together, so little of a batch is padding.
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        batches = similar_lengths([len(sequences[i]) - shared for i in order], self.batch_size)
         rows = []
-        for start in range(0, len(order), self.batch_size):
-            chunk = [sequences[i][shared:] for i in order[start : start + self.batch_size]]
+        for start, end in batches:
+            chunk = [sequences[i][shared:] for i in order[start:end]]
             width = max(len(c) for c in chunk)
             ids = torch.zeros((len(chunk), width), dtype=torch.long)
             mask = torch.zeros((len(chunk), shared + width), dtype=torch.long)
@@ -200,6 +200,18 @@ class LabelScorer:
         states = torch.empty((len(sequences), rows[0].shape[-1]), dtype=rows[0].dtype, device=self.device)
         states[torch.tensor(order, device=self.device)] = torch.cat(rows)
         return states
+
+
+def similar_lengths(lengths: list[int], size: int, spread: float = 1.5) -> list[tuple[int, int]]:
+    """(start, end) of consecutive batches of ``lengths`` (ascending) holding at most ``size`` each, whose
+    longest is at most ``spread`` times its shortest: padding costs as much as a real token, and a user's
+    listwise continuations are four times as long as their pairwise ones."""
+    batches, start = [], 0
+    for end, length in enumerate(lengths):
+        if end > start and (end - start == size or length > spread * lengths[start]):
+            batches.append((start, end))
+            start = end
+    return batches + [(start, len(lengths))] if lengths else batches
 
 
 def generate(

@@ -8,7 +8,7 @@ import pytest
 from recranker_core.errors import InputError
 from recranker_core.llm.models import load, resolve_model
 from recranker_core.llm.rerank import task_labels
-from recranker_core.llm.scoring import LabelScorer, TokenCount, label_tokens, prompt_ids
+from recranker_core.llm.scoring import LabelScorer, TokenCount, label_tokens, prompt_ids, similar_lengths
 from recranker_core.prompts import templates
 
 
@@ -116,3 +116,11 @@ def test_variants_reuse_the_first_prompts_encoding_and_score_as_alone(tiny):
         assert np.abs(a - b).max() < 1e-4 and a.sum() == pytest.approx(1.0)
     assert len({tuple(np.round(p, 4)) for p in fast}) == len(prompts)  # the variants do differ
     assert variants.prompt_tokens < 0.8 * plain.prompt_tokens
+
+
+def test_continuations_are_batched_with_others_of_similar_length():
+    """Pairwise continuations (about 55 tokens) are not padded to a listwise one's length (about 210)."""
+    lengths = [50, 52, 55, 60, 74, 200, 210]
+    assert similar_lengths(lengths, 16) == [(0, 5), (5, 7)]
+    assert similar_lengths(lengths, 2) == [(0, 2), (2, 4), (4, 5), (5, 7)]
+    assert similar_lengths([], 4) == [] and similar_lengths([9], 4) == [(0, 1)]
