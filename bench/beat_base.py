@@ -1,9 +1,12 @@
-"""Commit a deciding run (profile beat-base) as bench/results/beat-base/: its metrics.json,
-rankings.parquet, split.parquet and manifest.json (no adapter, no training data), and README.md, the
-page that reads them: the method judged (chosen on validation users before test was read), its paired
-NDCG@3 differences from the base model, the hint control and the strongest base model, and every row.
+"""Commit a deciding run (profile beat-base) as bench/results/beat-base/, or another run to ``--out``:
+its metrics.json, rankings.parquet, split.parquet and manifest.json (no adapter, no training data), and
+README.md, the page that reads them: the method judged (chosen on validation users before test was
+read), its paired NDCG@3 differences from the base model, the hint control and the strongest base model,
+and every row.
 
     .venv/bin/python bench/beat_base.py runs/beat-base --device "one NVIDIA H100 80GB HBM3" [--note TEXT]
+    .venv/bin/python bench/beat_base.py runs/ml-100k-medium --cpu --device "2 CPU cores" \
+        --out bench/results/medium
 """
 
 from __future__ import annotations
@@ -52,20 +55,26 @@ def reading(selected: str, base: str, deltas: dict) -> str:
     return f"**Goal not reached**: the interval of {selected} against {short} does not lie above 0."
 
 
-def page(run: Path, device: str, note: str = "") -> str:
+def page(run: Path, device: str, note: str = "", gpu: bool = True) -> str:
     metrics, manifest = rundir.read_json(run / rundir.METRICS), Manifest.read(run)
     selected, deltas = verdict(run)
     base = manifest.primary_method
     train, rerank = manifest.summary("train"), manifest.summary("rerank")
     chosen = metrics["selected"]["validation"]
     ranked = sorted(chosen.items(), key=lambda kv: -kv[1])
+    title = "The deciding run" if manifest.config.profile == "beat-base" else f"Run `{run.name}`"
+    subset = metrics.get("evaluation_users") == "random subset"
+    users = (
+        f"{'a seeded random subset of' if subset else 'every one of the'} {metrics['test_users']} test users"
+    )
     lines = [
-        f"# Does the LLM beat its base model? The deciding run ({manifest.config.profile})",
+        f"# Does the LLM beat its base model? {title} ({manifest.config.profile})",
         "",
-        f"Profile `{manifest.config.profile}` on {manifest.dataset.get('name', 'ML-100K')}: every one of the "
-        f"{metrics['test_users']} test users, {base}'s ten candidates reranked. Training "
+        f"Profile `{manifest.config.profile}` on {manifest.dataset.get('name', 'ML-100K')}: {users}, "
+        f"{base}'s ten candidates reranked. Training "
         f"({train['examples']} examples, {train['steps']} steps, {train['seconds']:.0f} s) and reranking on "
-        f"{device}; everything else on the 2-core CPU machine. Weights of the hybrid and of the fusions, and "
+        f"{device}{'; everything else on the 2-core CPU machine' if gpu else ''}. "
+        "Weights of the hybrid and of the fusions, and "
         f"the judged method, were chosen on the {metrics['validation_users']} validation users whose "
         "validation item is among the candidates, before any test number was read."
         + (f" {note}" if note else ""),
@@ -98,7 +107,8 @@ def page(run: Path, device: str, note: str = "") -> str:
         "",
         f"Files: metrics.json, rankings.parquet, split.parquet, manifest.json of the run; reproduce with "
         f"`python -m recranker_core run --profile {manifest.config.profile} --dataset ml-100k --out "
-        f"runs/{run.name}` (the train and rerank stages on a GPU: bench/gpu_paper.sh).",
+        f"runs/{run.name}`"
+        + (" (the train and rerank stages on a GPU: bench/gpu_paper.sh)." if gpu else "."),
     ]
     return "\n".join(lines) + "\n"
 
@@ -108,12 +118,16 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--device", required=True, help="the machine that trained and reranked, in words")
     parser.add_argument("--note", default="", help="what else a reader should know of how the run was made")
+    parser.add_argument("--cpu", action="store_true", help="the whole run was made on the 2-core CPU machine")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"the folder to write (default {OUT})")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in FILES:
-        shutil.copy2(args.run / name, OUT / name)
-    (OUT / "README.md").write_text(page(args.run, args.device, args.note), encoding="utf-8")
-    print(json.dumps({"selected": verdict(args.run)[0], "written": str(OUT)}))
+        shutil.copy2(args.run / name, args.out / name)
+    (args.out / "README.md").write_text(
+        page(args.run, args.device, args.note, gpu=not args.cpu), encoding="utf-8"
+    )
+    print(json.dumps({"selected": verdict(args.run)[0], "written": str(args.out)}))
 
 
 if __name__ == "__main__":
