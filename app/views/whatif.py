@@ -149,7 +149,7 @@ if attribute.button("Attribute the score", icon=":material/bar_chart:", key="wha
     batch = [changed] + [rewritten(s, [prompt])[0] for s in without]
     with st.spinner(f"Scoring {len(batch)} prompts …"):
         found = [whatif.prompt_score(task, p, scale, position) for p in scored(batch)]
-    st.session_state["whatif_parts"] = (key, whatif.attribution(found, parts))
+    st.session_state["whatif_parts"] = ((*key, position), whatif.attribution(found, parts))
 
 kept = st.session_state.get("whatif_scores")
 if kept and kept[0] == key:
@@ -162,7 +162,7 @@ if kept and kept[0] == key:
         f"{unit}: {before:.4f} stored, {after:.4f} edited; change {after - before:+.4f} ({family} model)."
     )
 found = st.session_state.get("whatif_parts")
-if found and found[0] == key:
+if found and found[0] == (*key, position):
     table = found[1].assign(part=[title(i) if i is not None else "the hints" for i in found[1]["item"]])
     figure = px.bar(
         table.sort_values("influence", key=abs, ascending=False),
@@ -189,7 +189,7 @@ if st.button("Rerank the user with these edits", icon=":material/bolt:", key="wh
             "split": "test",
             "user_id": user,
             "item_id": list(scenario.candidates),
-            "base_rank": range(len(candidates)),
+            "base_rank": range(len(scenario.candidates)),
         }
     )
     with model.disable_adapter() if family == "zero-shot" else nullcontext():
@@ -219,7 +219,7 @@ if result and result[0] == (run.name, user, family, scenario):
     chosen = st.multiselect(
         "Methods",
         methods,
-        default=[m for m in methods if m in (base_method, "listwise", "hybrid")],
+        default=[m for m in methods if m.removeprefix("zeroshot:") in (base_method, "listwise", "hybrid")],
         key="whatif_methods",
     )
     test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]

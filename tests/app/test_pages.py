@@ -171,6 +171,15 @@ def test_what_if_reranks_the_whole_user_with_a_replaced_candidate_and_another_hi
     assert new not in " ".join(lineup["listwise · stored"]) and new in " ".join(lineup["listwise · edited"])
 
 
+def test_what_if_attribution_of_a_listwise_prompt_belongs_to_the_candidate_scored(full):
+    at = app(WHATIF)
+    at.selectbox(key="whatif_task").select("listwise").run()
+    at.button(key="whatif_attribute").click().run()
+    assert "whatif_chart" in charts(at)
+    at.selectbox(key="whatif_label").select("(B)").run()
+    assert not at.exception and "whatif_chart" not in charts(at)  # (A)'s attribution is not shown for (B)
+
+
 @pytest.mark.parametrize("edit", ["no history", "a candidate twice"])
 def test_what_if_says_why_an_edit_cannot_be_scored(full, edit):
     stored, *_ = what_if_user(full)
