@@ -232,12 +232,15 @@ with st.expander("Compare with other runs", expanded=False):
             if picked:
                 compare_runs(documents, configs)
 
-with st.expander("Run details"):
-    st.markdown("**Command**")
-    st.code(manifest.get("command", "?"), language="bash")
-    st.markdown("**Stages**")
-    st.dataframe(tables.stage_table(manifest), hide_index=True)
-    st.markdown("**Baseline fit and candidate time (seconds)**")
-    st.dataframe(tables.baseline_timing_table(manifest), hide_index=True)
-    st.markdown("**Configuration**")
-    st.json(manifest.get("config", {}), expanded=False)
+# Drawn only while open: its tables and configuration cost the first page about a second in the browser.
+details = st.expander("Run details", key="overview_details", on_change="rerun")
+if details.open:
+    with details:
+        st.markdown("**Command**")
+        st.code(manifest.get("command", "?"), language="bash")
+        st.markdown("**Stages**")
+        st.dataframe(tables.stage_table(manifest), hide_index=True)
+        st.markdown("**Baseline fit and candidate time (seconds)**")
+        st.dataframe(tables.baseline_timing_table(manifest), hide_index=True)
+        st.markdown("**Configuration**")
+        st.json(manifest.get("config", {}), expanded=False)

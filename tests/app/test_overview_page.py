@@ -173,3 +173,14 @@ def test_a_run_with_several_seeds_shows_their_spread(full):
     assert "Across 2 seeds" in texts(at)
     table = next(d.value for d in at.dataframe if "seeds" in d.value.columns).set_index("method")
     assert table.loc["listwise", "HR@3"] == "0.0500 ± 0.0100" and table.loc["listwise", "seeds"] == 2
+
+
+def test_run_details_are_drawn_only_when_opened(runs):
+    at = app()
+    assert not at.code and "**Stages**" not in texts(at)
+    at.session_state["overview_details"] = True
+    at.run()
+    assert not at.exception
+    assert at.code[0].value.startswith("python -m recranker_core") and "**Stages**" in texts(at)
+    stages = next(frame.value for frame in at.dataframe if "stage" in frame.value.columns)
+    assert stages["stage"].tolist() == ["data", "baselines", "evaluate"]
