@@ -13,29 +13,30 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from baselines import RESULTS, machine
+from baselines import RESULTS, machine, machine_line, trained_run
 
 from recranker_core import rundir
 from recranker_core.analysis import hintmodels, whatif
-from recranker_core.launch import set_threads
 from recranker_core.llm.rerank import label_inputs
 from recranker_core.llm.scoring import LabelScorer, TokenCount
-from recranker_core.manifest import Manifest
 from recranker_core.ranking import TASKS
-from recranker_core.stages.rerank import load_tuned
 
 
-def variants(run: Path, config, user, prompts: list[dict], task: str) -> list[dict]:
-    """The user's first ``task`` prompt and its attribution variants."""
-    split, items = rundir.read_table(run / rundir.SPLIT), rundir.read_table(run / rundir.ITEMS)
+@cache
+def refitted(run: Path, name: str):
+    return hintmodels.refit(run, name)
+
+
+def variants(run: Path, tables: tuple, config, user, prompts: list[dict], task: str) -> list[dict]:
+    """The user's first ``task`` prompt and its attribution variants; tables: the run's split and items."""
     lookup = hintmodels.HintScores(
-        whatif.known_scores(prompts),
-        lambda name, batch: hintmodels.scores(hintmodels.refit(run, name), user, batch),
+        whatif.known_scores(prompts), lambda name, batch: hintmodels.scores(refitted(run, name), user, batch)
     )
-    writer = whatif.writer(split, items, config.prompts, user, lookup)
+    writer = whatif.writer(*tables, config.prompts, user, lookup)
     prompt = next(p for p in prompts if p["meta"]["task"] == task)
     without, _ = whatif.without_each(whatif.stored(prompts))
     return [prompt] + [whatif.rewrite([prompt], s, writer)[0] for s in without]
@@ -46,19 +47,15 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("runs/ml-100k-quick"), help="a trained run folder")
     parser.add_argument("--users", type=int, default=2, help="test users timed both ways")
     args = parser.parse_args()
-    manifest = Manifest.read(args.run)
+    manifest, model, tokenizer, prompts, users, scale = trained_run(args.run, args.users)
     config = manifest.config
-    set_threads(config.rerank.threads)
-    model, tokenizer = load_tuned(args.run, manifest)
-    prompts = rundir.read_jsonl(args.run / rundir.INSTRUCTIONS / "test.jsonl")
-    users = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[: args.users]
-    scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
+    tables = rundir.read_table(args.run / rundir.SPLIT), rundir.read_table(args.run / rundir.ITEMS)
     rows = {}
     for task in TASKS:
         seconds, tokens, largest = {"alone": 0.0, "variants": 0.0}, {"alone": 0, "variants": 0}, 0.0
         for user in users:
             batch = variants(
-                args.run, config, user, [p for p in prompts if p["meta"]["user_id"] == user], task
+                args.run, tables, config, user, [p for p in prompts if p["meta"]["user_id"] == user], task
             )
             sequences, ids = label_inputs(tokenizer, batch, scale, {})
             counts = {"alone": TokenCount(), "variants": TokenCount()}
@@ -105,7 +102,7 @@ def main() -> None:
         )
     lines += [
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+        machine_line(m),
         "",
         f"Reproduce: `.venv/bin/python bench/attribution.py --run runs/{document['run']}`.",
         "",

@@ -49,6 +49,28 @@ def machine() -> dict[str, object]:
     }
 
 
+def machine_line(m: dict) -> str:
+    """The sentence a results page describes ``machine()`` with."""
+    return f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}."
+
+
+def trained_run(run: Path, users: int):
+    """(manifest, tuned model, tokenizer, test prompts, the first ``users`` users with prompts, rating
+    scale) of a trained run folder, with torch's threads set as its rerank stage sets them."""
+    from recranker_core import rundir
+    from recranker_core.launch import set_threads
+    from recranker_core.manifest import Manifest
+    from recranker_core.stages.rerank import load_tuned
+
+    manifest = Manifest.read(run)
+    set_threads(manifest.config.rerank.threads)
+    model, tokenizer = load_tuned(run, manifest)
+    prompts = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "test.jsonl")
+    chosen = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[:users]
+    scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
+    return manifest, model, tokenizer, prompts, chosen, scale
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick")

@@ -17,14 +17,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from baselines import RESULTS, machine
+from baselines import RESULTS, machine, machine_line, trained_run
 
-from recranker_core import rundir
-from recranker_core.launch import set_threads
 from recranker_core.llm import scoring
 from recranker_core.llm.rerank import score_prompts
-from recranker_core.manifest import Manifest
-from recranker_core.stages.rerank import load_tuned
 
 SIMILAR = scoring.similar_lengths
 
@@ -39,13 +35,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("runs/ml-100k-quick"), help="a trained run folder")
     parser.add_argument("--users", type=int, default=4, help="test users timed both ways")
     args = parser.parse_args()
-    manifest = Manifest.read(args.run)
+    manifest, model, tokenizer, prompts, users, scale = trained_run(args.run, args.users)
     config = manifest.config
-    set_threads(config.rerank.threads)
-    model, tokenizer = load_tuned(args.run, manifest)
-    prompts = rundir.read_jsonl(args.run / rundir.INSTRUCTIONS / "test.jsonl")
-    users = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[: args.users]
-    scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
     options = {"mode": "logits", "scale": scale, "batch_size": config.rerank.batch_size}
     seconds, largest = {"fixed": 0.0, "similar": 0.0}, 0.0
     for index, user in enumerate(users):
@@ -84,7 +75,7 @@ def main() -> None:
             f"({document['speedup']}x); "
             f"largest difference in a label probability {largest:.1e}.",
             "",
-            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+            machine_line(m),
             "",
             f"Reproduce: `.venv/bin/python bench/batching.py --run runs/{document['run']}`.",
             "",

@@ -62,13 +62,12 @@ def page(run: Path, device: str, note: str = "", gpu: bool = True) -> str:
     train, rerank = manifest.summary("train"), manifest.summary("rerank")
     chosen = metrics["selected"]["validation"]
     ranked = sorted(chosen.items(), key=lambda kv: -kv[1])
-    title = "The deciding run" if manifest.config.profile == "beat-base" else f"Run `{run.name}`"
     subset = metrics.get("evaluation_users") == "random subset"
     users = (
         f"{'a seeded random subset of' if subset else 'every one of the'} {metrics['test_users']} test users"
     )
     lines = [
-        f"# Does the LLM beat its base model? {title} ({manifest.config.profile})",
+        f"# Does the LLM beat its base model? Run `{run.name}` ({manifest.config.profile})",
         "",
         f"Profile `{manifest.config.profile}` on {manifest.dataset.get('name', 'ML-100K')}: {users}, "
         f"{base}'s ten candidates reranked. Training "

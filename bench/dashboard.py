@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baselines import RESULTS, machine
+from baselines import RESULTS, machine, machine_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.app.browser import browser, serve, settle, walk
@@ -112,7 +112,7 @@ def main() -> None:
         "fresh server of its own, in the same walk: what Streamlit and the browser cost before the "
         "dashboard does anything.",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+        machine_line(m),
         "",
         f"Reproduce: `.venv/bin/python bench/dashboard.py --run runs/{document['run']}`.",
         "",

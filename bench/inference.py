@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from baselines import RESULTS, machine
+from baselines import RESULTS, machine, machine_line
 
 from recranker_core import rundir
 from recranker_core.llm.models import load, resolve_model
@@ -102,7 +102,7 @@ def main() -> None:
         "Tokens counted are "
         "those run through the model (prompt tokens, plus generated tokens in (a)).",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+        machine_line(m),
         "",
         "Reproduce: `.venv/bin/python bench/inference.py --run runs/ml-100k-quick`.",
         "",

@@ -12,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from baselines import RESULTS, machine
+from baselines import RESULTS, machine, machine_line
 
 from recranker_core.config import load_profile
 from recranker_core.runner import run_all
@@ -57,7 +57,7 @@ def main() -> None:
             f"valid {s['valid_examples']}, test {s['test_prompts']} "
             f"({s['test_users_prompted']} test users) |",
             "",
-            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+            machine_line(m),
             "",
             "Reproduce: `.venv/bin/python bench/instructions.py`.",
             "",

@@ -14,14 +14,10 @@ import json
 import time
 from pathlib import Path
 
-from baselines import RESULTS, machine
+from baselines import RESULTS, machine, machine_line, trained_run
 
-from recranker_core import rundir
-from recranker_core.launch import set_threads
 from recranker_core.llm.rerank import score_prompts
-from recranker_core.manifest import Manifest
 from recranker_core.ranking import TASKS
-from recranker_core.stages.rerank import load_tuned
 
 
 def main() -> None:
@@ -29,13 +25,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("runs/quick"), help="a trained run folder")
     parser.add_argument("--users", type=int, default=4, help="test users timed both ways")
     args = parser.parse_args()
-    manifest = Manifest.read(args.run)
+    manifest, model, tokenizer, prompts, users, scale = trained_run(args.run, args.users)
     config = manifest.config
-    set_threads(config.rerank.threads)
-    model, tokenizer = load_tuned(args.run, manifest)
-    prompts = rundir.read_jsonl(args.run / rundir.INSTRUCTIONS / "test.jsonl")
-    users = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[: args.users]
-    scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
     options = {"mode": config.rerank.mode, "scale": scale, "batch_size": config.rerank.batch_size}
     per_task = at_once = 0.0
     for user in users:
@@ -68,7 +59,7 @@ def main() -> None:
             f"{document['seconds_per_user']['task_by_task']} s/user task by task, "
             f"{document['seconds_per_user']['at_once']} s/user at once ({document['speedup']}x).",
             "",
-            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}.",
+            machine_line(m),
             "",
             f"Reproduce: `.venv/bin/python bench/live_rerank.py --run runs/{document['run']}`.",
             "",

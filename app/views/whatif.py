@@ -2,8 +2,9 @@
 zero-shot model), score one prompt or rerank the whole user live beside the stored results, and attribute a
 prompt's score to each history item and the hints."""
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
+from functools import cache
 
 import pandas as pd
 import plotly.express as px
@@ -29,6 +30,7 @@ if user is None:
     st.info("This run has no test prompts.", icon=":material/info:")
     st.stop()
 mine = [p for p in prompts if p["meta"]["user_id"] == user]
+base_method = session.primary(run)
 stored = whatif.stored(mine)
 models = whatif.hint_models(config.baselines.models)
 model_names = hint_labels()
@@ -62,19 +64,12 @@ rating_hint = hints.selectbox(
     format_func=lambda m: model_names.get(m, "none"),
     key="whatif_rating_hint",
 )
-pair_hints = hints.multiselect(
-    "Pairwise hints",
-    list(models),
-    default=stored.pair_hints,
-    format_func=model_names.get,
-    key="whatif_pair_hints",
-)
-list_hints = hints.multiselect(
-    "Listwise hints",
-    list(models),
-    default=stored.list_hints,
-    format_func=model_names.get,
-    key="whatif_list_hints",
+pair_hints, list_hints = (
+    hints.multiselect(f"{kind} hints", list(models), default=now, format_func=model_names.get, key=widget)
+    for kind, now, widget in (
+        ("Pairwise", stored.pair_hints, "whatif_pair_hints"),
+        ("Listwise", stored.list_hints, "whatif_list_hints"),
+    )
 )
 candidates = list(stored.candidates)
 if st.toggle("Replace or reorder the candidates", key="whatif_edit_candidates"):
@@ -97,16 +92,27 @@ scenario = replace(
 )
 
 
-# A model whose scores no stored prompt recorded is fitted when an edit first needs it, once per run.
-lookup = hintmodels.HintScores(
-    whatif.known_scores(mine),
-    lambda name, batch: hintmodels.scores(session.hint_model(run, name), user, batch),
-)
-writer = whatif.writer(split, session.table(run, rundir.ITEMS), config.prompts, user, lookup)
+@cache
+def writer() -> whatif.Writer:
+    """Built only when an edit or an attribution writes prompts, not on every rerun. A model whose scores
+    no stored prompt recorded is fitted when an edit first needs it, once per run."""
+    lookup = hintmodels.HintScores(
+        whatif.known_scores(mine),
+        lambda name, batch: hintmodels.scores(session.hint_model(run, name), user, batch),
+    )
+    return whatif.writer(split, session.table(run, rundir.ITEMS), config.prompts, user, lookup)
 
 
 def rewritten(scenario: whatif.Scenario, batch: list[dict]) -> list[dict]:
-    return whatif.rewrite(batch, scenario, writer)
+    return whatif.rewrite(batch, scenario, writer())
+
+
+@contextmanager
+def chosen_model():
+    """The run's model and tokenizer, with the adapter switched off for the zero-shot model."""
+    model, tokenizer = session.tuned_model(run)
+    with model.disable_adapter() if family == "zero-shot" else nullcontext():
+        yield model, tokenizer
 
 
 try:
@@ -122,8 +128,7 @@ def scored(batch: list[dict]) -> list:
     zero-shot, in one call that reuses the first prompt's encoding where a variant's text agrees with it."""
     from recranker_core.llm.rerank import score_variants
 
-    model, tokenizer = session.tuned_model(run)
-    with model.disable_adapter() if family == "zero-shot" else nullcontext():
+    with chosen_model() as (model, tokenizer):
         return score_variants(model, tokenizer, batch, scale=scale)
 
 
@@ -182,7 +187,6 @@ if found and found[0] == (*key, position):
 st.subheader("The whole user")
 if st.button("Rerank the user with these edits", icon=":material/bolt:", key="whatif_rerank"):
     hybrid = session.document(run, rundir.HYBRID)
-    model, tokenizer = session.tuned_model(run)
     bar = st.progress(0.0, text="starting")
     base = pd.DataFrame(
         {
@@ -192,7 +196,7 @@ if st.button("Rerank the user with these edits", icon=":material/bolt:", key="wh
             "base_rank": range(len(scenario.candidates)),
         }
     )
-    with model.disable_adapter() if family == "zero-shot" else nullcontext():
+    with chosen_model() as (model, tokenizer):
         _, ranked = live.rerank_user(
             model,
             tokenizer,
@@ -207,12 +211,11 @@ if st.button("Rerank the user with these edits", icon=":material/bolt:", key="wh
             progress=lambda fraction, text: bar.progress(fraction, text=text),
         )
     bar.empty()
-    base_method = session.primary(run)
     fresh = pd.concat([ranked, base.assign(method=base_method, rank=base["base_rank"] + 1)])
     st.session_state["whatif_reranked"] = ((run.name, user, family, scenario), fresh)
 result = st.session_state.get("whatif_reranked")
 if result and result[0] == (run.name, user, family, scenario):
-    fresh, base_method = result[1], session.primary(run)
+    fresh = result[1]
     stored_rankings = session.table(run, rundir.RANKINGS)
     stored_rankings = stored_rankings[stored_rankings["user_id"] == user]
     methods = [base_method] + [m for m in dict.fromkeys(fresh["method"]) if m != base_method]

@@ -196,16 +196,15 @@ def writer(
     split: pd.DataFrame, items: pd.DataFrame, config: PromptConfig, user, scores: ScoreLookup
 ) -> Writer:
     """How the instructions stage wrote ``user``'s test prompts: the catalogue from the split's training
-    likes and ``items`` (the titles the model read), the user's training and validation ratings."""
+    rows and ``items`` (the titles the model read), the user's training and validation ratings."""
     from recranker_core.data.split import Split
 
-    train = split[split["role"] == "train"]
-    likes = train.loc[train["feedback"] == "like"].groupby("item_id").size()
+    whole = Split(split, 0)
     rows = split[(split["user_id"] == user) & split["role"].isin(["train", "valid"])]
     return Writer(
         config=config,
-        catalogue=Catalogue.build(items, likes, config),
-        scale=Split(split, 0).rating_scale(),
+        catalogue=Catalogue.build(items, whole.train_rated, config),
+        scale=whole.rating_scale(),
         ratings=dict(zip(rows["item_id"], rows["rating"])),
         scores=scores,
     )

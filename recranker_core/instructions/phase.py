@@ -28,8 +28,7 @@ class Phase:
             [self.primary, *prompts.hint_models, *filter(None, [prompts.rating_hint_model])]
         )
         self.models = {name: fit(name, rows, config.baselines, seed) for name in names}
-        likes = rows.loc[rows["feedback"] == "like"].groupby("item_id").size()
-        self.catalogue = Catalogue.build(items, likes, prompts)
+        self.catalogue = Catalogue.build(items, rows, prompts)
         self.scores: dict[str, dict] = {}
 
     def score_all(self, wanted: dict[Any, set]) -> None:

@@ -33,8 +33,10 @@ class Catalogue:
     show_popularity: bool
 
     @classmethod
-    def build(cls, items: pd.DataFrame, likes: pd.Series, config: PromptConfig) -> Catalogue:
-        """items: item_id, title, genres; likes: item_id -> like count."""
+    def build(cls, items: pd.DataFrame, rows: pd.DataFrame, config: PromptConfig) -> Catalogue:
+        """items: item_id, title, genres; rows: the phase's training rows (item_id, feedback), whose likes
+        set the popularity buckets."""
+        likes = rows.loc[rows["feedback"] == "like"].groupby("item_id").size()
         counts = likes.reindex(items["item_id"]).fillna(0).to_numpy()
         share_above = (-counts).argsort(kind="stable").argsort() / max(len(counts), 1)
         buckets = [next(name for cut, name in POPULARITY_BUCKETS if s < cut) for s in share_above]

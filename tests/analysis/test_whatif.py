@@ -20,7 +20,7 @@ CONFIG = PromptConfig(rating_hint_model="biasedmf", hint_models=("implicitmf",))
 ITEMS = pd.DataFrame(
     {"item_id": range(1, 31), "title": [f"Film {i} (1990)" for i in range(1, 31)], "genres": [[]] * 30}
 )
-CATALOGUE = Catalogue.build(ITEMS, pd.Series(dtype=float), CONFIG)
+CATALOGUE = Catalogue.build(ITEMS, pd.DataFrame({"item_id": [], "feedback": []}), CONFIG)
 CANDIDATES = [11, 12, 13, 14, 15, 16]
 RATINGS = {1: 5.0, 2: 4.0, 3: 4.0, 4: 2.0, 5: 1.0, 6: 2.0, 20: 3.0}
 
