@@ -57,7 +57,7 @@ def main() -> None:
             batch = variants(
                 args.run, tables, config, user, [p for p in prompts if p["meta"]["user_id"] == user], task
             )
-            sequences, ids = label_inputs(tokenizer, batch, scale, {})
+            sequences, ids = label_inputs(model, tokenizer, batch, scale, {})
             counts = {"alone": TokenCount(), "variants": TokenCount()}
             started = time.perf_counter()
             alone = [

@@ -66,7 +66,8 @@ class BaselineConfig:
     primary: Model = "implicitmf"
     """The base model whose candidates and hints feed the LLM stages."""
     embedding_model: EmbeddingModel = "implicitmf"
-    """The model (one of EMBEDDING_MODELS) whose user embeddings are stored for clustering-based sampling."""
+    """The model (one of EMBEDDING_MODELS) whose user embeddings are stored for clustering-based sampling,
+    and whose user and item vectors collaborative tokens carry."""
     n_candidates: Positive = 10
     """Length of each model's candidate list per user."""
     embedding_size: Positive = 64
@@ -169,6 +170,10 @@ class PromptConfig:
     """Show item genres next to titles."""
     popularity: bool = False
     """Show a coarse popularity bucket next to titles."""
+    collab_tokens: bool = False
+    """Collaborative tokens (CoLLM / LLaRA): mark the user and each asked-about item with a token that
+    carries baselines.embedding_model's vector, mapped into the LLM's input space by a projector trained
+    with the LoRA adapter."""
     negatives: Literal["random", "candidates"] = "random"
     """Training negatives: random unseen items ("random", the paper's; chosen on validation users, see
     bench/results/ablation-quick.md) or the base model's ranking around the held-out like at that moment
@@ -301,6 +306,20 @@ class RunConfig:
         for name in (*self.prompts.hint_models, self.prompts.rating_hint_model):
             if name and name not in self.baselines.models:
                 raise ValueError(f"hint model '{name}' is not in baselines.models")
+        return self
+
+    @model_validator(mode="after")
+    def _collab_trainable(self) -> RunConfig:
+        if self.prompts.collab_tokens and self.llm.full_finetune:
+            raise ValueError(
+                "prompts.collab_tokens = true needs a LoRA adapter (llm.full_finetune = false): "
+                "its projector is trained and saved beside the adapter"
+            )
+        if self.prompts.collab_tokens and self.rerank.backend == "vllm":
+            raise ValueError(
+                "prompts.collab_tokens = true needs rerank.backend = 'transformers' "
+                "(vllm cannot read the projected vectors)"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

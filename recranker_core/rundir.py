@@ -43,6 +43,8 @@ RERANK_PARTIAL = ".rerank-partial"
 REPLICATES = "seeds"
 """Replicate folders seeds/1, seeds/2, ... of a run with several seeds (see runner.replicate_folders)."""
 INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl", "valid-rerank.jsonl")
+COLLAB_VECTORS = f"{INSTRUCTIONS}/collab_vectors.parquet"
+"""The user and item vectors that collaborative tokens carry (only with prompts.collab_tokens)."""
 FORMAT_VERSION = 1
 RUNS_ENV = "RECRANKER_RUNS"
 # A run name a user may type or put in a URL: one path component, no dot-files.
@@ -125,13 +127,18 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def write_jsonl_folder(folder: Path, files: dict[str, list[dict[str, Any]]]) -> None:
-    """Write a folder of JSONL files, replacing the old folder only once the new one is whole."""
+def write_jsonl_folder(
+    folder: Path, files: dict[str, list[dict[str, Any]]], tables: dict[str, pd.DataFrame] | None = None
+) -> None:
+    """Write a folder of JSONL files (and parquet ``tables``), replacing the old folder only once the new
+    one is whole."""
     with staged_folder(folder) as partial:
         for name, rows in files.items():
             with open(partial / name, "w", encoding="utf-8") as out:
                 for row in rows:
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for name, table in (tables or {}).items():
+            write_table(partial / name, table)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

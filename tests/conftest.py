@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "app"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-SLOW_FIXTURES = {"smoke_run", "embedded_run", "ml100k", "sequential"}
+SLOW_FIXTURES = {"smoke_run", "collab_run", "embedded_run", "ml100k", "sequential"}
 """Fixtures that train an LLM, load the full ML-100K or fit SASRec: the tests needing them are left out of
 `make test-fast`."""
 
@@ -64,6 +64,20 @@ def smoke_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("smoke-runs") / "smoke"
     assert main(smoke_argv(out, "-q")) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def collab_run(tmp_path_factory) -> Path:
+    """Every stage of the smoke profile with collaborative tokens (a profile file), through the CLI."""
+    from recranker_core.cli import main
+
+    folder = tmp_path_factory.mktemp("collab-runs")
+    profile = folder / "smoke-collab.toml"
+    smoke = (ROOT / "recranker_core" / "profiles" / "smoke.toml").read_text()
+    profile.write_text(smoke.replace("[prompts]", "[prompts]\ncollab_tokens = true"))
+    out = folder / "collab"
+    assert main(["run", "--profile", str(profile), "--dataset", str(MINI), "--out", str(out), "-q"]) == 0
     return out
 
 

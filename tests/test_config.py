@@ -75,6 +75,14 @@ def test_round_trip_through_a_dict():
             {"prompts": {"hint_models": ["bpr"]}, "baselines": {"models": ["implicitmf", "biasedmf"]}},
             "hint model 'bpr' is not in",
         ),
+        (
+            {"prompts": {"collab_tokens": True}, "llm": {"full_finetune": True}},
+            "prompts.collab_tokens = true needs a LoRA adapter",
+        ),
+        (
+            {"prompts": {"collab_tokens": True}, "rerank": {"backend": "vllm", "mode": "generate"}},
+            "prompts.collab_tokens = true needs rerank.backend = 'transformers'",
+        ),
     ],
 )
 def test_bad_values_are_named(raw, message):

@@ -86,6 +86,12 @@ def unseen_pools(split: Split, users, extra) -> list[tuple[object, np.ndarray]]:
 
 
 def user_embeddings(pipeline) -> pd.DataFrame:
+    """user_id, embedding (float32 array) of every user the pipeline's scorer learnt a vector for."""
+    return embeddings(pipeline, "user")
+
+
+def embeddings(pipeline, kind: str) -> pd.DataFrame:
+    """``kind``_id, embedding of every user (``kind`` "user") or item ("item") of the pipeline's scorer."""
     scorer = pipeline.node("scorer").component
-    matrix = np.asarray(scorer.user_embeddings, dtype=np.float32)
-    return pd.DataFrame({"user_id": scorer.users.ids(), "embedding": list(matrix)})
+    matrix = np.asarray(getattr(scorer, f"{kind}_embeddings"), dtype=np.float32)
+    return pd.DataFrame({f"{kind}_id": getattr(scorer, f"{kind}s").ids(), "embedding": list(matrix)})

@@ -43,6 +43,7 @@ from recranker_core.data.split import Split
 from recranker_core.instructions.holdout import Held, eligible_users, held_out, moment_rows
 from recranker_core.instructions.lists import LIST_SIZE, around, list_shape, matched_pairs, natural_positions
 from recranker_core.instructions.phase import Context, Phase, labels
+from recranker_core.prompts import markers
 from recranker_core.prompts.builder import PromptBuilder, plain
 from recranker_core.prompts.shift import permutation, swapped
 from recranker_core.seeds import rng_for
@@ -72,6 +73,9 @@ class InstructionSet:
     evaluation_users: list | None
     """The test users every method is evaluated on, when a subset is configured (else None: all)."""
     summary: dict[str, Any]
+    vectors: pd.DataFrame | None = None
+    """Both phases' user and item vectors that collaborative tokens carry (``Phase.vectors``); None
+    without them."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def build_instructions(
     evaluated and the validation users prompted always follow the run's seed."""
     context = Context(split, config, config.seed if seed is None else seed)
     sampled = draws["user_id"].drop_duplicates().tolist()
-    train, train_summary = _train_examples(context, items, draws)
+    train, train_summary, train_vectors = _train_examples(context, items, draws)
     primary = candidates[candidates["model"] == config.baselines.primary]
     lists_by = {
         key: g.sort_values("rank")["item_id"].tolist() for key, g in primary.groupby(["target", "user_id"])
@@ -149,11 +153,15 @@ def build_instructions(
         "evaluation_users": len(evaluation_users) if evaluation_users is not None else "all",
         "list_shape": {"train": list_shape(train), "valid-rerank": list_shape(valid_rerank, valid_truth)},
     }
-    return InstructionSet(train, valid, test, valid_rerank, evaluation_users, summary)
+    vectors = None if train_vectors is None else pd.concat([train_vectors, full.vectors(markers.FULL)])
+    return InstructionSet(train, valid, test, valid_rerank, evaluation_users, summary, vectors)
 
 
-def _train_examples(context: Context, items: pd.DataFrame, draws: pd.DataFrame) -> tuple[list[dict], dict]:
-    """One set of examples per draw, from the moment models (fitted without the held-out items)."""
+def _train_examples(
+    context: Context, items: pd.DataFrame, draws: pd.DataFrame
+) -> tuple[list[dict], dict, pd.DataFrame | None]:
+    """One set of examples per draw, from the moment models (fitted without the held-out items); also
+    their collaborative vectors."""
     config = context.config
     sampled = draws["user_id"].drop_duplicates().tolist()
     held = held_out(context.split, eligible_users(context.split)["user_id"], config)
@@ -184,7 +192,8 @@ def _train_examples(context: Context, items: pd.DataFrame, draws: pd.DataFrame) 
         for plan in tqdm(plans, desc="train prompts", unit="draw", leave=False)
         for e in _plan_examples(context, moment, builder, plan, "train")
     ]
-    return examples, {"draws_without_listwise": sum(not plan.positives for plan in plans)}
+    summary = {"draws_without_listwise": sum(not plan.positives for plan in plans)}
+    return examples, summary, moment.vectors(markers.TRAIN)
 
 
 def _train_plan(context: Context, draw: int, user, held: dict, ranked: dict, positions: np.ndarray) -> Plan:

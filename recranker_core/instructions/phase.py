@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recranker_core.baselines.candidates import unseen_pools
+from recranker_core.baselines.candidates import embeddings, unseen_pools
 from recranker_core.baselines.fitting import fit, score, top_n
 from recranker_core.baselines.models import MODELS
 from recranker_core.config import PromptConfig, RunConfig
@@ -24,12 +24,27 @@ class Phase:
     def __init__(self, rows: pd.DataFrame, items: pd.DataFrame, config: RunConfig, seed: int):
         prompts = config.prompts
         self.primary = config.baselines.primary
+        self.embedder = config.baselines.embedding_model if prompts.collab_tokens else None
         names = dict.fromkeys(
-            [self.primary, *prompts.hint_models, *filter(None, [prompts.rating_hint_model])]
+            [self.primary, *prompts.hint_models, *filter(None, [prompts.rating_hint_model, self.embedder])]
         )
         self.models = {name: fit(name, rows, config.baselines, seed) for name in names}
         self.catalogue = Catalogue.build(items, rows, prompts)
         self.scores: dict[str, dict] = {}
+
+    def vectors(self, phase: str) -> pd.DataFrame | None:
+        """phase, kind, id (as text), vector: the embedding model's user and item vectors for collaborative
+        tokens, each kind scaled to a root mean square of 1 (None without collaborative tokens)."""
+        if self.embedder is None:
+            return None
+        frames = []
+        for kind in ("user", "item"):
+            table = embeddings(self.models[self.embedder], kind)
+            matrix = np.stack(table["embedding"].to_numpy())
+            matrix = (matrix / max(float(np.sqrt(np.mean(matrix**2))), 1e-12)).astype(np.float32)
+            ids = table[f"{kind}_id"].astype(str)
+            frames.append(pd.DataFrame({"phase": phase, "kind": kind, "id": ids, "vector": list(matrix)}))
+        return pd.concat(frames, ignore_index=True)
 
     def score_all(self, wanted: dict[Any, set]) -> None:
         requests = [(user, np.array(sorted(items))) for user, items in wanted.items()]

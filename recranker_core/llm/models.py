@@ -100,8 +100,11 @@ def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
 
 
 def load_tokenizer(path: Path):
-    """The tokenizer of a resolved model directory, with a pad token and a chat template."""
+    """The tokenizer of a resolved model directory, with a pad token, a chat template and the
+    collaborative-token marker as one token of its own (its id is replaced before the model reads it)."""
     from transformers import AutoTokenizer
+
+    from recranker_core.prompts.markers import MARKER
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -109,6 +112,7 @@ def load_tokenizer(path: Path):
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.add_special_tokens({"extra_special_tokens": [MARKER]}, replace_extra_special_tokens=False)
     return tokenizer
 
 

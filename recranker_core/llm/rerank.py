@@ -57,7 +57,7 @@ def score_prompts(
     groups = [list(g) for _, g in groupby(prompts, key=lambda p: (p["meta"]["user_id"], _history_line(p)))]
     for group in tqdm(groups, desc=desc, unit="prompt group", leave=False):
         if mode == "logits":
-            sequences, ids = label_inputs(tokenizer, group, scale, labels)
+            sequences, ids = label_inputs(model, tokenizer, group, scale, labels)
             for prompt, probs in zip(group, scorer.score(sequences, ids)):
                 rows.append(_row(prompt, probs, raw=None, parsed=True))
         else:
@@ -65,7 +65,7 @@ def score_prompts(
                 text = generate(
                     model,
                     tokenizer,
-                    prompt_ids(tokenizer, prompt["messages"]),
+                    model_ids(model, tokenizer, prompt),
                     MAX_NEW_TOKENS[prompt["meta"]["task"]],
                     counter,
                 )
@@ -76,13 +76,22 @@ def score_prompts(
 def score_variants(model, tokenizer, prompts: list[dict], *, scale: tuple[int, int]) -> list[np.ndarray]:
     """Label probabilities of a prompt and its variants (``prompts[1:]``), each variant reusing the first
     prompt's KV cache up to where its text departs from it (``LabelScorer.score_variants``)."""
-    sequences, ids = label_inputs(tokenizer, prompts, scale, {})
+    sequences, ids = label_inputs(model, tokenizer, prompts, scale, {})
     return LabelScorer(model).score_variants(sequences, ids)
 
 
-def label_inputs(tokenizer, prompts: list[dict], scale: tuple[int, int], labels: dict) -> tuple[list, list]:
-    """(token ids of each prompt followed by its labels' shared prefix, each prompt's label tokens);
-    ``labels`` caches the label tokens per (task, number of items)."""
+def model_ids(model, tokenizer, prompt: dict) -> list[int]:
+    """The prompt's token ids as ``model`` reads them (collaborative tokens named, see ``llm.collab``)."""
+    from recranker_core.llm.collab import marked
+
+    return marked(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), prompt["meta"])
+
+
+def label_inputs(
+    model, tokenizer, prompts: list[dict], scale: tuple[int, int], labels: dict
+) -> tuple[list, list]:
+    """(``model``'s token ids of each prompt followed by its labels' shared prefix, each prompt's label
+    tokens); ``labels`` caches the label tokens per (task, number of items)."""
     sequences, ids = [], []
     for prompt in prompts:
         meta = prompt["meta"]
@@ -91,7 +100,7 @@ def label_inputs(tokenizer, prompts: list[dict], scale: tuple[int, int], labels:
             labels[key] = label_tokens(
                 tokenizer, prompt["messages"], task_labels(meta["task"], len(meta["items"]), scale)
             )
-        sequences.append(prompt_ids(tokenizer, prompt["messages"]) + list(labels[key].prefix))
+        sequences.append(model_ids(model, tokenizer, prompt) + list(labels[key].prefix))
         ids.append(labels[key].ids)
     return sequences, ids
 

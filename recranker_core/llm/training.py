@@ -29,10 +29,11 @@ RANKED = ("pairwise", "listwise")
 
 
 def tokenize_examples(
-    tokenizer, examples: list[dict], max_length: int, ranked: bool = False
+    tokenizer, examples: list[dict], max_length: int, ranked: bool = False, collab=None
 ) -> tuple[list[dict], int]:
     """input_ids / labels per example with the prompt masked out (and, when ``ranked``, the ranking loss's
-    ``rank_*`` fields); also the count skipped as too long."""
+    ``rank_*`` fields); also the count skipped as too long. With ``collab`` (``llm.collab.CollabTokens``),
+    the input ids name the vectors of the collaborative tokens."""
     rows, skipped, tokens = [], 0, {}
     for example in examples:
         messages = example["messages"]
@@ -44,7 +45,8 @@ def tokenize_examples(
             skipped += 1
             continue
         labels = [IGNORE] * len(prompt_ids) + full_ids[len(prompt_ids) :]
-        row = {"input_ids": full_ids, "labels": labels}
+        inputs = collab.mark(full_ids, example["meta"]) if collab is not None else full_ids
+        row = {"input_ids": inputs, "labels": labels}
         rows.append(
             row | rank_fields(tokenizer, example, len(prompt_ids), full_ids, tokens) if ranked else row
         )
@@ -110,9 +112,13 @@ def train(
     out: Path | None,
     seed: int,
     checkpoints: Path | None = None,
+    vectors=None,
 ) -> dict[str, Any]:
     """Fit and save into ``out`` (adapter_model.safetensors, or model.safetensors when full fine-tuning;
     None: not saved, for the other processes of an `accelerate launch`).
+
+    With ``vectors`` (``llm.collab.Vectors``), the examples' collaborative tokens read them through a
+    projector trained with the adapter and saved beside it.
 
     With ``checkpoints`` (and ``config.checkpoint_steps``), the Trainer saves its state there every
     ``checkpoint_steps`` steps and resumes from the latest one found. Launched in several processes,
@@ -121,14 +127,19 @@ def train(
 
     set_seed(seed)
     model, tokenizer = _trainable(model_dir, config)
+    collab = None
+    if vectors is not None:
+        from recranker_core.llm import collab as tokens
+
+        collab = tokens.attach(model, vectors, tokenizer)
     tokenizer.padding_side = "right"  # rank_position counts from the start of each row
     rng = np.random.default_rng(seed)
     ranked = config.rank_loss > 0
     train_rows, skipped_train = tokenize_examples(
-        tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length, ranked
+        tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length, ranked, collab
     )
     valid_rows, skipped_valid = tokenize_examples(
-        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length, ranked
+        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length, ranked, collab
     )
     if not train_rows:
         raise InputError(f"no training example fits llm.max_length = {config.max_length} tokens")
@@ -148,7 +159,8 @@ def train(
                 )
 
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
-    trainer = (_ranking_trainer(config.rank_loss) if ranked else Trainer)(
+    kind = _ranking_trainer(config.rank_loss) if ranked else Trainer
+    trainer = (_saving_projector(kind, collab) if collab is not None else kind)(
         model=model,
         args=args,
         train_dataset=_ListDataset(train_rows),
@@ -158,6 +170,8 @@ def train(
     )
     before = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
     resume = saving and any(checkpoints.glob("checkpoint-*/trainer_state.json"))
+    if resume and collab is not None:
+        _resume_projector(collab, checkpoints)
     result = trainer.train(resume_from_checkpoint=resume or None)
     after = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
     scratch.cleanup()
@@ -166,6 +180,8 @@ def train(
         model.save_pretrained(out, safe_serialization=True)
         if config.full_finetune:
             tokenizer.save_pretrained(out)
+        if collab is not None:
+            collab.save(out)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "examples": len(train_rows),
@@ -263,6 +279,32 @@ def _ranking_trainer(weight: float):
             return (loss, outputs) if return_outputs else loss
 
     return RankingTrainer
+
+
+def _saving_projector(trainer: type, collab) -> type:
+    """``trainer`` (a Trainer class) whose checkpoints hold the projector beside the adapter, written with
+    it and so before the state file that marks a checkpoint whole: a resumed run continues both."""
+
+    class SavingProjector(trainer):
+        def _save(self, output_dir=None, state_dict=None):
+            super()._save(output_dir, state_dict)
+            collab.save(Path(output_dir or self.args.output_dir))
+
+    return SavingProjector
+
+
+def _resume_projector(collab, checkpoints: Path) -> None:
+    """The projector as the checkpoint the Trainer resumes from holds it."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from recranker_core.llm.collab import FILE
+
+    saved = Path(get_last_checkpoint(str(checkpoints))) / FILE
+    if not saved.is_file():
+        raise InputError(
+            f"{saved.parent}: the checkpoint has no {FILE}; remove {checkpoints} to start afresh"
+        )
+    collab.load(saved)
 
 
 class _ListDataset:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.config import PromptConfig
-from recranker_core.prompts import hints, shift, templates
+from recranker_core.prompts import hints, markers, shift, templates
 
 POPULARITY_BUCKETS = ((0.10, "very popular"), (0.30, "popular"), (0.60, "known"), (1.01, "niche"))
 
@@ -120,7 +120,7 @@ class PromptBuilder:
             perm = shift.permutation(
                 len(history.liked), rng, self.config.shift and not self.config.sequential
             )
-        question = templates.pointwise(self.catalogue.text(item), self.config.domain, self.low, self.high)
+        question = templates.pointwise(self._candidate(item), self.config.domain, self.low, self.high)
         hint_lines, hint_meta = [], {}
         if rating_hint is not None:
             hint_lines.append(hints.rating(self.labels[self.config.rating_hint_model], rating_hint))
@@ -152,9 +152,7 @@ class PromptBuilder:
         """pair: the two items in original order; scores: hint model -> (score of pair[0], of pair[1])."""
         perm = [1, 0] if swap else [0, 1]
         first, second = pair[perm[0]], pair[perm[1]]
-        question = templates.pairwise(
-            self.catalogue.text(first), self.catalogue.text(second), self.config.domain
-        )
+        question = templates.pairwise(self._candidate(first), self._candidate(second), self.config.domain)
         hint_lines = [
             hints.pairwise(self.labels[model], pair_scores[perm[0]], pair_scores[perm[1]])
             for model, pair_scores in scores.items()
@@ -183,7 +181,7 @@ class PromptBuilder:
         """items: candidates in original (base-score) order; scores: hint model -> scores in that order;
         ranking: the answer's items, best first (train/valid); the first is recorded as the target."""
         shown = [items[i] for i in perm]
-        question = templates.listwise([self.catalogue.text(i) for i in shown], self.config.domain, self._top)
+        question = templates.listwise([self._candidate(i) for i in shown], self.config.domain, self._top)
         hint_lines, hint_meta = [], {}
         for model, model_scores in scores.items():
             shown_scores = np.asarray(model_scores, dtype=float)[perm]
@@ -210,6 +208,12 @@ class PromptBuilder:
     def _top(self) -> int:
         return self.config.listwise_answer
 
+    def _candidate(self, item) -> str:
+        """An item the task asks about; with collaborative tokens, marked after its title (the markers'
+        order is ``markers.entities``)."""
+        text = self.catalogue.text(item)
+        return f"{text} {markers.MARKER}" if self.config.collab_tokens else text
+
     def _example(
         self, history: History, question, hint_lines, meta, answer, *, target, rated: bool = False
     ) -> dict[str, Any]:
@@ -219,7 +223,11 @@ class PromptBuilder:
             ]
 
         text = templates.history(
-            texts(history.liked), texts(history.disliked), self.config.domain, in_order=self.config.sequential
+            texts(history.liked),
+            texts(history.disliked),
+            self.config.domain,
+            in_order=self.config.sequential,
+            marked=self.config.collab_tokens,
         )
         text += "\n\n" + question
         if hint_lines:

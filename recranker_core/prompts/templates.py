@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from string import ascii_uppercase
 
+from recranker_core.prompts.markers import MARKER
+
 SYSTEM = "You are a {domain} recommender. From a user's ratings you judge which {domain}s they will like."
 YES, NO = "Yes.", "No."
 LABELS = tuple(f"({letter})" for letter in ascii_uppercase)
@@ -12,14 +14,20 @@ LABELS = tuple(f"({letter})" for letter in ascii_uppercase)
 # Kept short on purpose: on a CPU every prompt token costs about 4 ms.
 
 
-def history(liked: list[str], disliked: list[str], domain: str, in_order: bool = False) -> str:
+def history(
+    liked: list[str], disliked: list[str], domain: str, in_order: bool = False, marked: bool = False
+) -> str:
     liked_text = ", ".join(liked) if liked else "None."
     disliked_text = ", ".join(disliked) if disliked else "None."
     order = " (in the order rated, most recent last)" if in_order else ""
-    return (
+    text = (
         f"The user liked these {domain}s{order}: {liked_text}\n"
         f"The user disliked these {domain}s{order}: {disliked_text}"
     )
+    return text + (f"\n{USER_VECTOR} {MARKER}" if marked else "")
+
+
+USER_VECTOR = "The user's preference vector:"
 
 
 def pointwise(item: str, domain: str, low: int, high: int) -> str:

@@ -56,7 +56,7 @@ REGISTRY: dict[str, Stage] = {
             "train",
             "instruction-tune the LLM (LoRA) on the run's instructions",
             tune.train,
-            reads=(_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"]),
+            reads=(_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"], rundir.COLLAB_VECTORS),
             settings=("seed", "llm"),
             writes=(rundir.ADAPTER, rundir.TRAIN_LOG),
             after="instructions",
@@ -69,6 +69,7 @@ REGISTRY: dict[str, Stage] = {
             reads=(
                 _INSTRUCTION["test.jsonl"],
                 _INSTRUCTION["valid-rerank.jsonl"],
+                rundir.COLLAB_VECTORS,
                 rundir.ADAPTER,
                 rundir.CANDIDATES,
                 rundir.SPLIT,

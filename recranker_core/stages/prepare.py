@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,8 @@ def instructions(stage: StageRun) -> dict:
         stage.manifest.stream_seed,
     )
     files = (result.train, result.valid, result.test, result.valid_rerank)
-    rundir.write_jsonl_folder(run / rundir.INSTRUCTIONS, dict(zip(rundir.INSTRUCTION_FILES, files)))
+    vectors = {} if result.vectors is None else {Path(rundir.COLLAB_VECTORS).name: result.vectors}
+    rundir.write_jsonl_folder(run / rundir.INSTRUCTIONS, dict(zip(rundir.INSTRUCTION_FILES, files)), vectors)
     subset = run / rundir.EVALUATION_USERS
     if result.evaluation_users is None:
         subset.unlink(missing_ok=True)

@@ -14,10 +14,11 @@ import pandas as pd
 
 from recranker_core import rundir
 from recranker_core.config import RunConfig
+from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
 from recranker_core.stages.base import StageRun
 from recranker_core.stages.create import load_split
-from recranker_core.stages.tune import resume_folder
+from recranker_core.stages.tune import collab_vectors, resume_folder
 
 log = logging.getLogger("recranker")
 
@@ -134,17 +135,27 @@ def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
 
 
 def load_tuned(run: Path, manifest: Manifest):
-    """(model, tokenizer) of a trained run: the base model with the run's adapter, or its full fine-tune."""
+    """(model, tokenizer) of a trained run: the base model with the run's adapter (and its collaborative
+    tokens' projector, when it has one), or its full fine-tune."""
+    from recranker_core.llm import collab
     from recranker_core.llm.models import load
 
     if manifest.config.llm.full_finetune:
         return load(run / rundir.ADAPTER)
-    return load(Path(manifest.stage("train")["model"]), run / rundir.ADAPTER)
+    model, tokenizer = load(Path(manifest.stage("train")["model"]), run / rundir.ADAPTER)
+    projector = run / rundir.ADAPTER / collab.FILE
+    if projector.is_file():
+        vectors = collab_vectors(run)
+        if vectors is None:
+            raise InputError(f"{run / rundir.COLLAB_VECTORS}: missing (run the 'instructions' stage)")
+        collab.attach(model, vectors, tokenizer, projector)
+    return model, tokenizer
 
 
 def _scorer(run: Path, manifest: Manifest, device):
     """``score(family, prompts, desc) -> outputs``, with the models loaded once: the tuned one, whose
     adapter is switched off for "zeroshot" (or the base model beside a full fine-tune)."""
+    from recranker_core.llm import collab
     from recranker_core.llm.models import load, load_tokenizer
     from recranker_core.llm.rerank import score_prompts
 
@@ -173,7 +184,7 @@ def _scorer(run: Path, manifest: Manifest, device):
                 untuned["model"] = load(base_model)[0].to(device)
             model = untuned["model"]
         elif family == "zeroshot":
-            context = tuned.disable_adapter()
+            context = collab.untuned(tuned)
         with context:
             return score_prompts(
                 model,

@@ -24,13 +24,20 @@ def train(stage: StageRun) -> dict:
     model_dir = resolve_model(config.llm.model)
     folder = run / rundir.INSTRUCTIONS
     examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
+    vectors = collab_vectors(run)
     checkpoints = run / rundir.TRAIN_PARTIAL
     if state.is_main_process:
         resume_folder(checkpoints, stage.record["inputs"], str(model_dir))
     state.wait_for_everyone()
     with rundir.staged_folder(run / rundir.ADAPTER) if state.is_main_process else nullcontext() as partial:
         summary = tune(
-            model_dir, *examples, config.llm, partial, stage.manifest.stream_seed, checkpoints=checkpoints
+            model_dir,
+            *examples,
+            config.llm,
+            partial,
+            stage.manifest.stream_seed,
+            checkpoints=checkpoints,
+            vectors=vectors,
         )
     summary["processes"] = state.num_processes
     stage.record.update(summary={k: v for k, v in summary.items() if k != "log"}, model=str(model_dir))
@@ -45,6 +52,16 @@ def train(stage: StageRun) -> dict:
             summary["valid_loss_after"],
         )
     return summary
+
+
+def collab_vectors(run):
+    """The vectors the run's collaborative tokens carry (``llm.collab.Vectors``), or None without them."""
+    path = run / rundir.COLLAB_VECTORS
+    if not path.is_file():
+        return None
+    from recranker_core.llm.collab import Vectors
+
+    return Vectors.from_table(rundir.read_table(path))
 
 
 def resume_folder(folder, *inputs) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from recranker_core.cli import main
 from recranker_core.llm.models import load, resolve_model
+from recranker_core.prompts.markers import MARKER
 from recranker_core.stages import REGISTRY
 from tests.conftest import smoke_argv
 
@@ -35,6 +36,9 @@ def test_converted_model_is_safetensors_and_offline():
     assert config["model_type"] == "llama" and "quantization_config" not in config
     model, tokenizer = load(folder)
     assert sum(p.numel() for p in model.parameters()) > 100_000_000
+    # The collaborative-token marker is one token of its own, wherever it stands.
+    ids = tokenizer(f'"Heat (1995)" {MARKER}, "Fargo"{MARKER}', add_special_tokens=False)["input_ids"]
+    assert ids.count(tokenizer.convert_tokens_to_ids(MARKER)) == 2
 
 
 def test_train_and_rerank_with_the_embedded_model(embedded_run):

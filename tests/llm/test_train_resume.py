@@ -8,13 +8,19 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from recranker_core import rundir
 from recranker_core.stages import REGISTRY
 from tests.conftest import ROOT, copy_run
 
 
-def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, smoke_run):
-    run = copy_run(smoke_run, tmp_path / "run", llm={"checkpoint_steps": 3})  # of the smoke profile's 15
+@pytest.mark.slow  # its run fixture is looked up by name, which SLOW_FIXTURES cannot see
+@pytest.mark.parametrize("trained", ["smoke_run", "collab_run"])
+def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, trained, request):
+    """Also with collaborative tokens, whose projector the checkpoint holds beside the adapter."""
+    source = request.getfixturevalue(trained)
+    run = copy_run(source, tmp_path / "run", llm={"checkpoint_steps": 3})  # of the smoke profile's 15
     manifest = json.loads((run / rundir.MANIFEST).read_text())
 
     checkpoint = run / rundir.TRAIN_PARTIAL / "checkpoint-6" / "trainer_state.json"

@@ -13,6 +13,8 @@ import pytest
 from scipy.stats import chisquare
 
 from recranker_core import rundir
+from recranker_core.baselines.candidates import embeddings
+from recranker_core.baselines.fitting import fit
 from recranker_core.config import load_profile
 from recranker_core.data.split import Split
 from recranker_core.instructions import (
@@ -24,6 +26,8 @@ from recranker_core.instructions import (
     matched_pairs,
     moment_rows,
 )
+from recranker_core.prompts import templates
+from recranker_core.prompts.markers import MARKER, entities
 from recranker_core.prompts.templates import LABELS, NO, YES
 from recranker_core.stages import REGISTRY
 
@@ -61,7 +65,7 @@ def rebuild(run, **prompt_changes) -> dict[str, list]:
         rundir.read_table(run / "sampled_users.parquet"),
         config,
     )
-    return {"train": result.train, "valid": result.valid, "test": result.test}
+    return {"train": result.train, "valid": result.valid, "test": result.test, "vectors": result.vectors}
 
 
 def targets(split, role):
@@ -306,6 +310,39 @@ def test_hints_can_be_switched_off_and_extra_models_shown_side_by_side(run):
     text = listwise["messages"][1]["content"]
     assert "Hint: ImplicitMF ranks" in text and "Hint: ItemKNN ranks" in text
     assert any(word in text for word in ("very popular", "niche")) and "Drama" in text
+
+
+def test_collaborative_tokens_mark_the_user_and_each_asked_item(run, examples):
+    marked = rebuild(run, collab_tokens=True)
+    titles = rundir.read_table(run / "items.parquet").set_index("item_id")["title"]
+    user_line = f"\n{templates.USER_VECTOR} {MARKER}"
+    for name in ("train", "valid", "test"):
+        assert len(marked[name]) == len(examples[name])
+        for plain, example in zip(examples[name], marked[name]):
+            text, meta = example["messages"][1]["content"], example["meta"]
+            assert meta == plain["meta"] and text.count(MARKER) == len(entities(meta))
+            history, question = text.split("\n\n", 1)
+            assert history.endswith(user_line)
+            at = [question.index(f'"{titles[item]}" {MARKER}') for item in meta["items"]]
+            assert at == sorted(at)  # in the order entities() names them
+            assert text.replace(user_line, "").replace(f" {MARKER}", "") == plain["messages"][1]["content"]
+
+
+def test_training_prompts_carry_vectors_learnt_without_their_held_out_items(run, split):
+    vectors = rebuild(run, collab_tokens=True)["vectors"]
+    assert set(zip(vectors["phase"], vectors["kind"])) == {
+        (phase, kind) for phase in ("train", "full") for kind in ("user", "item")
+    }
+    table, config = Split(split, 0), load_profile("smoke")
+    held = held_out(table, eligible_users(table)["user_id"], config)
+    for phase, rows in (("train", moment_rows(table, held)), ("full", table.train_rated)):
+        learnt = embeddings(fit("implicitmf", rows, config.baselines, config.seed), "user")
+        expected = np.stack(learnt["embedding"].to_numpy())
+        stored = vectors[(vectors["phase"] == phase) & (vectors["kind"] == "user")]
+        assert stored["id"].tolist() == learnt["user_id"].astype(str).tolist()
+        np.testing.assert_allclose(
+            np.stack(stored["vector"].to_numpy()), expected / np.sqrt(np.mean(expected**2)), rtol=1e-4
+        )
 
 
 def test_same_seed_same_bytes(run, tmp_path):
