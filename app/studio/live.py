@@ -27,8 +27,8 @@ def rerank_user(
 
     All the user's prompts go to the scorer at once, so their shared prefix is encoded once (faster than
     task by task: bench/results/live_rerank.md); ``progress(fraction, text)`` marks the steps. ``family``
-    "zeroshot" names the methods as the run names the zero-shot ones (the caller switches the adapter
-    off)."""
+    "zeroshot" names the methods as the run names the zero-shot ones (the caller switches to the untuned
+    model: ``llm.collab.untuned``)."""
     from recranker_core.llm.rerank import score_prompts
 
     if progress:

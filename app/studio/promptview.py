@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.llm.rerank import task_labels
+from recranker_core.prompts import markers, templates
 
 CANDIDATE_LINE = re.compile(r"^\([A-Z]\) ")
 STYLES = {
@@ -18,10 +19,12 @@ STYLES = {
     "question": "",
     "shifted": "background:#d3f9d8;border-radius:3px",
     "hint": "background:#dbe4ff;border-radius:3px",
+    "collab": "background:#ffe8cc;border:1px solid #f59f00;border-radius:3px;font-weight:600",
 }
 LEGEND = {
     "shifted": "shifted (order permuted for this prompt)",
     "hint": "hint from a conventional recommender",
+    "collab": "collaborative token: the base model's vector of this user or item",
 }
 
 
@@ -53,7 +56,7 @@ def segments(prompt: dict) -> list[tuple[str, str]]:
                 kind = "hint"
             elif line.startswith("The user liked"):
                 kind = "shifted" if shifted == "history" else "history"
-            elif line.startswith("The user disliked"):
+            elif line.startswith(("The user disliked", templates.USER_VECTOR)):
                 kind = "history"
             elif CANDIDATE_LINE.match(line):
                 kind = "shifted" if shifted == "candidates" else "question"
@@ -65,8 +68,24 @@ def segments(prompt: dict) -> list[tuple[str, str]]:
     return parts
 
 
-def to_html(parts: list[tuple[str, str]]) -> str:
-    lines = [f'<span style="{STYLES[kind]}">{html.escape(text)}</span>' for kind, text in parts]
+def has_markers(prompt: dict) -> bool:
+    """Whether the prompt carries collaborative tokens (``prompts.collab_tokens``)."""
+    return any(markers.MARKER in message["content"] for message in prompt["messages"])
+
+
+def to_html(parts: list[tuple[str, str]], meta: dict | None = None) -> str:
+    """The prompt's parts, styled; with the prompt's ``meta``, each collaborative token is a chip naming the
+    user or item whose vector the model reads there."""
+    names = iter(f"{kind} {key}" for kind, key in markers.entities(meta)) if meta else iter(())
+    chip = re.escape(html.escape(markers.MARKER))
+
+    def named(_match) -> str:
+        return f'<span style="{STYLES["collab"]}">⟨{html.escape(next(names, "?"))}⟩</span>'
+
+    lines = [
+        f'<span style="{STYLES[kind]}">{re.sub(chip, named, html.escape(text))}</span>'
+        for kind, text in parts
+    ]
     body = "<br>".join(lines)
     return (
         '<div style="font-family:ui-monospace,Menlo,monospace;font-size:0.85rem;line-height:1.5;'
@@ -75,10 +94,12 @@ def to_html(parts: list[tuple[str, str]]) -> str:
     )
 
 
-def legend_html() -> str:
+def legend_html(marked: bool = False) -> str:
+    """The legend of the styles; the collaborative token's only for a ``marked`` prompt."""
     chips = [
         f'<span style="{STYLES[kind]};padding:0 0.4rem">{html.escape(text)}</span>'
         for kind, text in LEGEND.items()
+        if marked or kind != "collab"
     ]
     return '<div style="font-size:0.8rem">' + " &nbsp; ".join(chips) + "</div>"
 

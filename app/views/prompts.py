@@ -48,8 +48,8 @@ target = targets.get(user)
 text, answer = st.columns([3, 2])
 with text:
     st.subheader("What the model saw")
-    st.html(promptview.legend_html())
-    st.html(promptview.to_html(promptview.segments(prompt)))
+    st.html(promptview.legend_html(promptview.has_markers(prompt)))
+    st.html(promptview.to_html(promptview.segments(prompt), prompt["meta"]))
     st.markdown("**Shown order**")
     st.caption("Original position: where the item stood before shifting (listwise: the base model's order).")
     st.dataframe(

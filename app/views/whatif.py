@@ -109,9 +109,11 @@ def rewritten(scenario: whatif.Scenario, batch: list[dict]) -> list[dict]:
 
 @contextmanager
 def chosen_model():
-    """The run's model and tokenizer, with the adapter switched off for the zero-shot model."""
+    """The run's model and tokenizer, switched to the untuned model for the zero-shot family."""
+    from recranker_core.llm.collab import untuned
+
     model, tokenizer = session.tuned_model(run)
-    with model.disable_adapter() if family == "zero-shot" else nullcontext():
+    with untuned(model) if family == "zero-shot" else nullcontext():
         yield model, tokenizer
 
 

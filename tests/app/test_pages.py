@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -307,3 +308,27 @@ def test_a_stage_done_elsewhere_without_its_files_says_so(full):
     at = app(LIVE)
     assert not at.exception
     assert "records its `train` stage as done, but `adapter` is not in" in at.warning[0].value
+
+
+def test_a_run_with_collaborative_tokens_shows_them_and_scores_its_what_ifs(
+    tmp_path, collab_run, monkeypatch
+):
+    run = shutil.copytree(collab_run, tmp_path / "runs" / "collab")
+    monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "runs"))
+    at = app(PROMPTS)
+    shown = " ".join(element.proto.body for element in at.get("html"))
+    assert "collaborative token" in shown and "⟨user " in shown and "⟨item " in shown
+    stored, _, unrated = what_if_user(run)
+    at = app(WHATIF)
+    at.selectbox(key="whatif_task").select("pointwise").run()
+    at.multiselect(key="whatif_leave_out").select(stored.liked[0]).run()
+    at.multiselect(key="whatif_add_liked").select(unrated).run()
+    at.button(key="whatif_go").click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["edited"].sum() == pytest.approx(1) and not np.allclose(table["stored"], table["edited"])
+    at.segmented_control(key="whatif_family").set_value("zero-shot").run()
+    at.button(key="whatif_rerank").click().run()
+    assert not at.exception
+    lineup = at.dataframe[0].value
+    assert list(lineup.columns)[2:] == ["zeroshot:listwise · stored", "zeroshot:listwise · edited"]

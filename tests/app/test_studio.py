@@ -170,6 +170,27 @@ def test_segments_mark_hints_and_only_a_real_shift():
     assert "&lt;b&gt;" in html and "<b>" not in html
 
 
+def test_collaborative_tokens_show_as_chips_naming_their_user_and_item():
+    lines = [
+        'The user liked these movies: "A"',
+        "The user disliked these movies: None.",
+        "The user's preference vector: <|cf|>",
+        "",
+        'Does the user prefer the movie "X" <|cf|> to the movie "Y" <|cf|>? Answer Yes. or No.',
+    ]
+    marked = prompt("pairwise", [1, 0], "pair", lines)
+    marked["meta"].update(items=[7, 3], user_id=42)
+    assert promptview.has_markers(marked) and not promptview.has_markers(prompt("listwise", [0], "x", []))
+    parts = promptview.segments(marked)
+    assert [kind for kind, _ in parts][1:4] == ["history", "history", "history"]
+    html = promptview.to_html(parts, marked["meta"])
+    assert "&lt;|cf|&gt;" not in html
+    chips = [html.index(f"⟨{name}⟩") for name in ("user 42", "item 7", "item 3")]
+    assert chips == sorted(chips)  # each marker names its own user or item, in text order
+    assert "collaborative token" in promptview.legend_html(True)
+    assert "collaborative token" not in promptview.legend_html()
+
+
 def outputs_frame(rows):
     return pd.DataFrame(rows, columns=["split", "family", "user_id", "task", "variant", "items", "probs"])
 
