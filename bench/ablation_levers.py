@@ -37,10 +37,11 @@ VARIANTS = {
     "off": {},
     "rank-loss": {"llm": {"rank_loss": 1.0}},
     "ease-base": {"baselines": {"primary": "ease"}},
+    "collab-tokens": {"prompts": {"collab_tokens": True}},
     "gemma3-270m": {"llm": {"model": "gemma3-270m"}},
 }
 """Each variant's changes to the quick profile, by section; "off" is quick itself."""
-DEFAULT = ("off", "rank-loss", "ease-base")
+DEFAULT = ("off", "rank-loss", "ease-base", "collab-tokens")
 ROWS = ("pointwise", "pairwise", "listwise", "hybrid-tuned", "fusion", CONTROL)
 METRIC = "NDCG@3"
 
