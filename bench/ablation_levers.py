@@ -1,6 +1,6 @@
 """What each lever of issue 13 gives, on CPU: a profile with one lever changed per variant.
 
-    .venv/bin/python bench/ablation_levers.py                  # quick: about 20 minutes a variant
+    .venv/bin/python bench/ablation_levers.py                  # quick: 15 to 30 minutes a variant
     .venv/bin/python bench/ablation_levers.py --profile medium --variants off rank-loss
 
 Every variant runs the same stages on ML-100K into runs/ablation-levers/PROFILE-NAME (kept, so a stopped
@@ -41,7 +41,6 @@ VARIANTS = {
     "gemma3-270m": {"llm": {"model": "gemma3-270m"}},
 }
 """Each variant's changes to the quick profile, by section; "off" is quick itself."""
-DEFAULT = ("off", "rank-loss", "ease-base", "collab-tokens")
 ROWS = ("pointwise", "pairwise", "listwise", "hybrid-tuned", "fusion", CONTROL)
 METRIC = "NDCG@3"
 
@@ -169,7 +168,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", default="quick", help="the profile every variant changes (default quick)"
     )
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(DEFAULT))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     runs = {}
     for name in args.variants:
