@@ -24,7 +24,7 @@ STYLES = {
 LEGEND = {
     "shifted": "shifted (order permuted for this prompt)",
     "hint": "hint from a conventional recommender",
-    "collab": "collaborative token: the base model's vector of this user or item",
+    "collab": "collaborative token: the base model's vector",
 }
 
 
