@@ -12,7 +12,7 @@ from recranker_core.errors import InputError
 from recranker_core.llm import collab
 from recranker_core.llm.models import load, resolve_model
 from recranker_core.llm.rerank import label_inputs
-from recranker_core.llm.scoring import LabelScorer, prompt_ids
+from recranker_core.llm.scoring import LabelScorer, generate, prompt_ids
 from recranker_core.prompts import markers, templates
 
 WIDTH = 6
@@ -136,3 +136,12 @@ def test_a_fresh_projector_writes_zero_vectors():
     module = collab.attach(model, vectors(), tokenizer)
     with torch.inference_mode():
         assert not module.projector(module.table).abs().any()
+
+
+def test_generation_reads_the_vectors_too():
+    model, tokenizer, module = with_collab()
+    example = prompt("pointwise", [10])
+    ids = module.mark(prompt_ids(tokenizer, example["messages"]), example["meta"])
+    with torch.inference_mode():
+        expected = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+    assert generate(model, tokenizer, ids, 1) == tokenizer.decode([expected], skip_special_tokens=True)
