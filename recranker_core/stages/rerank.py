@@ -153,8 +153,8 @@ def load_tuned(run: Path, manifest: Manifest):
 
 
 def _scorer(run: Path, manifest: Manifest, device):
-    """``score(family, prompts, desc) -> outputs``, with the models loaded once: the tuned one, whose
-    adapter is switched off for "zeroshot" (or the base model beside a full fine-tune)."""
+    """``score(family, prompts, desc) -> outputs``, with the models loaded once: the tuned one, switched to
+    the untuned model for "zeroshot" (``collab.untuned``; or the base model beside a full fine-tune)."""
     from recranker_core.llm import collab
     from recranker_core.llm.models import load, load_tokenizer
     from recranker_core.llm.rerank import score_prompts
