@@ -11,13 +11,12 @@ bench/results/attribution.json and .md with the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-from baselines import RESULTS, machine, machine_line, trained_run
+from baselines import machine, publish, trained_run
 
 from recranker_core import rundir
 from recranker_core.analysis import hintmodels, whatif
@@ -80,9 +79,6 @@ def main() -> None:
             "largest_probability_difference": largest,
         }
     document = {"run": args.run.name, "users": len(users), "tasks": rows, "machine": machine()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "attribution.json").write_text(json.dumps(document, indent=2) + "\n")
-    m = document["machine"]
     lines = [
         "# What-if attribution: each variant alone against reusing the prompt's encoding",
         "",
@@ -100,15 +96,9 @@ def main() -> None:
             f"{r['seconds_per_prompt_variants']} | {r['speedup']}x | {r['tokens_alone']} | "
             f"{r['tokens_variants']} | {r['largest_probability_difference']:.1e} |"
         )
-    lines += [
-        "",
-        machine_line(m),
-        "",
-        f"Reproduce: `.venv/bin/python bench/attribution.py --run runs/{document['run']}`.",
-        "",
-    ]
-    (RESULTS / "attribution.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish(
+        "attribution", document, lines, f".venv/bin/python bench/attribution.py --run runs/{document['run']}"
+    )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ def machine_line(m: dict) -> str:
     return f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}."
 
 
+def publish(name: str, document: dict, body: list[str], reproduce: str) -> None:
+    """Write ``document`` to results/NAME.json and the page ``body`` to results/NAME.md, closed by the
+    machine it ran on and the command that reproduces it; print the page."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+    text = "\n".join([*body, "", machine_line(document["machine"]), "", f"Reproduce: `{reproduce}`.", ""])
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
+
+
 def trained_run(run: Path, users: int):
     """(manifest, tuned model, tokenizer, test prompts, the first ``users`` users with prompts, rating
     scale) of a trained run folder, with torch's threads set as its rerank stage sets them."""

@@ -12,12 +12,11 @@ bench/results/batching.json and .md with the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-from baselines import RESULTS, machine, machine_line, trained_run
+from baselines import machine, publish, trained_run
 
 from recranker_core.llm import scoring
 from recranker_core.llm.rerank import score_prompts
@@ -62,10 +61,10 @@ def main() -> None:
         "largest_probability_difference": largest,
         "machine": machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batching.json").write_text(json.dumps(document, indent=2) + "\n")
-    m, per_user = document["machine"], document["seconds_per_user"]
-    text = "\n".join(
+    per_user = document["seconds_per_user"]
+    publish(
+        "batching",
+        document,
         [
             "# Rerank scoring: fixed-size batches against batches of similar length",
             "",
@@ -74,15 +73,9 @@ def main() -> None:
             f"fixed-size batches, {per_user['similar']} s/user with similar lengths "
             f"({document['speedup']}x); "
             f"largest difference in a label probability {largest:.1e}.",
-            "",
-            machine_line(m),
-            "",
-            f"Reproduce: `.venv/bin/python bench/batching.py --run runs/{document['run']}`.",
-            "",
-        ]
+        ],
+        f".venv/bin/python bench/batching.py --run runs/{document['run']}",
     )
-    (RESULTS / "batching.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":

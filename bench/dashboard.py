@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baselines import RESULTS, machine, machine_line
+from baselines import machine, publish
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.app.browser import browser, serve, settle, walk
@@ -77,9 +77,6 @@ def main() -> None:
         },
         "machine": machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboard.json").write_text(json.dumps(document, indent=2) + "\n")
-    m = document["machine"]
     lines = [
         "# Dashboard timings in a real browser",
         "",
@@ -111,14 +108,8 @@ def main() -> None:
         "the same first draw for `bench/floor_app.py` (a title, a two-row table and a two-bar chart) on a "
         "fresh server of its own, in the same walk: what Streamlit and the browser cost before the "
         "dashboard does anything.",
-        "",
-        machine_line(m),
-        "",
-        f"Reproduce: `.venv/bin/python bench/dashboard.py --run runs/{document['run']}`.",
-        "",
     ]
-    (RESULTS / "dashboard.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("dashboard", document, lines, f".venv/bin/python bench/dashboard.py --run runs/{document['run']}")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ depend on the adapter). Writes bench/results/inference.json and inference.md.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 import torch
-from baselines import RESULTS, machine, machine_line
+from baselines import machine, publish
 
 from recranker_core import rundir
 from recranker_core.llm.models import load, resolve_model
@@ -75,8 +74,6 @@ def main() -> None:
         "modes": results,
         "machine": machine(),
     }
-    (RESULTS / "inference.json").write_text(json.dumps(document, indent=2) + "\n")
-    m = document["machine"]
     lines = [
         "# Reranking cost per user (all three tasks)",
         "",
@@ -101,14 +98,8 @@ def main() -> None:
         f"measured in one run; (b) and (c) agree to {document['max_abs_difference_b_c']:.1e}. "
         "Tokens counted are "
         "those run through the model (prompt tokens, plus generated tokens in (a)).",
-        "",
-        machine_line(m),
-        "",
-        "Reproduce: `.venv/bin/python bench/inference.py --run runs/ml-100k-quick`.",
-        "",
     ]
-    (RESULTS / "inference.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish("inference", document, lines, ".venv/bin/python bench/inference.py --run runs/ml-100k-quick")
 
 
 if __name__ == "__main__":

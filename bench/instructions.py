@@ -12,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from baselines import RESULTS, machine, machine_line
+from baselines import machine, publish
 
 from recranker_core.config import load_profile
 from recranker_core.runner import run_all
@@ -39,9 +39,10 @@ def main() -> None:
         "file_bytes": sizes,
         "machine": machine(),
     }
-    (RESULTS / "instructions.json").write_text(json.dumps(document, indent=2) + "\n")
-    m, s = document["machine"], document["instructions"]
-    text = "\n".join(
+    s = document["instructions"]
+    publish(
+        "instructions",
+        document,
         [
             "# Building the instruction data on ML-100K",
             "",
@@ -56,15 +57,9 @@ def main() -> None:
             f"| instructions | {document['instructions_seconds']:.1f} | train {s['train_examples']}, "
             f"valid {s['valid_examples']}, test {s['test_prompts']} "
             f"({s['test_users_prompted']} test users) |",
-            "",
-            machine_line(m),
-            "",
-            "Reproduce: `.venv/bin/python bench/instructions.py`.",
-            "",
-        ]
+        ],
+        ".venv/bin/python bench/instructions.py",
     )
-    (RESULTS / "instructions.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":

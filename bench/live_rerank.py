@@ -10,11 +10,10 @@ the same users in one process; writes bench/results/live_rerank.json and .md wit
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from baselines import RESULTS, machine, machine_line, trained_run
+from baselines import machine, publish, trained_run
 
 from recranker_core.llm.rerank import score_prompts
 from recranker_core.ranking import TASKS
@@ -48,25 +47,18 @@ def main() -> None:
         "speedup": round(per_task / at_once, 2),
         "machine": machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "live_rerank.json").write_text(json.dumps(document, indent=2) + "\n")
-    m = document["machine"]
-    text = "\n".join(
+    publish(
+        "live_rerank",
+        document,
         [
             "# Live rerank: one user's prompts task by task vs at once",
             "",
             f"Run `{document['run']}`, {document['users']} test users, both ways in one process: "
             f"{document['seconds_per_user']['task_by_task']} s/user task by task, "
             f"{document['seconds_per_user']['at_once']} s/user at once ({document['speedup']}x).",
-            "",
-            machine_line(m),
-            "",
-            f"Reproduce: `.venv/bin/python bench/live_rerank.py --run runs/{document['run']}`.",
-            "",
-        ]
+        ],
+        f".venv/bin/python bench/live_rerank.py --run runs/{document['run']}",
     )
-    (RESULTS / "live_rerank.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":
