@@ -212,6 +212,9 @@ class LLMConfig:
     model: str = "embedded"
     """The causal LM: "embedded" (SmolLM2-135M-Instruct), "gemma3-270m" (Gemma 3 270M), "tiny" (tests) or a
     local Hugging Face folder."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Weights' precision for training and scoring: "auto" is bfloat16 on a GPU and on a CPU with native bf16
+    (AMX or AVX512-BF16), float32 elsewhere (docs/llm.md: what changes, and when to choose float32)."""
     full_finetune: bool = False
     """Train every weight instead of a LoRA adapter."""
     lora_r: Positive = 8
@@ -234,12 +237,14 @@ class LLMConfig:
     """Passes over the (capped) training examples."""
     batch_size: Positive = 8
     """Examples per optimizer step."""
-    max_length: Positive = 512
-    """Longest tokenized example; longer ones are skipped and counted."""
+    max_length: Count = 0
+    """Longest tokenized example, longer ones skipped and counted (0 = the model's context: none skipped)."""
     train_examples: Count = 0
     """Training examples used, drawn evenly from the three tasks in a seeded order (0 = all)."""
     valid_examples: Count = 120
     """Validation examples for the evaluation loss (0 = all)."""
+    valid_loss_before: bool = True
+    """Also measure the validation loss before training (one more pass over the validation examples)."""
     eval_every: Count = 0
     """Evaluation-loss interval in optimizer steps (0 = only before and after training)."""
     checkpoint_steps: Count = 100

@@ -219,12 +219,13 @@ def job_progress() -> None:
 @st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
 def _tuned_model(path: str, trained: str):
     from recranker_core.launch import set_threads
+    from recranker_core.llm.device import resolve_dtype
     from recranker_core.manifest import Manifest
     from recranker_core.stages.rerank import load_tuned
 
     manifest = Manifest.read(Path(path))
     set_threads(manifest.config.rerank.threads)
-    return load_tuned(Path(path), manifest)
+    return load_tuned(Path(path), manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))
 
 
 def tuned_model(run: RunInfo):

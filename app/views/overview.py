@@ -242,5 +242,9 @@ if details.open:
         st.dataframe(tables.stage_table(manifest), hide_index=True)
         st.markdown("**Baseline fit and candidate time (seconds)**")
         st.dataframe(tables.baseline_timing_table(manifest), hide_index=True)
+        cost = tables.llm_cost_table(manifest)
+        if not cost.empty:
+            st.markdown("**LLM stages: device, precision and throughput**")
+            st.dataframe(cost, hide_index=True)
         st.markdown("**Configuration**")
         st.json(manifest.get("config", {}), expanded=False)

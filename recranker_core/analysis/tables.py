@@ -94,6 +94,51 @@ def baseline_timing_table(manifest: Manifest) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "fit_seconds", "candidate_seconds"])
 
 
+LLM_COST = [
+    "stage",
+    "family",
+    "device",
+    "dtype",
+    "items",
+    "tokens",
+    "computed_tokens",
+    "seconds",
+    "tokens_per_second",
+]
+
+
+def llm_cost_table(manifest: Manifest) -> pd.DataFrame:
+    """What the LLM stages ran on and how fast: training (examples) and each family's rerank (prompts) with
+    device, dtype, real and computed (padded) tokens, seconds and tokens/s; rerank blocks scored on several
+    machines (a stage resumed elsewhere) give one row per device."""
+    rows = []
+    train = manifest.stage("train").get("summary", {})
+    if "dtype" in train:
+        rows.append(
+            {"stage": "train", "family": "", "items": train["examples"], "tokens": train["train_tokens"]}
+            | {k: train[k] for k in ("device", "dtype", "computed_tokens", "seconds", "tokens_per_second")}
+        )
+    blocks = pd.DataFrame(manifest.stage("rerank").get("blocks", []))
+    if not blocks.empty:
+        summed = blocks.groupby(["family", "device", "dtype"], sort=False)[
+            ["prompts", "tokens", "computed_tokens", "seconds"]
+        ].sum()
+        for (family, device, dtype), row in summed.iterrows():
+            rate = row["tokens"] / row["seconds"] if row["seconds"] else 0.0
+            rows.append(
+                {
+                    "stage": "rerank",
+                    "family": family,
+                    "device": device,
+                    "dtype": dtype,
+                    "items": row["prompts"],
+                }
+                | {"tokens": row["tokens"], "computed_tokens": row["computed_tokens"]}
+                | {"seconds": round(row["seconds"], 1), "tokens_per_second": round(rate, 1)}
+            )
+    return pd.DataFrame(rows, columns=LLM_COST)
+
+
 def run_label(name: str, manifest: Manifest | None) -> str:
     if manifest is None:
         return f"{name} (unreadable)"

@@ -79,14 +79,15 @@ def resolve_model(spec: str) -> Path:
     return path
 
 
-def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
-    """(model, tokenizer) from a resolved model directory, with an optional LoRA adapter."""
+def load(path: Path, adapter: Path | None = None, *, trainable: bool = False, dtype=None):
+    """(model, tokenizer) from a resolved model directory, with an optional LoRA adapter; the weights in
+    ``dtype`` (default float32; see ``llm.device.resolve_dtype``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(
-        path, local_files_only=True, use_safetensors=True, dtype=torch.float32
+        path, local_files_only=True, use_safetensors=True, dtype=dtype or torch.float32
     )
     if adapter is not None:
         from peft import PeftModel
@@ -97,6 +98,15 @@ def load(path: Path, adapter: Path | None = None, *, trainable: bool = False):
     if not trainable:
         model.eval()
     return model, tokenizer
+
+
+def merged(model):
+    """``model`` with its LoRA adapter merged into the weights, for scoring: one matrix product per layer
+    instead of three. Zero-shot scoring afterwards (``llm.collab.untuned``) unmerges it, which in bfloat16
+    rounds the weights, so score the untuned model first."""
+    if hasattr(model, "merge_adapter") and not any(getattr(m, "merged", False) for m in model.modules()):
+        model.merge_adapter()
+    return model
 
 
 def load_tokenizer(path: Path):

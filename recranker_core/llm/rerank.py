@@ -11,7 +11,6 @@ is counted.
 from __future__ import annotations
 
 import logging
-from itertools import groupby
 
 import numpy as np
 import pandas as pd
@@ -42,34 +41,34 @@ def score_prompts(
     *,
     mode: str,
     scale: tuple[int, int],
-    batch_size: int = 16,
+    batch_size: int = 64,
+    batch_tokens: int = 8192,
     prefix_cache: bool = True,
     desc: str = "rerank",
     counter: TokenCount | None = None,
 ) -> pd.DataFrame:
-    """One row per prompt: split, user_id, task, variant, items, probs, raw, parsed."""
+    """One row per prompt: split, user_id, task, variant, items, probs, raw, parsed.
+
+    In logits mode every prompt goes to one :class:`LabelScorer` call, which batches them across users;
+    a group of prompts that share their prefix is one user's prompts showing the same history (pointwise
+    prompts may show ratings)."""
     counter = counter or TokenCount()
-    labels: dict = {}
-    scorer = LabelScorer(model, batch_size=batch_size, prefix_cache=prefix_cache, counter=counter)
+    if mode == "logits":
+        scorer = LabelScorer(
+            model, batch_size=batch_size, batch_tokens=batch_tokens, prefix_cache=prefix_cache
+        )
+        scorer.counter = counter
+        sequences, ids = label_inputs(model, tokenizer, prompts, scale, {})
+        groups = [(p["meta"]["split"], p["meta"]["user_id"], _history_line(p)) for p in prompts]
+        scored = scorer.score(sequences, ids, groups)
+        return pd.DataFrame(
+            [_row(p, probs, raw=None, parsed=True) for p, probs in zip(prompts, scored)], columns=COLUMNS
+        )
     rows = []
-    # A group shares its prefix: one user's prompts that show the same history (pointwise prompts may
-    # show ratings).
-    groups = [list(g) for _, g in groupby(prompts, key=lambda p: (p["meta"]["user_id"], _history_line(p)))]
-    for group in tqdm(groups, desc=desc, unit="prompt group", leave=False):
-        if mode == "logits":
-            sequences, ids = label_inputs(model, tokenizer, group, scale, labels)
-            for prompt, probs in zip(group, scorer.score(sequences, ids)):
-                rows.append(_row(prompt, probs, raw=None, parsed=True))
-        else:
-            for prompt in group:
-                text = generate(
-                    model,
-                    tokenizer,
-                    model_ids(model, tokenizer, prompt),
-                    MAX_NEW_TOKENS[prompt["meta"]["task"]],
-                    counter,
-                )
-                rows.append(answer_row(prompt, text, scale))
+    for prompt in tqdm(prompts, desc=desc, unit="prompt", leave=False):
+        ids = model_ids(model, tokenizer, prompt)
+        text = generate(model, tokenizer, ids, MAX_NEW_TOKENS[prompt["meta"]["task"]], counter)
+        rows.append(answer_row(prompt, text, scale))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

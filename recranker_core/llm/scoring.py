@@ -37,6 +37,9 @@ class TokenCount:
     """Tokens run through the model, for the inference benchmark."""
 
     prompt_tokens: int = 0
+    """Real prompt tokens run through the model."""
+    computed_tokens: int = 0
+    """Tokens computed, padding included."""
     generated_tokens: int = 0
     forward_calls: int = 0
 
@@ -75,29 +78,55 @@ def _common_prefix(sequences: list[list[int]]) -> int:
 
 
 class LabelScorer:
-    """Label probabilities for groups of prompts (one group = one user's prompts)."""
+    """Label probabilities of many prompts at once: the one scoring scheduler of the rerank stage, Live
+    rerank and What-if.
+
+    Prompts that share a prefix (a *group*: one user's prompts that show the same history) have it encoded
+    once. The prefixes are encoded in batches of similar length, right-padded, and every continuation of a
+    prefix batch, across users, is scored in batches of similar length holding at most ``batch_size`` rows
+    and ``batch_tokens`` tokens, each reading its prefix's rows of the KV cache (gathered once per batch,
+    never copied per prompt). Only the labels' logits are computed, and the probabilities come off the
+    device once per call."""
 
     def __init__(
-        self, model, *, batch_size: int = 16, prefix_cache: bool = True, counter: TokenCount | None = None
+        self,
+        model,
+        *,
+        batch_size: int = 64,
+        batch_tokens: int = 8192,
+        prefix_cache: bool = True,
+        counter: TokenCount | None = None,
     ):
         self.model = model
         self.causal = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.device = next(model.parameters()).device
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.prefix_cache = prefix_cache
         self.counter = counter or TokenCount()
+        self.window = sliding_window(self.causal.config)
 
-    def score(self, sequences: list[list[int]], label_ids: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """Per sequence (prompt + label prefix): probabilities over its labels, summing to 1."""
-        import torch
-
-        with torch.inference_mode():
-            if self.prefix_cache and len(sequences) > 1:
-                hidden = self._cached(sequences)
-            else:
-                hidden = [self._last_hidden([s]) for s in sequences]
-                hidden = torch.cat(hidden) if hidden else torch.empty(0)
-            return self._probabilities(hidden, label_ids)
+    def score(
+        self, sequences: list[list[int]], label_ids: list[tuple[int, ...]], groups: list | None = None
+    ) -> list[np.ndarray]:
+        """Per sequence (prompt + label prefix): probabilities over its labels, summing to 1. Sequences
+        with the same ``groups`` key (default: all one group) share their common prefix's encoding."""
+        keys = groups if groups is not None else [0] * len(sequences)
+        members: dict = {}
+        for index, key in enumerate(keys):
+            members.setdefault(key, []).append(index)
+        sources, rows = [], [None] * len(sequences)
+        for indices in members.values():
+            own = [sequences[i] for i in indices]
+            shared = min(_common_prefix(own), min(len(s) for s in own) - 1)
+            if not self.prefix_cache or len(indices) == 1 or shared < 1:
+                for i in indices:
+                    rows[i] = (-1, 0)
+                continue
+            sources.append(own[0][:shared])
+            for i in indices:
+                rows[i] = (len(sources) - 1, shared)
+        return self._run(sequences, label_ids, sources, rows)
 
     def score_variants(
         self, sequences: list[list[int]], label_ids: list[tuple[int, ...]]
@@ -105,110 +134,162 @@ class LabelScorer:
         """:meth:`score` for a sequence and its variants (``sequences[1:]``, e.g. the prompt without one
         history item): each variant reuses the first sequence's KV cache up to where it departs from it,
         which a group's one common prefix cannot do when every variant departs somewhere else."""
+        first = sequences[0]
+        if len(first) < 2 or (self.window is not None and len(first) >= self.window):
+            return self.score(sequences, label_ids, groups=list(range(len(sequences))))
+        # A variant's prefix is the first sequence's cache cut where it departs: a gap the mask hides.
+        rows = [(0, min(_common_prefix([first, s]), len(s) - 1, len(first) - 1)) for s in sequences]
+        return self._run(sequences, label_ids, [first[:-1]], rows)
+
+    def _run(self, sequences, label_ids, sources: list[list[int]], rows: list[tuple[int, int]]):
+        """Score every sequence i, whose first ``rows[i][1]`` tokens are those of ``sources[rows[i][0]]``
+        (-1: none), encoding each source once."""
         import torch
 
+        by_source: dict[int, list[int]] = {}
+        for i, (source, _) in enumerate(rows):
+            by_source.setdefault(source, []).append(i)
+        probs: list = [None] * len(sequences)
+        width = max((len(ids) for ids in label_ids), default=0)
         with torch.inference_mode():
-            first = self.causal.model(
-                input_ids=torch.tensor([sequences[0]], device=self.device), use_cache=True
-            )
-            self.counter.prompt_tokens += len(sequences[0])
-            self.counter.forward_calls += 1
-            states = [first.last_hidden_state[:, -1]]
-            for sequence in sequences[1:]:
-                shared = min(_common_prefix([sequences[0], sequence]), len(sequence) - 1)
-                cache = copy.deepcopy(first.cache)
-                cache.crop(shared - len(sequences[0]))
-                hidden = self.causal.model(
-                    input_ids=torch.tensor([sequence[shared:]], device=self.device),
-                    position_ids=torch.arange(shared, len(sequence), device=self.device).unsqueeze(0),
-                    cache=cache,
-                    use_cache=True,
-                ).last_hidden_state
-                states.append(hidden[:, -1])
-                self.counter.prompt_tokens += len(sequence) - shared
-                self.counter.forward_calls += 1
-            return self._probabilities(torch.cat(states), label_ids)
+            for batch, cache in self._prefix_batches(sources):
+                local = {source: k for k, source in enumerate(batch)}
+                mine = sorted(
+                    (i for source in batch for i in by_source.get(source, [])),
+                    key=lambda i: len(sequences[i]) - rows[i][1],
+                )
+                tails = [len(sequences[i]) - rows[i][1] for i in mine]
+                base = cache.get_seq_length() if cache is not None else 0
+                for start, end in similar_lengths(
+                    tails, self.batch_size, tokens=self.batch_tokens, base=base
+                ):
+                    chunk = mine[start:end]
+                    hidden = self._tails(
+                        cache,
+                        [local[rows[i][0]] for i in chunk],
+                        [rows[i][1] for i in chunk],
+                        [sequences[i][rows[i][1] :] for i in chunk],
+                    )
+                    for i, row in zip(chunk, self._label_probs(hidden, [label_ids[i] for i in chunk], width)):
+                        probs[i] = row
+            stacked = torch.stack(probs).cpu().numpy().astype(np.float64) if probs else []
+        return [row[: len(ids)] for row, ids in zip(stacked, label_ids)]
 
-    def _probabilities(self, hidden, label_ids: list[tuple[int, ...]]) -> list[np.ndarray]:
-        """Per row of ``hidden``: probabilities over its labels. Renormalised over the labels, so the softmax
-        needs only their logits, not the vocabulary's; one product per label set (a user's prompts share a
-        few), one copy off the device each."""
+    def _prefix_batches(self, sources: list[list[int]]):
+        """(source indices, their KV cache) per batch of similar-length sources; first (-1,) without one
+        for the sequences that have no prefix. Sources longer than a sliding window go alone, since padding
+        would move what the window sees."""
+        yield (-1,), None
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        lengths = [len(sources[i]) for i in order]
+        for start, end in similar_lengths(lengths, self.batch_size, tokens=self.batch_tokens, spread=1.25):
+            chunk = order[start:end]
+            if self.window is not None and lengths[end - 1] + 1 >= self.window:
+                for i in chunk:
+                    yield (i,), self._encode([sources[i]])
+            else:
+                yield tuple(chunk), self._encode([sources[i] for i in chunk])
+
+    def _encode(self, sources: list[list[int]]):
+        """The KV cache of ``sources``, right-padded to the longest."""
+        ids, mask = _padded(sources, self.device)
+        out = self.causal.model(input_ids=ids, attention_mask=mask, use_cache=True)
+        self._count(sum(map(len, sources)), ids.numel())
+        return out.cache
+
+    def _tails(self, cache, rows: list[int], prefixes: list[int], tails: list[list[int]]):
+        """Last hidden state of each tail, read after the first ``prefixes[k]`` tokens of row ``rows[k]`` of
+        ``cache`` (None: from the start)."""
         import torch
 
-        out: list[np.ndarray] = [np.empty(0)] * len(label_ids)
-        for ids in dict.fromkeys(label_ids):
-            rows = [i for i, own in enumerate(label_ids) if own == ids]
-            probs = torch.softmax(self._label_logits(hidden[rows], ids), dim=-1).cpu().numpy()
-            for i, p in zip(rows, probs.astype(np.float64)):
-                out[i] = p
-        return out
+        ids, mask = _padded(tails, self.device)
+        start = torch.tensor(prefixes, device=self.device).unsqueeze(1)
+        positions = start + torch.arange(ids.shape[1], device=self.device)
+        kwargs = {}
+        if cache is not None:
+            width = cache.get_seq_length()
+            seen = torch.arange(width, device=self.device) < start
+            mask = torch.cat([seen.long(), mask], dim=1)
+            kwargs = {"cache": _gathered(cache, torch.tensor(rows, device=self.device))}
+        hidden = self.causal.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=cache is not None, **kwargs
+        ).last_hidden_state
+        self._count(sum(map(len, tails)), ids.numel())
+        last = torch.tensor([len(t) - 1 for t in tails], device=self.device)
+        return hidden[torch.arange(len(tails), device=self.device), last]
 
-    def _label_logits(self, hidden, ids: tuple[int, ...]):
+    def _label_probs(self, hidden, label_ids: list[tuple[int, ...]], width: int):
+        """Per row of ``hidden``: its labels' probabilities, padded with zeros to ``width``. Renormalised over
+        the labels, so the softmax needs only their logits, never the vocabulary's."""
         import torch
 
-        head = self.causal.get_output_embeddings()
-        rows = torch.tensor(ids, device=hidden.device)
-        bias = head.bias[rows].float() if getattr(head, "bias", None) is not None else None
-        logits = torch.nn.functional.linear(hidden.float(), head.weight[rows].float(), bias)
-        cap = getattr(self.causal.config, "final_logit_softcapping", None)
-        return torch.tanh(logits / cap) * cap if cap else logits
+        ids = torch.tensor([list(i) + [-1] * (width - len(i)) for i in label_ids], device=self.device)
+        logits = label_logits(self.causal, hidden, ids.clamp(min=0))
+        return torch.softmax(logits.masked_fill(ids < 0, float("-inf")), dim=-1)
 
-    def _last_hidden(self, batch: list[list[int]]):
-        import torch
-
-        ids = torch.tensor(batch, device=self.device)
-        hidden = self.causal.model(input_ids=ids).last_hidden_state
-        self.counter.prompt_tokens += ids.numel()
+    def _count(self, real: int, computed: int) -> None:
+        self.counter.prompt_tokens += real
+        self.counter.computed_tokens += computed
         self.counter.forward_calls += 1
-        return hidden[:, -1, :]
-
-    def _cached(self, sequences: list[list[int]]):
-        import torch
-
-        shared = min(_common_prefix(sequences), min(len(s) for s in sequences) - 1)
-        prefix = self.causal.model(
-            input_ids=torch.tensor([sequences[0][:shared]], device=self.device), use_cache=True
-        )
-        self.counter.prompt_tokens += shared
-        self.counter.forward_calls += 1
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-        batches = similar_lengths([len(sequences[i]) - shared for i in order], self.batch_size)
-        rows = []
-        for start, end in batches:
-            chunk = [sequences[i][shared:] for i in order[start:end]]
-            width = max(len(c) for c in chunk)
-            ids = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.zeros((len(chunk), shared + width), dtype=torch.long)
-            mask[:, :shared] = 1
-            for i, tail in enumerate(chunk):
-                ids[i, : len(tail)] = torch.tensor(tail)
-                mask[i, shared : shared + len(tail)] = 1
-            cache = copy.deepcopy(prefix.cache)
-            cache.batch_repeat_interleave(len(chunk))
-            positions = torch.arange(shared, shared + width).unsqueeze(0).expand(len(chunk), -1)
-            hidden = self.causal.model(
-                input_ids=ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device),
-                cache=cache,
-                use_cache=True,
-            ).last_hidden_state
-            last = torch.tensor([len(c) - 1 for c in chunk], device=self.device)
-            rows.append(hidden[torch.arange(len(chunk), device=self.device), last])
-            self.counter.prompt_tokens += sum(len(c) for c in chunk)
-            self.counter.forward_calls += 1
-        states = torch.empty((len(sequences), rows[0].shape[-1]), dtype=rows[0].dtype, device=self.device)
-        states[torch.tensor(order, device=self.device)] = torch.cat(rows)
-        return states
 
 
-def similar_lengths(lengths: list[int], size: int, spread: float = 1.5) -> list[tuple[int, int]]:
+def label_logits(causal, hidden, ids):
+    """Logits of token ``ids[r, j]`` at hidden state ``hidden[r]`` (float32): the rows of the output matrix
+    they need, with the model's bias and final soft-capping (Gemma)."""
+    import torch
+
+    head = causal.get_output_embeddings()
+    logits = torch.einsum("rh,rlh->rl", hidden.float(), head.weight[ids].float())
+    if getattr(head, "bias", None) is not None:
+        logits = logits + head.bias[ids].float()
+    cap = getattr(causal.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def sliding_window(config) -> int | None:
+    """The model's sliding attention window if some of its layers have one (Gemma 3, Mistral), else None."""
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if not window or (types is not None and "sliding_attention" not in types):
+        return None
+    return int(window)
+
+
+def _padded(rows: list[list[int]], device):
+    """(ids, attention mask) of ``rows`` right-padded to the longest."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _gathered(cache, rows):
+    """A cache whose batch is ``cache``'s batch rows ``rows``: one gather per layer, ``cache`` unchanged."""
+    out = copy.copy(cache)
+    out.layers = []
+    for layer in cache.layers:
+        own = copy.copy(layer)
+        own.keys, own.values = layer.keys[rows], layer.values[rows]
+        out.layers.append(own)
+    return out
+
+
+def similar_lengths(
+    lengths: list[int], size: int, spread: float = 1.5, tokens: int = 0, base: int = 0
+) -> list[tuple[int, int]]:
     """(start, end) of consecutive batches of ``lengths`` (ascending) holding at most ``size`` each, whose
-    longest is at most ``spread`` times its shortest: padding costs as much as a real token, and a user's
-    listwise continuations are four times as long as their pairwise ones."""
+    longest is at most ``spread`` times its shortest and, with ``tokens``, whose rows times (``base`` +
+    longest) stay within ``tokens`` (a batch holds one row at least): padding costs as much as a real token,
+    and a user's listwise continuations are four times as long as their pairwise ones."""
     batches, start = [], 0
     for end, length in enumerate(lengths):
-        if end > start and (end - start == size or length > spread * lengths[start]):
+        over = tokens and (end - start + 1) * (base + length) > tokens
+        if end > start and (end - start == size or length > spread * lengths[start] or over):
             batches.append((start, end))
             start = end
     return batches + [(start, len(lengths))] if lengths else batches

@@ -91,6 +91,7 @@ def rerank(stage: StageRun) -> dict | None:
         "selected": result.selected,
         "parse_failure_rate": {f"{f}:{t}": v for (f, t), v in parse.items()},
         "blocks_per_process": per_process,
+        "scoring": totals(stage.record["blocks"]),
     }
     shutil.rmtree(run / rundir.RERANK_PARTIAL)
     log.info("rerank: %s", stage.record["summary"])
@@ -100,10 +101,11 @@ def rerank(stage: StageRun) -> dict | None:
 def score_blocks(stage: StageRun, prompts: list[dict]) -> tuple[pd.DataFrame, list[int]]:
     """Every rerank prompt's outputs (tuned, and untuned for zeroshot:*), scored in blocks of users.
 
-    Each block is saved in .rerank-partial/ as it is done, so a stopped stage resumes; the blocks not
-    saved yet are shared out among the processes, and every process then reads them all back in
-    order (the folder is the gather: one machine, or a run folder on shared storage). Also returns
-    how many blocks each process scored."""
+    Each block is saved in .rerank-partial/ as it is done, with its record (device, dtype, tokens,
+    seconds), so a stopped stage resumes, on this machine or another; the blocks not saved yet are shared
+    out among the processes, the untuned ones first (the tuned model's adapter is then merged into its
+    weights), and every process then reads them all back in order (the folder is the gather: one
+    machine, or a run folder on shared storage). Also returns how many blocks each process scored."""
     from accelerate.utils import gather_object
 
     run, config, state = stage.run, stage.config, stage.state
@@ -115,14 +117,35 @@ def score_blocks(stage: StageRun, prompts: list[dict]) -> tuple[pd.DataFrame, li
     state.wait_for_everyone()
     families = ("tuned", "zeroshot") if config.rerank.zeroshot else ("tuned",)
     saved = {(f, i): partial / f"{f}-{i:05d}.parquet" for f in families for i in range(len(blocks))}
-    todo = [block for block, path in saved.items() if not path.is_file()]
+    todo = sorted(
+        (block for block, path in saved.items() if not path.is_file()), key=lambda b: b[0] == "tuned"
+    )
     with state.split_between_processes(todo) as mine:
         for family, index in mine:
-            scored = score(family, blocks[index], f"{family} {index + 1}/{len(blocks)}")
+            scored, record = score(family, blocks[index], f"{family} {index + 1}/{len(blocks)}")
+            rundir.write_json(saved[family, index].with_suffix(".json"), record)
             rundir.write_table(saved[family, index], scored.assign(family=family))
         per_process = gather_object([len(mine)])
     state.wait_for_everyone()
+    stage.record["blocks"] = [
+        {"family": f, "block": i, **rundir.read_json(path.with_suffix(".json"))}
+        for (f, i), path in saved.items()
+    ]
     return pd.concat([rundir.read_table(path) for path in saved.values()], ignore_index=True), per_process
+
+
+def totals(blocks: list[dict]) -> dict:
+    """The blocks' records added up: prompts, tokens, seconds, tokens/s, and the devices and dtypes used."""
+    tokens, seconds = sum(b["tokens"] for b in blocks), sum(b["seconds"] for b in blocks)
+    return {
+        "devices": sorted({b["device"] for b in blocks}),
+        "dtypes": sorted({b["dtype"] for b in blocks}),
+        "prompts": sum(b["prompts"] for b in blocks),
+        "tokens": tokens,
+        "computed_tokens": sum(b["computed_tokens"] for b in blocks),
+        "seconds": round(seconds, 3),
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else 0.0,
+    }
 
 
 def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
@@ -134,15 +157,15 @@ def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
     return [[p for group in groups[i : i + users] for p in group] for i in range(0, len(groups), users)]
 
 
-def load_tuned(run: Path, manifest: Manifest):
+def load_tuned(run: Path, manifest: Manifest, dtype=None):
     """(model, tokenizer) of a trained run: the base model with the run's adapter (and its collaborative
-    tokens' projector, when it has one), or its full fine-tune."""
+    tokens' projector, when it has one), or its full fine-tune; weights in ``dtype`` (default float32)."""
     from recranker_core.llm import collab
     from recranker_core.llm.models import load
 
     if manifest.config.llm.full_finetune:
-        return load(run / rundir.ADAPTER)
-    model, tokenizer = load(Path(manifest.stage("train")["model"]), run / rundir.ADAPTER)
+        return load(run / rundir.ADAPTER, dtype=dtype)
+    model, tokenizer = load(Path(manifest.stage("train")["model"]), run / rundir.ADAPTER, dtype=dtype)
     projector = run / rundir.ADAPTER / collab.FILE
     if projector.is_file():
         vectors = collab_vectors(run)
@@ -153,10 +176,12 @@ def load_tuned(run: Path, manifest: Manifest):
 
 
 def _scorer(run: Path, manifest: Manifest, device):
-    """``score(family, prompts, desc) -> outputs``, with the models loaded once: the tuned one, switched to
-    the untuned model for "zeroshot" (``collab.untuned``; or the base model beside a full fine-tune)."""
+    """``score(family, prompts, desc) -> (outputs, record)``, with the models loaded once: the tuned one,
+    its adapter merged in for "tuned", switched to the untuned model for "zeroshot" (``collab.untuned``;
+    or the base model beside a full fine-tune)."""
     from recranker_core.llm import collab
-    from recranker_core.llm.models import load, load_tokenizer
+    from recranker_core.llm.device import dtype_name, resolve_dtype
+    from recranker_core.llm.models import load, load_tokenizer, merged
     from recranker_core.llm.rerank import score_prompts
 
     config = manifest.config
@@ -171,30 +196,63 @@ def _scorer(run: Path, manifest: Manifest, device):
         answers = vllm_backend.VLLMAnswers(
             base_model, tuned, lora_rank=rank, zeroshot=config.rerank.zeroshot, seed=config.seed
         )
-        return lambda family, prompts, desc: answers.score(family, tokenizer, prompts, scale)
+        return lambda family, prompts, desc: _timed(
+            lambda counter: answers.score(family, tokenizer, prompts, scale), prompts, "cuda", "bfloat16"
+        )
 
-    tuned, tokenizer = load_tuned(run, manifest)
+    dtype = resolve_dtype(config.llm.dtype, device)
+    tuned, tokenizer = load_tuned(run, manifest, dtype)
     tuned.to(device)
     untuned: dict[str, Any] = {}
 
-    def score(family: str, prompts: list[dict], desc: str) -> pd.DataFrame:
+    def score(family: str, prompts: list[dict], desc: str) -> tuple[pd.DataFrame, dict]:
         model, context = tuned, nullcontext()
         if family == "zeroshot" and config.llm.full_finetune:
             if not untuned:
-                untuned["model"] = load(base_model)[0].to(device)
+                untuned["model"] = load(base_model, dtype=dtype)[0].to(device)
             model = untuned["model"]
         elif family == "zeroshot":
             context = collab.untuned(tuned)
+        else:
+            merged(tuned)
+        options = {"batch_size": config.rerank.batch_size, "batch_tokens": config.rerank.batch_tokens}
         with context:
-            return score_prompts(
-                model,
-                tokenizer,
+            return _timed(
+                lambda counter: score_prompts(
+                    model,
+                    tokenizer,
+                    prompts,
+                    mode=config.rerank.mode,
+                    scale=scale,
+                    prefix_cache=config.rerank.prefix_cache,
+                    desc=desc,
+                    counter=counter,
+                    **options,
+                ),
                 prompts,
-                mode=config.rerank.mode,
-                scale=scale,
-                batch_size=config.rerank.batch_size,
-                prefix_cache=config.rerank.prefix_cache,
-                desc=desc,
+                str(device),
+                dtype_name(dtype),
             )
 
     return score
+
+
+def _timed(work, prompts: list[dict], device: str, dtype: str) -> tuple[pd.DataFrame, dict]:
+    """(``work(counter)``'s outputs, the record of that block: device, dtype, prompts, real and computed
+    tokens, seconds, tokens/s)."""
+    import time
+
+    from recranker_core.llm.scoring import TokenCount
+
+    counter, start = TokenCount(), time.perf_counter()
+    outputs = work(counter)
+    seconds = time.perf_counter() - start
+    return outputs, {
+        "device": device,
+        "dtype": dtype,
+        "prompts": len(prompts),
+        "tokens": counter.prompt_tokens,
+        "computed_tokens": counter.computed_tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_second": round(counter.prompt_tokens / seconds, 1) if seconds else 0.0,
+    }

@@ -124,3 +124,47 @@ def test_continuations_are_batched_with_others_of_similar_length():
     assert similar_lengths(lengths, 16) == [(0, 5), (5, 7)]
     assert similar_lengths(lengths, 2) == [(0, 2), (2, 4), (4, 5), (5, 7)]
     assert similar_lengths([], 4) == [] and similar_lengths([9], 4) == [(0, 1)]
+
+
+def several_users(tokenizer) -> tuple[list, list, list]:
+    """Three users' prompts (histories of different lengths), each with its label prefix, their label
+    tokens and their group keys (user)."""
+    sequences, ids, groups = [], [], []
+    for user, liked in enumerate(['"Heat (1995)"', '"Heat (1995)", "Fargo (1996)"', '"Alien (1979)", ' * 6]):
+        prompts, tasks = user_prompts()
+        for prompt, task in zip(prompts, tasks):
+            prompt[1]["content"] = prompt[1]["content"].replace('"Heat (1995)", "Fargo (1996)"', liked)
+            labels = label_tokens(tokenizer, prompt, task_labels(task, 10, (1, 5)))
+            sequences.append(prompt_ids(tokenizer, prompt) + list(labels.prefix))
+            ids.append(labels.ids)
+            groups.append(user)
+    return sequences, ids, groups
+
+
+@pytest.mark.parametrize("budget", [64, 400, 100_000])
+def test_users_scored_together_score_as_each_prompt_alone(tiny, budget):
+    """The scheduler packs several users' prompts into one pass (prefixes of other lengths padded, each
+    row reading its own user's cache rows): the same probabilities as each prompt alone, uncached, in
+    float32, whatever the token budget."""
+    model, tokenizer = tiny
+    sequences, ids, groups = several_users(tokenizer)
+    counter = TokenCount()
+    together = LabelScorer(model, batch_tokens=budget, counter=counter).score(sequences, ids, groups)
+    alone = [LabelScorer(model, prefix_cache=False).score([s], [i])[0] for s, i in zip(sequences, ids)]
+    for a, b in zip(together, alone, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    assert counter.prompt_tokens < sum(map(len, sequences))  # each user's prefix encoded once
+    assert counter.computed_tokens >= counter.prompt_tokens
+    if budget == 100_000:  # fewer passes than user by user: continuations of several users share them
+        apart = TokenCount()
+        for user in set(groups):
+            mine = [k for k, g in enumerate(groups) if g == user]
+            LabelScorer(model, counter=apart).score([sequences[k] for k in mine], [ids[k] for k in mine])
+        assert counter.forward_calls < apart.forward_calls
+
+
+def test_batches_keep_within_the_token_budget():
+    lengths = [10, 10, 10, 10, 12]
+    assert similar_lengths(lengths, 64, tokens=40) == [(0, 4), (4, 5)]
+    assert similar_lengths(lengths, 64, tokens=40, base=10) == [(0, 2), (2, 4), (4, 5)]
+    assert similar_lengths([500], 64, tokens=40) == [(0, 1)]  # a row longer than the budget goes alone
