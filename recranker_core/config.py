@@ -257,8 +257,11 @@ class RerankConfig:
     """"logits": constrained label probabilities; "generate": greedy generation then parsing (the paper's)."""
     prefix_cache: bool = True
     """Encode each user's shared prompt prefix once and reuse its KV cache (logits mode)."""
-    batch_size: Positive = 16
-    """Prompt continuations scored per forward pass."""
+    batch_size: Positive = 64
+    """Most prompt continuations (or prefixes) scored per forward pass."""
+    batch_tokens: Positive = 8192
+    """Most tokens per forward pass (rows times the longest, with the prefix they read): the scheduler packs
+    prompts of many users up to this; raise it on a GPU."""
     zeroshot: bool = True
     """Also score every prompt with the untuned model (methods zeroshot:<task>)."""
     hybrid_weights: Annotated[tuple[float, float, float], FROM_LIST] = (0.5, 0.05, 0.025)

@@ -183,6 +183,9 @@ def run_all(
     folder, and the run's metrics then gather them."""
     check_out(out)  # before the progress file beside it
     later = [*(LATER[: LATER.index(until) + 1] if until else LATER), "evaluate"]
+    for name in later:  # what the settings need from this machine, before any stage runs
+        if REGISTRY[name].requires:
+            REGISTRY[name].requires(config)
     replicas = [f"seeds/{k}" for k in range(1, config.seeds)]
     progress = Progress(out, [*CREATION, *later, *(f"{r}:{name}" for r in replicas for name in later)])
     if not create_run(dataset, out, config, items=items, overwrite=overwrite, progress=progress):

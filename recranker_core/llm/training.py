@@ -1,11 +1,12 @@
 """Instruction tuning on the chat-format JSONL: LoRA (peft) or full fine-tuning, via the HF Trainer.
 
-The loss covers only the assistant's answer (and its end-of-turn token); the
-three tasks are mixed in one seeded order. With ``llm.rank_loss``, a ranking
-loss is added for the pairwise and listwise examples: the softmax cross-entropy
-of the right answer's label among the labels the prompt shows, read at the
-answer's first distinct token exactly as scoring reads it (for two labels, the
-RankNet logistic loss). The adapter (or the full model) is saved as safetensors.
+The loss covers only the assistant's answer (and its end-of-turn token), and the output matrix is applied
+only at the positions that predict an answer token (about 1% of them: the vocabulary's logits at every
+position cost a fifth of the FLOPs and gigabytes per step); batches are grouped by length, so padding
+stays near zero. The three tasks are mixed in one seeded order. With ``llm.rank_loss``, a ranking loss is
+added for the pairwise and listwise examples: the softmax cross-entropy of the right answer's label among
+the labels the prompt shows, read at the answer's first distinct token exactly as scoring reads it (for
+two labels, the RankNet logistic loss). The adapter (or the full model) is saved as safetensors.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def rank_fields(tokenizer, example: dict, start: int, full_ids: list[int], token
 
 
 def ranking_loss(logits, position, ids, target):
-    """Mean softmax cross-entropy of each ranked row's target label among its labels' logits."""
+    """Mean softmax cross-entropy of each ranked row's target label among its labels' logits (``logits``:
+    batch x positions x vocabulary; ``position``: the position of each row to read)."""
     import torch
 
     keep = target >= 0
@@ -88,6 +90,31 @@ def ranking_loss(logits, position, ids, target):
     rows = logits[keep.nonzero().squeeze(1), position[keep]]
     chosen = rows.gather(1, ids[keep].clamp(min=0)).float().masked_fill(ids[keep] < 0, float("-inf"))
     return torch.nn.functional.cross_entropy(chosen, target[keep])
+
+
+def answer_loss(model, inputs: dict, num_items=None, rank_weight: float = 0.0, processes: int = 1):
+    """The language-model loss on the answers (as the Trainer's own: summed over answer tokens, divided by
+    ``num_items``, else their mean) plus ``rank_weight`` times :func:`ranking_loss`, with the output matrix
+    applied only at the positions that predict an answer token in some row of the batch."""
+    import torch
+
+    labels = inputs["labels"]
+    targets = labels[:, 1:]  # what each position predicts
+    kept = (targets != IGNORE).any(0).nonzero().squeeze(1)
+    model_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask")}
+    logits = model(**model_inputs, logits_to_keep=kept).logits
+    chosen = targets[:, kept]
+    loss = torch.nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), chosen.flatten(), ignore_index=IGNORE, reduction="sum"
+    )
+    loss = loss / (num_items if num_items is not None else (chosen != IGNORE).sum().clamp(min=1))
+    if num_items is not None:
+        loss = loss * processes  # the Trainer's num_items counts every process's tokens
+    if rank_weight and "rank_target" in inputs:
+        position = torch.searchsorted(kept, inputs["rank_position"].clamp(min=0))
+        ids, target = inputs["rank_ids"], inputs["rank_target"]
+        loss = loss + rank_weight * ranking_loss(logits, position.clamp(max=len(kept) - 1), ids, target)
+    return loss, logits
 
 
 def mixed_subset(examples: list[dict], limit: int, rng: np.random.Generator) -> list[dict]:
@@ -123,10 +150,13 @@ def train(
     With ``checkpoints`` (and ``config.checkpoint_steps``), the Trainer saves its state there every
     ``checkpoint_steps`` steps and resumes from the latest one found. Launched in several processes,
     each takes ``batch_size / processes`` examples of every step, so a step still sees ``batch_size``."""
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, set_seed
+    from transformers import set_seed
+
+    from recranker_core.llm.device import default_device, dtype_name, resolve_dtype
 
     set_seed(seed)
-    model, tokenizer = _trainable(model_dir, config)
+    dtype = resolve_dtype(config.dtype, default_device())
+    model, tokenizer = _trainable(model_dir, config, dtype)
     collab = None
     if vectors is not None:
         from recranker_core.llm import collab as tokens
@@ -135,40 +165,30 @@ def train(
     tokenizer.padding_side = "right"  # rank_position counts from the start of each row
     rng = np.random.default_rng(seed)
     ranked = config.rank_loss > 0
+    longest = config.max_length or context_length(model.config)
     train_rows, skipped_train = tokenize_examples(
-        tokenizer, mixed_subset(train_examples, config.train_examples, rng), config.max_length, ranked, collab
+        tokenizer, mixed_subset(train_examples, config.train_examples, rng), longest, ranked, collab
     )
     valid_rows, skipped_valid = tokenize_examples(
-        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), config.max_length, ranked, collab
+        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), longest, ranked, collab
     )
     if not train_rows:
-        raise InputError(f"no training example fits llm.max_length = {config.max_length} tokens")
-    launched = launch.world_size()
-    per_process = max(1, config.batch_size // launched)
-    steps = math.ceil(len(train_rows) / (per_process * launched) * config.epochs)
+        raise InputError(f"no training example fits llm.max_length = {longest} tokens")
     scratch = tempfile.TemporaryDirectory(prefix="recranker-trainer-")
     saving = checkpoints is not None and config.checkpoint_steps > 0
-    args = _arguments(config, str(checkpoints) if saving else scratch.name, steps, per_process, seed, saving)
-    history: list[dict] = []
-
-    class Record(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
-                history.append(
-                    {"step": state.global_step, **{k: round(float(v), 5) for k, v in logs.items()}}
-                )
-
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
-    kind = _ranking_trainer(config.rank_loss) if ranked else Trainer
-    trainer = (_saving_projector(kind, collab) if collab is not None else kind)(
-        model=model,
-        args=args,
-        train_dataset=_ListDataset(train_rows),
-        eval_dataset=_ListDataset(valid_rows),
-        data_collator=_with_rank_fields(collator) if ranked else collator,
-        callbacks=[Record()],
+    folder = str(checkpoints) if saving else scratch.name
+    trainer, history = build_trainer(
+        model,
+        tokenizer,
+        (train_rows, valid_rows),
+        config,
+        folder,
+        seed,
+        saving=saving,
+        collab=collab,
+        checkpointing=_needs_checkpointing(model_dir, config, dtype, train_rows),
     )
-    before = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
+    before = trainer.evaluate()["eval_loss"] if valid_rows and config.valid_loss_before else float("nan")
     resume = saving and any(checkpoints.glob("checkpoint-*/trainer_state.json"))
     if resume and collab is not None:
         _resume_projector(collab, checkpoints)
@@ -183,30 +203,103 @@ def train(
         if collab is not None:
             collab.save(out)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    seconds = float(result.metrics.get("train_runtime", 0.0))
+    real = int(sum(len(r["input_ids"]) for r in train_rows) * config.epochs)
+    padding = trainer.tokens["computed"] / max(1, trainer.tokens["real"])
     return {
         "examples": len(train_rows),
         "skipped_too_long": skipped_train + skipped_valid,
+        "max_length": longest,
         "valid_examples": len(valid_rows),
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 5),
         "valid_loss_before": round(float(before), 5),
         "valid_loss_after": round(float(after), 5),
         "trainable_parameters": int(trainable),
-        "train_tokens": int(sum(len(r["input_ids"]) for r in train_rows) * config.epochs),
-        "seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
+        "device": str(trainer.args.device),
+        "dtype": dtype_name(dtype),
+        "train_tokens": real,
+        "computed_tokens": round(real * padding),
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(real / seconds, 1) if seconds else 0.0,
         "log": history,
     }
 
 
-def _trainable(model_dir: Path, config: LLMConfig):
+def _needs_checkpointing(model_dir: Path, config: LLMConfig, dtype, rows: list[dict]) -> bool:
+    """Whether a step of the longest examples needs gradient checkpointing to fit the device's memory."""
+    from recranker_core.llm import checks
+    from recranker_core.llm.device import default_device
+
+    per_process = max(1, config.batch_size // launch.world_size())
+    tokens = per_process * max(len(r["input_ids"]) for r in rows)
+    weight_bytes = 4 if config.full_finetune else dtype.itemsize
+    memory = checks.device_memory(default_device())
+    needed = checks.gradient_checkpointing(
+        checks.read_facts(model_dir), memory, weight_bytes, config.full_finetune, tokens
+    )
+    if needed:
+        log.info("gradient checkpointing: a batch of %d tokens would not fit the device's memory", tokens)
+    return needed
+
+
+def context_length(config) -> int:
+    """The longest sequence the model reads (its position embeddings' count)."""
+    return int(getattr(config.get_text_config(), "max_position_embeddings", 0) or 2048)
+
+
+def build_trainer(
+    model, tokenizer, rows: tuple[list, list], config: LLMConfig, output_dir: str, seed: int, **options
+):
+    """(the Trainer of :func:`train` on ``rows`` (training, validation), the list its log records go into):
+    batches grouped by length, the loss of :func:`answer_loss`, bfloat16 autocast with bfloat16 weights
+    (``llm.dtype``). ``options``: ``saving`` (checkpoints in ``output_dir``), ``collab`` (a projector saved
+    in them), ``checkpointing`` (gradient checkpointing)."""
+    from transformers import DataCollatorForSeq2Seq, TrainerCallback
+
+    from recranker_core.llm.device import dtype_name, resolve_dtype
+
+    train_rows, valid_rows = rows
+    launched = launch.world_size()
+    per_process = max(1, config.batch_size // launched)
+    steps = math.ceil(len(train_rows) / (per_process * launched) * config.epochs)
+    bf16 = dtype_name(resolve_dtype(config.dtype)) == "bfloat16"
+    args = _arguments(config, output_dir, steps, per_process, seed, bf16, **options)
+    history: list[dict] = []
+
+    class Record(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                history.append(
+                    {"step": state.global_step, **{k: round(float(v), 5) for k, v in logs.items()}}
+                )
+
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
+    kind = _answer_trainer(config.rank_loss)
+    if options.get("collab") is not None:
+        kind = _saving_projector(kind, options["collab"])
+    trainer = kind(
+        model=model,
+        args=args,
+        train_dataset=_ListDataset(train_rows),
+        eval_dataset=_ListDataset(valid_rows),
+        data_collator=_with_rank_fields(collator) if config.rank_loss > 0 else collator,
+        callbacks=[Record()],
+    )
+    return trainer, history
+
+
+def _trainable(model_dir: Path, config: LLMConfig, dtype=None):
     """(model, tokenizer): the model ready to train, with LoRA adapters on the configured layers unless
-    fully fine-tuned."""
+    fully fine-tuned. The frozen weights are kept in ``dtype``; a full fine-tune keeps float32 master
+    weights (bfloat16 then only in autocast), since AdamW steps in bfloat16 round away small updates."""
     from recranker_core.llm.models import load
 
-    model, tokenizer = load(model_dir, trainable=True)
     if config.full_finetune:
+        model, tokenizer = load(model_dir, trainable=True)
         model.train()
         return model, tokenizer
+    model, tokenizer = load(model_dir, trainable=True, dtype=dtype)
     from peft import LoraConfig, get_peft_model
 
     layers = model.config.num_hidden_layers
@@ -222,15 +315,21 @@ def _trainable(model_dir: Path, config: LLMConfig):
     return get_peft_model(model, lora), tokenizer
 
 
-def _arguments(config: LLMConfig, output_dir: str, steps: int, per_process: int, seed: int, saving: bool):
+def _arguments(
+    config: LLMConfig, output_dir: str, steps: int, per_process: int, seed: int, bf16: bool, **options
+):
     import torch
     from transformers import TrainingArguments
 
+    saving, checkpointing = options.get("saving", False), options.get("checkpointing", False)
     return TrainingArguments(
+        activation_checkpointing=checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         output_dir=output_dir,
         per_device_train_batch_size=per_process,
         per_device_eval_batch_size=per_process,
         prediction_loss_only=True,  # only the loss is read; kept logits filled a GPU's memory
+        train_sampling_strategy="group_by_length",
         learning_rate=config.learning_rate,
         max_steps=steps,
         lr_scheduler_type="cosine",
@@ -245,7 +344,7 @@ def _arguments(config: LLMConfig, output_dir: str, steps: int, per_process: int,
         seed=seed,
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        bf16=bf16,
         dataloader_num_workers=0,
         remove_unused_columns=False,
         disable_tqdm=False,
@@ -267,18 +366,27 @@ def _with_rank_fields(collator):
     return collate
 
 
-def _ranking_trainer(weight: float):
-    """A Trainer class whose loss is the language-model loss plus ``weight`` times :func:`ranking_loss`."""
+def _answer_trainer(rank_weight: float):
+    """A Trainer class whose loss is :func:`answer_loss` (with ``rank_weight`` times the ranking loss), and
+    which counts the real and computed (padded) tokens it trains on."""
     from transformers import Trainer
 
-    class RankingTrainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            fields = [inputs.pop(k) for k in ("rank_position", "rank_ids", "rank_target")]
-            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-            loss = loss + weight * ranking_loss(outputs.logits, *fields)
-            return (loss, outputs) if return_outputs else loss
+    class AnswerTrainer(Trainer):
+        loss_is_scaled_for_ga = True  # answer_loss divides by the accumulated batch's answer tokens
 
-    return RankingTrainer
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.tokens = {"real": 0, "computed": 0}
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:
+                self.tokens["real"] += int(inputs["attention_mask"].sum())
+                self.tokens["computed"] += int(inputs["input_ids"].numel())
+            processes = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
+            loss, logits = answer_loss(model, inputs, num_items_in_batch, rank_weight, processes)
+            return (loss, {"logits": logits}) if return_outputs else loss
+
+    return AnswerTrainer
 
 
 def _saving_projector(trainer: type, collab) -> type:

@@ -61,6 +61,7 @@ REGISTRY: dict[str, Stage] = {
             writes=(rundir.ADAPTER, rundir.TRAIN_LOG),
             after="instructions",
             launchable=True,
+            requires=tune.model_fits,
         ),
         Stage(
             "rerank",

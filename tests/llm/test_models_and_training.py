@@ -127,6 +127,43 @@ def test_ranking_loss_is_the_cross_entropy_among_the_shown_labels_only():
     assert loss.item() == pytest.approx(-torch.log_softmax(torch.tensor([1.0, 2.0]), 0)[1].item())
 
 
+def test_the_answer_loss_equals_the_full_vocabulary_loss_on_a_padded_batch():
+    """Logits only where some row's answer is predicted: the same language-model loss as the model's own
+    over every position (the Trainer's default), and the same ranking loss as read from full logits."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq
+
+    from recranker_core.llm.training import IGNORE, _with_rank_fields, answer_loss
+
+    model, tokenizer = load(resolve_model("tiny"))
+    shown = [
+        example("listwise", "Candidate movies: (A) x (B) y (C) z. Rank them." + " x" * k, "(C) (A) (B)")
+        for k in (0, 9, 30)
+    ] + [example("pairwise", "Does the user prefer the movie to the movie?", "No.")]
+    for e, n in zip(shown, (3, 3, 3, 2)):
+        e["meta"]["items"] = list(range(n))
+    rows, _ = tokenize_examples(tokenizer, shown, 512, ranked=True)
+    batch = _with_rank_fields(DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE))(
+        rows
+    )
+    items = int((batch["labels"][:, 1:] != IGNORE).sum())
+    with torch.no_grad():
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        expected = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        ).loss
+        lm, kept = answer_loss(model, batch)
+        assert kept.shape[1] < batch["input_ids"].shape[1] / 2  # the vocabulary at few positions
+        assert lm.item() == pytest.approx(expected.item(), abs=1e-5)
+        summed, _ = answer_loss(model, batch, num_items=items)
+        assert summed.item() == pytest.approx(expected.item(), abs=1e-5)
+        both, _ = answer_loss(model, batch, rank_weight=0.5)
+        fields = (batch["rank_position"], batch["rank_ids"], batch["rank_target"])
+        assert both.item() == pytest.approx(
+            expected.item() + 0.5 * ranking_loss(full, *fields).item(), abs=1e-5
+        )
+
+
 def test_training_with_the_ranking_loss_adds_it_and_learns(tmp_path):
     data = [
         example(

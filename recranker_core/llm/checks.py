@@ -1,0 +1,128 @@
+"""What a model folder must be for the LLM stages, checked before any stage runs: a config that parses,
+an architecture we support, safetensors weights whose headers agree with it, the LoRA target layers it
+has, and a size that fits the device. Reads only config.json and the safetensors headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from recranker_core.errors import InputError
+
+log = logging.getLogger("recranker")
+ARCHITECTURES = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma3_text": "Gemma 3"}
+"""model_type in config.json -> the family name; causal LMs the project is tested on (tests build a tiny
+random model of each)."""
+HEADROOM = 0.9
+"""Share of the device's memory an estimate may fill."""
+NOMINAL_LENGTH = 512
+"""Tokens per example the check before any stage assumes (the examples are not written yet); training
+decides on gradient checkpointing with the real lengths."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the folder says of the model, without loading it."""
+
+    model_type: str
+    parameters: int
+    layers: int
+    hidden: int
+    modules: frozenset[str]
+    """The last name of every weight's module (q_proj, down_proj, ...)."""
+
+
+def read_facts(folder: Path) -> ModelFacts:
+    """config.json and the safetensors headers of a model folder; an InputError naming what is wrong."""
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable JSON file ({exc})") from None
+    config = config.get("text_config", config) if isinstance(config, dict) else {}
+    kind = config.get("model_type", "")
+    if kind not in ARCHITECTURES:
+        known = ", ".join(f"{name} ({key})" for key, name in ARCHITECTURES.items())
+        raise InputError(f"{path}: model_type {kind!r} is not supported; supported: {known}")
+    shapes: dict[str, list[int]] = {}
+    for weights in sorted(folder.glob("*.safetensors")):
+        shapes |= _header_shapes(weights)
+    parameters = sum(_product(shape) for shape in shapes.values())
+    modules = frozenset(name.rsplit(".", 2)[-2] for name in shapes if name.count(".") >= 1)
+    return ModelFacts(
+        kind, parameters, int(config.get("num_hidden_layers", 0)), int(config.get("hidden_size", 0)), modules
+    )
+
+
+def _header_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor name -> shape, from a safetensors file's header (its first 8 bytes give the JSON's length)."""
+    try:
+        with path.open("rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            if size > 100_000_000:
+                raise ValueError(f"a header of {size} bytes")
+            header = json.loads(handle.read(size))
+        return {k: list(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    except (OSError, struct.error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: not a safetensors file ({exc})") from None
+
+
+def _product(shape: list[int]) -> int:
+    out = 1
+    for size in shape:
+        out *= int(size)
+    return out
+
+
+def check_targets(facts: ModelFacts, targets: tuple[str, ...], where: Path) -> None:
+    """Refuse LoRA target modules of which the model has none."""
+    present = [t for t in targets if t in facts.modules]
+    if not present:
+        layers = ", ".join(sorted(m for m in facts.modules if m.endswith("proj"))) or "none named *proj"
+        raise InputError(
+            f"{where}: llm.target_modules = {list(targets)}: the model has none of them ({layers})"
+        )
+    missing = sorted(set(targets) - set(present))
+    if missing:
+        log.warning("%s: the model has no %s layers; LoRA adapts %s", where, ", ".join(missing), present)
+
+
+def training_bytes(facts: ModelFacts, weight_bytes: int, full: bool, tokens: int, checkpointing: bool) -> int:
+    """Estimated peak memory of a training step: the weights, and for a full fine-tune their float32
+    gradients and AdamW moments (12 bytes a weight more), plus the activations of ``tokens`` tokens
+    (about 34 values per hidden unit per layer, 2 with gradient checkpointing)."""
+    weights = facts.parameters * (weight_bytes + (12 if full else 0))
+    return weights + tokens * facts.layers * facts.hidden * (2 if checkpointing else 34) * weight_bytes
+
+
+def device_memory(device) -> int:
+    """Bytes of memory the device offers: the GPU's total, or the CPU's available memory."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable"))
+    except (OSError, StopIteration, ValueError):
+        return 1 << 62  # unknown: let the run try
+
+
+def gradient_checkpointing(
+    facts: ModelFacts, memory: int, weight_bytes: int, full: bool, tokens: int
+) -> bool:
+    """Whether a training step of ``tokens`` tokens needs gradient checkpointing to fit ``memory`` bytes; an
+    InputError when it would not fit even then."""
+    if training_bytes(facts, weight_bytes, full, tokens, checkpointing=False) <= HEADROOM * memory:
+        return False
+    least = training_bytes(facts, weight_bytes, full, tokens, checkpointing=True)
+    if least > HEADROOM * memory:
+        raise InputError(
+            f"the model ({facts.parameters / 1e9:.1f}B parameters) needs about {least / 2**30:.0f} GiB to "
+            f"train with these settings, more than the device's {memory / 2**30:.0f} GiB; choose a smaller "
+            "model, llm.dtype = 'bfloat16', LoRA rather than llm.full_finetune, or a smaller llm.batch_size"
+        )
+    return True

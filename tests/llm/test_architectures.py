@@ -1,0 +1,104 @@
+"""Any local Llama, Qwen2, Mistral or Gemma 3 folder: checked before any stage, scored by the scheduler
+as each prompt alone (sliding windows included), and LoRA-trained, on tiny random models of each."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recranker_core.config import LLMConfig
+from recranker_core.errors import InputError
+from recranker_core.llm import checks
+from recranker_core.llm.models import load
+from recranker_core.llm.scoring import LabelScorer
+from recranker_core.llm.training import train
+from tests.llm.architectures import tiny_model
+from tests.llm.test_models_and_training import example
+from tests.llm.test_scoring import several_users
+
+KINDS = ("llama", "qwen2", "mistral", "gemma3_text")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("architectures")
+    return {kind: tiny_model(root / kind, kind, window=24) for kind in KINDS}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_architecture_is_read_from_its_folder_without_loading_it(folders, kind):
+    facts = checks.read_facts(folders[kind])
+    assert facts.model_type == kind and facts.layers == 2 and facts.hidden == 32
+    assert 30_000 < facts.parameters < 40_000
+    checks.check_targets(facts, ("q_proj", "v_proj"), folders[kind])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_scheduler_scores_as_each_prompt_alone(folders, kind):
+    """Several users packed together; in Mistral and Gemma 3 the prompts are longer than their sliding
+    window of 24 tokens, so their prefixes are encoded alone (padding would move what the window sees)."""
+    model, tokenizer = load(folders[kind])
+    sequences, ids, groups = several_users(tokenizer)
+    assert min(map(len, sequences)) > 24
+    together = LabelScorer(model).score(sequences, ids, groups)
+    variants = LabelScorer(model).score_variants(sequences[:5], ids[:5])
+    alone = [LabelScorer(model, prefix_cache=False).score([s], [i])[0] for s, i in zip(sequences, ids)]
+    for a, b in zip(together, alone, strict=True):
+        assert np.abs(a - b).max() < 1e-4
+    for a, b in zip(variants, alone[:5]):
+        assert np.abs(a - b).max() < 1e-4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lora_training_runs_on_each_architecture(folders, kind, tmp_path):
+    data = [example("pairwise", f"Does the user prefer the movie number {i}?", "Yes.") for i in range(12)]
+    config = LLMConfig(model=str(folders[kind]), learning_rate=5e-3, batch_size=4, valid_loss_before=False)
+    summary = train(folders[kind], data, data[:4], config, tmp_path / "adapter", seed=0)
+    assert summary["steps"] == 3 and np.isfinite(summary["valid_loss_after"])
+    assert np.isnan(summary["valid_loss_before"])  # not measured: llm.valid_loss_before = false
+    assert summary["skipped_too_long"] == 0 and summary["max_length"] == 2048  # the model's context
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_a_config_that_is_not_json_is_refused(folders, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{model_type: llama")
+    with pytest.raises(InputError, match=r"broken/config.json: not a readable JSON file"):
+        checks.read_facts(broken)
+
+
+def test_an_unsupported_architecture_is_refused(folders, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(InputError, match=r"model_type 'gpt2' is not supported; supported: Llama \(llama\)"):
+        checks.read_facts(other)
+
+
+def test_weights_that_are_not_safetensors_are_refused(folders, tmp_path):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text((folders["llama"] / "config.json").read_text())
+    (fake / "model.safetensors").write_bytes(b"\x80\x04not a safetensors file at all")
+    with pytest.raises(InputError, match=r"model.safetensors: not a safetensors file"):
+        checks.read_facts(fake)
+
+
+def test_lora_targets_the_model_lacks_are_refused(folders):
+    facts = checks.read_facts(folders["llama"])
+    with pytest.raises(InputError, match=r"target_modules = \['c_attn'\]: the model has none of them"):
+        checks.check_targets(facts, ("c_attn",), folders["llama"])
+
+
+def test_a_model_too_big_for_the_device_is_refused_and_a_tight_one_checkpoints():
+    """An 8B Llama in bfloat16 trains with LoRA on an 80 GiB GPU as it is; on 24 GiB only with gradient
+    checkpointing; a full fine-tune (float32 weights, gradients, AdamW) fits neither."""
+    facts = checks.ModelFacts("llama", 8_030_000_000, 32, 4096, frozenset({"q_proj"}))
+    gib = 2**30
+    assert not checks.gradient_checkpointing(facts, 80 * gib, 2, False, 8 * 512)
+    assert checks.gradient_checkpointing(facts, 24 * gib, 2, False, 8 * 512)
+    with pytest.raises(InputError, match=r"8.0B parameters\) needs about \d+ GiB .* the device's 80 GiB"):
+        checks.gradient_checkpointing(facts, 80 * gib, 4, True, 8 * 512)
