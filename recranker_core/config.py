@@ -200,6 +200,10 @@ class PromptConfig:
     K - 1 shuffles (test-time bootstrap)."""
     test_users: Count = 0
     """Evaluate on a seeded random subset of this many test users (0 = all); for CPU-sized runs."""
+    rerank_users: Literal["hits", "all"] = "hits"
+    """Test users the LLM reranks: "hits", those whose test item is among the candidates (enough for HR and
+    NDCG, which count the others as misses whatever the order), or "all" evaluated users (for metrics of
+    whole lists)."""
     rerank_valid_users: Count = 100
     """Validation users given test-style prompts, whose scores tune the hybrid (0 = all eligible)."""
 

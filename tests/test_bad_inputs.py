@@ -529,3 +529,59 @@ def test_run_names_in_the_dashboard_url(name):
     assert not at.exception
     assert f"No run called {name!r}" in at.warning[0].value
     assert at.selectbox(key="run").value == "alpha"
+
+
+def refused_model_run(capsys, tmp_path, model, *options: str) -> str:
+    """The error line of a smoke `run` with ``model`` (nothing may be written: the check comes first)."""
+    out = tmp_path / "runs" / "x"
+    argv = ["run", "--profile", "smoke", "--model", str(model), "--dataset", str(MINI), "--out", str(out)]
+    code, err = run_cli(capsys, *argv, *options)
+    assert code == 2 and not (tmp_path / "runs").exists()
+    return error_line(err)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["config not json", "unsupported architecture", "weights not safetensors", "too big", "no bf16"],
+)
+def test_model_folders_the_llm_stages_cannot_use_are_refused_before_any_stage(
+    tmp_path, capsys, case, monkeypatch
+):
+    from recranker_core.llm import checks, device
+    from tests.llm.architectures import tiny_model
+
+    model = tiny_model(tmp_path / "model", "qwen2")
+    config = model / "config.json"
+    if case == "config not json":
+        config.write_text(config.read_text()[:-20])
+        expected = f"{config}: not a readable JSON file"
+    elif case == "unsupported architecture":
+        config.write_text(json.dumps(json.loads(config.read_text()) | {"model_type": "gpt_neox"}))
+        expected = "model_type 'gpt_neox' is not supported; supported: Llama (llama), Qwen2 (qwen2)"
+    elif case == "weights not safetensors":
+        (model / "model.safetensors").write_bytes(b"PK\x03\x04 a zip, not safetensors")
+        expected = f"{model / 'model.safetensors'}: not a safetensors file"
+    elif case == "too big":
+        monkeypatch.setattr(checks, "device_memory", lambda device: 1000)
+        expected = "GiB to train with these settings, more than the device's 0.0 GiB"
+    else:
+        monkeypatch.setattr(device, "native_bf16_cpu", lambda: False)
+        profile = tmp_path / "bf16.toml"
+        smoke = (Path("recranker_core/profiles/smoke.toml")).read_text()
+        profile.write_text(smoke.replace('dtype = "float32"', 'dtype = "bfloat16"'))
+        line = refused_model_run(capsys, tmp_path, model, "--profile", str(profile))
+        assert "llm.dtype = 'bfloat16': this CPU (no AMX or AVX512-BF16) has no native bf16" in line
+        return
+    assert expected in refused_model_run(capsys, tmp_path, model)
+
+
+def test_lora_targets_the_model_lacks_are_refused_before_any_stage(tmp_path, capsys):
+    from tests.llm.architectures import tiny_model
+
+    model = tiny_model(tmp_path / "model", "llama")
+    profile = tmp_path / "gpt2-targets.toml"
+    profile.write_text(
+        Path("recranker_core/profiles/smoke.toml").read_text() + 'target_modules = ["c_attn"]\n'
+    )
+    line = refused_model_run(capsys, tmp_path, model, "--profile", str(profile))
+    assert f"{model}: llm.target_modules = ['c_attn']: the model has none of them" in line

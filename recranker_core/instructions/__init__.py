@@ -303,10 +303,12 @@ def _rerank_users(context: Context, lists_by: dict) -> tuple[list | None, list, 
         # method, base models included, is then evaluated on the same users.
         chosen = rng_for(seed, "evaluation-users").choice(len(test_item), prompts.test_users, replace=False)
         evaluation_users = sorted(test_item.index[chosen].tolist())
+    every = prompts.rerank_users == "all"
     test_users = [
         u
         for u in test_item.index
-        if test_item[u] in lists_by.get(("test", u), [])
+        if ("test", u) in lists_by
+        and (every or test_item[u] in lists_by[("test", u)])
         and (evaluation_users is None or u in evaluation_users)
     ]
     valid_users = [u for u in valid_item.index if valid_item[u] in lists_by.get(("valid", u), [])]

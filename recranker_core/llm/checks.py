@@ -121,8 +121,8 @@ def gradient_checkpointing(
     least = training_bytes(facts, weight_bytes, full, tokens, checkpointing=True)
     if least > HEADROOM * memory:
         raise InputError(
-            f"the model ({facts.parameters / 1e9:.1f}B parameters) needs about {least / 2**30:.0f} GiB to "
-            f"train with these settings, more than the device's {memory / 2**30:.0f} GiB; choose a smaller "
+            f"the model ({facts.parameters / 1e9:.1f}B parameters) needs about {least / 2**30:.1f} GiB to "
+            f"train with these settings, more than the device's {memory / 2**30:.1f} GiB; choose a smaller "
             "model, llm.dtype = 'bfloat16', LoRA rather than llm.full_finetune, or a smaller llm.batch_size"
         )
     return True

@@ -301,6 +301,19 @@ def test_random_negatives_are_unseen_items(run, split):
             assert not set(others) & rated[meta["user_id"]]
 
 
+def test_all_evaluated_users_are_reranked_on_request(run, examples, split):
+    """ "hits" (the default) prompts the test users whose test item is among their candidates; "all" every
+    test user, for metrics of whole lists."""
+    test_item = targets(split, "test")
+
+    def listed(prompts) -> dict:
+        return {p["meta"]["user_id"]: p["meta"]["items"] for p in prompts if p["meta"]["task"] == "listwise"}
+
+    hits, every = listed(examples["test"]), listed(rebuild(run, rerank_users="all")["test"])
+    assert all(test_item[user] in items for user, items in hits.items())
+    assert set(hits) < set(every) == set(test_item.index)
+
+
 def test_hints_can_be_switched_off_and_extra_models_shown_side_by_side(run):
     bare = rebuild(run, pointwise_hint=False, pairwise_hint=False, listwise_hint=False)
     assert not any("Hint:" in e["messages"][1]["content"] for e in bare["train"] + bare["test"])
