@@ -66,15 +66,17 @@ def publish(name: str, document: dict, body: list[str], reproduce: str) -> None:
 
 def trained_run(run: Path, users: int):
     """(manifest, tuned model, tokenizer, test prompts, the first ``users`` users with prompts, rating
-    scale) of a trained run folder, with torch's threads set as its rerank stage sets them."""
+    scale) of a trained run folder, with torch's threads set as its rerank stage sets them and the weights
+    in the dtype the dashboard loads them in (``llm.dtype`` on the CPU)."""
     from recranker_core import rundir
     from recranker_core.launch import set_threads
+    from recranker_core.llm.device import resolve_dtype
     from recranker_core.manifest import Manifest
     from recranker_core.stages.rerank import load_tuned
 
     manifest = Manifest.read(run)
     set_threads(manifest.config.rerank.threads)
-    model, tokenizer = load_tuned(run, manifest)
+    model, tokenizer = load_tuned(run, manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))
     prompts = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "test.jsonl")
     chosen = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[:users]
     scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
