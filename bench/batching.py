@@ -24,8 +24,8 @@ from recranker_core.llm.rerank import score_prompts
 SIMILAR = scoring.similar_lengths
 
 
-def fixed_size(lengths: list[int], size: int) -> list[tuple[int, int]]:
-    """The earlier batching: consecutive chunks of ``size``, whatever their lengths."""
+def fixed_size(lengths: list[int], size: int, **budget) -> list[tuple[int, int]]:
+    """The earlier batching: consecutive chunks of ``size``, whatever their lengths (and token budget)."""
     return [(start, min(start + size, len(lengths))) for start in range(0, len(lengths), size)]
 
 
