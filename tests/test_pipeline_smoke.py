@@ -96,3 +96,29 @@ def test_generate_mode_parses_and_counts_failures(smoke, tmp_path):
     assert all(0.0 <= r <= 1.0 for r in rates.values()) and max(rates.values()) > 0
     outputs = pd.read_parquet(copy / "llm_outputs.parquet")
     assert outputs["raw"].notna().all()
+
+
+def test_the_llm_stages_record_device_dtype_and_throughput(smoke):
+    """Training and every rerank block record where and how fast they ran; Run details reads them."""
+    from recranker_core.analysis.tables import llm_cost_table
+    from recranker_core.manifest import Manifest
+
+    manifest = Manifest.read(smoke)
+    train = manifest.stage("train")["summary"]
+    assert train["device"] == "cpu" and train["dtype"] == "float32"  # the smoke profile's dtype
+    assert train["skipped_too_long"] == 0 and 0 < train["train_tokens"] <= train["computed_tokens"]
+    assert train["tokens_per_second"] > 0
+    blocks = manifest.stage("rerank")["blocks"]
+    prompts = len(pd.read_parquet(smoke / "llm_outputs.parquet"))
+    assert {b["family"] for b in blocks} == {"tuned", "zeroshot"} and sum(
+        b["prompts"] for b in blocks
+    ) == prompts
+    assert all(0 < b["tokens"] <= b["computed_tokens"] and b["seconds"] > 0 for b in blocks)
+    assert manifest.stage("rerank")["summary"]["scoring"]["prompts"] == prompts
+    cost = llm_cost_table(manifest)
+    assert cost[["stage", "family"]].values.tolist() == [
+        ["train", ""],
+        ["rerank", "tuned"],
+        ["rerank", "zeroshot"],
+    ]
+    assert cost.loc[cost["stage"] == "rerank", "items"].sum() == prompts

@@ -197,7 +197,7 @@ def _scorer(run: Path, manifest: Manifest, device):
             base_model, tuned, lora_rank=rank, zeroshot=config.rerank.zeroshot, seed=config.seed
         )
         return lambda family, prompts, desc: _timed(
-            lambda counter: answers.score(family, tokenizer, prompts, scale), prompts, "cuda", "bfloat16"
+            lambda counter: answers.score(family, tokenizer, prompts, scale), prompts, "cuda", "vllm's own"
         )
 
     dtype = resolve_dtype(config.llm.dtype, device)

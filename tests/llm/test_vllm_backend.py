@@ -98,9 +98,9 @@ def test_generate_mode_through_vllm(run, monkeypatch):
     ]
     requests = [call[2] for call in seen["calls"]]
     assert [r.path if r else None for r in requests] == [
-        str(run / rundir.ADAPTER),
         None,
-    ]  # tuned, then zero-shot
+        str(run / rundir.ADAPTER),
+    ]  # zero-shot, then tuned (the rerank stage scores the untuned blocks first)
     for inputs, params, _ in seen["calls"]:
         assert len(inputs) == len(prompts) and all(p.temperature == 0.0 for p in params)
         assert sorted({p.max_tokens for p in params}) == [4, 24]
