@@ -143,12 +143,14 @@ def scoring(run: Path, manifest: Manifest, users: int, rounds: int, legacy_file:
 
 def train_steps(model, tokenizer, rows, config, steps: int, before: bool) -> float:
     """Seconds of ``steps`` optimizer steps: the Trainer as before (random batches, its own loss over the
-    full vocabulary, no autocast) or as now (``build_trainer``)."""
+    full vocabulary, float32 weights with bf16 autocast on a GPU only, as BEFORE's code had it) or as now
+    (``build_trainer``)."""
     from transformers import DataCollatorForSeq2Seq, Trainer
 
     with tempfile.TemporaryDirectory() as scratch:
         if before:
-            args = tuning._arguments(config, scratch, steps, config.batch_size, 0, bf16=False)
+            gpu = torch.cuda.is_available()
+            args = tuning._arguments(config, scratch, steps, config.batch_size, 0, bf16=gpu)
             args = dataclasses.replace(args, train_sampling_strategy="random")
             collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=tuning.IGNORE)
             dataset = tuning._ListDataset(rows)
@@ -163,7 +165,8 @@ def training(run: Path, manifest: Manifest, steps: int) -> dict:
     folder = resolve_model(config.model)
     examples = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "train.jsonl")
     subset = tuning.mixed_subset(examples, steps * config.batch_size, np.random.default_rng(0))
-    runs = [("before (random batches, full logits, float32)", torch.float32, True)]
+    autocast = ", bf16 autocast" if torch.cuda.is_available() else ""
+    runs = [(f"before (random batches, full logits, float32{autocast})", torch.float32, True)]
     runs += [(f"grouped by length, answer logits ({dtype_name(d)})", d, False) for d in dtypes()]
     paths = {}
     for name, dtype, before in runs:
