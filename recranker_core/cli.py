@@ -17,12 +17,19 @@ from recranker_core.stages import LATER, LAUNCHABLE, REGISTRY
 log = logging.getLogger("recranker")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors in two lines (what is wrong, where the help is) instead of the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\nsee: {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m recranker_core",
         description="RecRanker Studio: an LLM as ranker for top-k recommendation.",
     )
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     log.handlers[:] = [handler]
     # Under accelerate launch the other processes stay quiet.
     log.setLevel(logging.WARNING if args.quiet or launch.rank() else logging.INFO)
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # every progress bar: ours, the Trainer's, transformers' loading
     log.propagate = False
     try:
         if launch.world_size() > 1 and args.command not in LAUNCHABLE:
@@ -112,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no partial run was kept", file=sys.stderr)
+        # Each stage writes its files whole or not at all, so what is left is what had finished.
+        print("interrupted: the stages that had finished are kept; the same command resumes", file=sys.stderr)
         return 130
     finally:
         log.removeHandler(handler)

@@ -585,3 +585,50 @@ def test_lora_targets_the_model_lacks_are_refused_before_any_stage(tmp_path, cap
     )
     line = refused_model_run(capsys, tmp_path, model, "--profile", str(profile))
     assert f"{model}: llm.target_modules = ['c_attn']: the model has none of them" in line
+
+
+@pytest.mark.parametrize(
+    "argv, wrong",
+    [
+        (["run", "--seeds", "abc", "--out", "x"], "argument --seeds: invalid int value: 'abc'"),
+        (["run", "--until", "bogus", "--out", "x"], "argument --until: invalid choice: 'bogus'"),
+        (["rerank"], "the following arguments are required: --run"),
+        (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+    ],
+)
+def test_argument_errors_are_two_lines(capsys, argv, wrong):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    lines = capsys.readouterr().err.splitlines()
+    assert stopped.value.code == 2 and len(lines) == 2
+    assert lines[0].startswith("error: python -m recranker_core") and wrong in lines[0]
+    assert lines[1].startswith("see: python -m recranker_core") and lines[1].endswith("--help")
+
+
+def test_an_interruption_says_what_was_kept(capsys, monkeypatch):
+    from recranker_core import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "rerank", interrupted)
+    assert main(["rerank", "--run", "runs/x"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted: the stages that had finished are kept; the same command resumes"
+    )
+
+
+@pytest.mark.slow
+def test_quiet_runs_print_only_the_result(tmp_path):
+    """`-q`: no progress bar, no training log, no stage chatter; the last line on stdout says where the run
+    is. Through the real entry point, so a progress bar imported before `-q` is read would show here."""
+    out = tmp_path / "run"
+    argv = ["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(out), "-q"]
+    result = subprocess.run(
+        [sys.executable, "-m", "recranker_core", *argv],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and result.stdout == f"done: {out}\n"

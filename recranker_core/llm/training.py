@@ -286,6 +286,10 @@ def build_trainer(
         data_collator=_with_rank_fields(collator) if config.rank_loss > 0 else collator,
         callbacks=[Record()],
     )
+    if args.disable_tqdm:  # the Trainer then prints each log record instead of drawing a bar
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer, history
 
 
@@ -347,7 +351,7 @@ def _arguments(
         bf16=bf16,
         dataloader_num_workers=0,
         remove_unused_columns=False,
-        disable_tqdm=False,
+        disable_tqdm=not log.isEnabledFor(logging.INFO),  # `-q`
     )
 
 
