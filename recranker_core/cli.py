@@ -150,7 +150,7 @@ def _data(args: argparse.Namespace) -> int:
 
 def _create(args: argparse.Namespace) -> int:
     from recranker_core.config import load_profile, with_scenario
-    from recranker_core.runner import create_run, run_all
+    from recranker_core.runner import check_out, create_run, run_all
 
     config = with_scenario(load_profile(args.profile), args.scenario)
     if args.model:
@@ -175,7 +175,11 @@ def _create(args: argparse.Namespace) -> int:
         )
         print(f"done: {args.out}")
         return 0
-    created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
+    from recranker_core.runlock import writing
+
+    check_out(args.out)  # before the lock file beside it
+    with writing(args.out):
+        created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
     print(f"{'wrote' if created else 'up to date:'} {args.out}")
     return 0
 
@@ -183,11 +187,14 @@ def _create(args: argparse.Namespace) -> int:
 def _stage(args: argparse.Namespace) -> int:
     """One stage on an existing run (evaluate follows rerank); the other processes of a launch print
     nothing."""
-    result = REGISTRY[args.command].run(args.run)
+    from recranker_core.runlock import writing
+
+    with writing(args.run):
+        result = REGISTRY[args.command].run(args.run)
+        if result is not None and args.command == "rerank":
+            REGISTRY["evaluate"].run(args.run)
     if result is None:
         return 0
-    if args.command == "rerank":
-        REGISTRY["evaluate"].run(args.run)
     print(REPORTS[args.command](result, args.run))
     return 0
 

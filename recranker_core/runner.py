@@ -22,6 +22,7 @@ from recranker_core.config import RunConfig
 from recranker_core.data import load_dataset
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest, package_versions
+from recranker_core.runlock import writing
 from recranker_core.stages import CREATION, LATER, REGISTRY
 from recranker_core.stages.create import base_rankings
 
@@ -186,6 +187,14 @@ def run_all(
     for name in later:  # what the settings need from this machine, before any stage runs
         if REGISTRY[name].requires:
             REGISTRY[name].requires(config)
+    with writing(out):
+        _run_stages(dataset, out, config, later, items=items, overwrite=overwrite, force=force)
+
+
+def _run_stages(
+    dataset: str, out: Path, config: RunConfig, later: list[str], *, items, overwrite: bool, force
+) -> None:
+    """run_all's stages, with the run's lock held."""
     replicas = [f"seeds/{k}" for k in range(1, config.seeds)]
     progress = Progress(out, [*CREATION, *later, *(f"{r}:{name}" for r in replicas for name in later)])
     if not create_run(dataset, out, config, items=items, overwrite=overwrite, progress=progress):

@@ -343,7 +343,7 @@ def test_one_user_with_three_likes_creates_no_run(tmp_path, capsys):
     out = tmp_path / "runs" / "x"
     code, err = run_cli(capsys, "baselines", "--profile", "smoke", "--dataset", str(path), "--out", str(out))
     assert code == 2 and f"{path}: only 1 user has 3 or more likes" in error_line(err)
-    assert not out.exists() and list(out.parent.iterdir()) == []  # no run, no staging folder
+    assert not (tmp_path / "runs").exists()  # no run, no staging folder, no lock: nothing at all
 
 
 @pytest.mark.parametrize("bad", ["not a zip", "too small"])
@@ -632,3 +632,50 @@ def test_quiet_runs_print_only_the_result(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and result.stdout == f"done: {out}\n"
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from recranker_core.runlock import writing
+with writing(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "baselines", "train"])
+def test_a_second_writer_of_a_run_is_refused_naming_the_first(tmp_path, capsys, command):
+    out = tmp_path / "runs" / "x"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        if command == "train":
+            argv = ["train", "--run", str(out)]
+        else:
+            argv = [command, "--profile", "smoke", "--dataset", str(MINI), "--out", str(out)]
+        code, err = run_cli(capsys, *argv)
+        assert code == 2
+        assert f"{out}: another process is writing this run (pid {holder.pid})" in error_line(err)
+        assert not out.exists()  # the second writer wrote nothing
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_process_that_has_gone_is_taken_over(tmp_path):
+    from recranker_core.runlock import lock_path, writing
+
+    out = tmp_path / "runs" / "x"
+    out.parent.mkdir(parents=True)
+    lock_path(out).write_text("999999")  # a killed writer's file, no longer held by anyone
+    with writing(out):
+        assert lock_path(out).read_text() == str(os.getpid())
+    assert not lock_path(out).exists()  # released and removed at the end of the block
+    with writing(out):
+        pass
