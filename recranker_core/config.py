@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from recranker_core.baselines.settings import LightGCNConfig, SASRecConfig
@@ -37,7 +37,21 @@ Share = Annotated[float, Field(gt=0, le=1)]
 Rate = Annotated[float, Field(gt=0)]
 FROM_LIST = Field(strict=False)
 """Lists from TOML become tuples."""
-SECTION = ConfigDict(strict=True, extra="forbid")
+SECTION = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+"""Every section: exact types, no unknown fields, finite numbers only (a NaN weight passed silently)."""
+SEED_LIMIT = 2**31 - 1
+"""The largest seed: scikit-learn takes seeds below 2**32, and replicate k (at most 999) uses seed + k."""
+
+
+def distinct(values: tuple) -> tuple:
+    """``values`` if no name stands in it twice (a model fitted twice, a layer adapted twice)."""
+    twice = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if twice:
+        raise ValueError(f"names {', '.join(map(repr, twice))} twice")
+    return values
+
+
+Distinct = AfterValidator(distinct)
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -61,7 +75,7 @@ class DataConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class BaselineConfig:
-    models: Annotated[tuple[Model, ...], FROM_LIST] = BASELINE_MODELS
+    models: Annotated[tuple[Model, ...], FROM_LIST, Distinct] = BASELINE_MODELS
     """Conventional recommenders to fit, by name (BASELINE_MODELS, plus EXTRA_MODELS on request)."""
     primary: Model = "implicitmf"
     """The base model whose candidates and hints feed the LLM stages."""
@@ -105,9 +119,9 @@ class BaselineConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class EvaluationConfig:
-    ks: Annotated[tuple[Positive, ...], FROM_LIST, Field(min_length=1)] = (3, 5, 10)
+    ks: Annotated[tuple[Positive, ...], FROM_LIST, Field(min_length=1), Distinct] = (3, 5, 10)
     """Cut-offs for HR@k and NDCG@k."""
-    bootstrap_samples: Annotated[int, Field(ge=10)] = 1000
+    bootstrap_samples: Annotated[int, Field(ge=10, le=100_000)] = 1000
     """Bootstrap resamples of the test users for confidence intervals."""
     ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     """Coverage of the confidence intervals."""
@@ -117,7 +131,7 @@ class EvaluationConfig:
 class SamplingConfig:
     method: Literal["adaptive", "uniform", "importance", "clustering"] = "adaptive"
     """Which users get instruction data: adaptive, uniform, importance or clustering."""
-    n_users: Positive = 1000
+    n_users: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
     """N, the number of user draws (duplicates allowed; the paper uses 5,000, 10,000 for ML-1M)."""
     importance_fraction: Share = 0.6
     """Adaptive: share of N drawn importance-aware (weight ln #training likes) into the pool."""
@@ -158,7 +172,7 @@ class PromptConfig:
     """Pairwise shift: chance that the two items are shown in swapped order."""
     rating_hint_model: Model | Literal[""] = "biasedmf"
     """Explicit model whose predicted rating is the pointwise hint ("" for none)."""
-    hint_models: Annotated[tuple[Model, ...], FROM_LIST] = ("implicitmf",)
+    hint_models: Annotated[tuple[Model, ...], FROM_LIST, Distinct] = ("implicitmf",)
     """Models whose scores give the pairwise and listwise hints, side by side (empty for none)."""
     pointwise_hint: bool = True
     """Show the predicted-rating hint in pointwise prompts."""
@@ -227,7 +241,7 @@ class LLMConfig:
     """LoRA scaling numerator (scale = alpha / r)."""
     lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
     """Dropout on the LoRA branch."""
-    target_modules: Annotated[tuple[str, ...], FROM_LIST] = LORA_TARGETS
+    target_modules: Annotated[tuple[str, ...], FROM_LIST, Distinct] = LORA_TARGETS
     """Linear layers that get LoRA adapters (all attention and MLP projections by default)."""
     lora_layers: Count = 0
     """Adapt only the top this many transformer layers (0 = all); backward then stops there, which saves
@@ -292,9 +306,9 @@ class RerankConfig:
 class RunConfig:
     profile: str = "quick"
     """Name of the profile this configuration came from."""
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0, le=SEED_LIMIT)] = 42
     """Seed for every random choice of the run."""
-    seeds: Positive = 1
+    seeds: Annotated[int, Field(ge=1, le=1000)] = 1
     """Times the seed-dependent LLM stages (sample, instructions, train, rerank) run, with seeds seed,
     seed + 1, ... on the same candidates and evaluated users; metrics.json reports each method's mean and
     spread across them."""

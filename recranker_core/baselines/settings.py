@@ -11,7 +11,7 @@ Positive = Annotated[int, Field(ge=1)]
 
 
 class LightGCNConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     embedding_size: Positive = 64
     """Dimension of the user and item embeddings."""
@@ -32,7 +32,7 @@ class LightGCNConfig(BaseModel):
 
 
 class SASRecConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     embedding_size: Positive = 64
     """Dimension of item and position embeddings."""
