@@ -51,6 +51,11 @@ CASES = {
         GOOD_HEADER + "1,2,4,10.5\n",
         "column 'timestamp', line 2: '10.5' is not a whole number",
     ),
+    "rating past any scale": (GOOD_HEADER + "1,2,4,100\n1,3,1e9,200\n", "line 3: '1e9' is beyond 100"),
+    "timestamp past exact integers": (
+        GOOD_HEADER + "1,2,4,100\n1,3,4,1e30\n",
+        "column 'timestamp', line 3: '1e30' is beyond 9,007,199,254,740,992",
+    ),
     "empty user": (GOOD_HEADER + "1,2,4,100\n,3,4,100\n", "column 'user_id', line 3: empty value"),
     "duplicate rows": (
         GOOD_HEADER + "1,2,4,100\n1,3,4,100\n1,2,5,100\n",

@@ -13,7 +13,15 @@ from pathlib import Path
 import pandas as pd
 
 from recranker_core.data.types import RatingData
-from recranker_core.data.validate import check_ids, complete_items, finish_ratings, read_text_table, to_number
+from recranker_core.data.validate import (
+    RATING_MAX,
+    TIMESTAMP_MAX,
+    check_ids,
+    complete_items,
+    finish_ratings,
+    read_text_table,
+    to_number,
+)
 from recranker_core.errors import InputError
 
 # RecBole writes this placeholder (sic) where MovieLens has no title, year or genre.
@@ -38,8 +46,10 @@ def load_ml100k() -> RatingData:
         {
             "user_id": check_ids(inter["user_id"], inter_path, "user_id"),
             "item_id": check_ids(inter["item_id"], inter_path, "item_id"),
-            "rating": to_number(inter["rating"], inter_path, "rating", minimum=0),
-            "timestamp": to_number(inter["timestamp"], inter_path, "timestamp", integer=True),
+            "rating": to_number(inter["rating"], inter_path, "rating", minimum=0, maximum=RATING_MAX),
+            "timestamp": to_number(
+                inter["timestamp"], inter_path, "timestamp", integer=True, maximum=TIMESTAMP_MAX
+            ),
         }
     )
     ratings = finish_ratings(ratings, inter_path)

@@ -13,6 +13,8 @@ import pandas as pd
 
 from recranker_core.data.types import RatingData
 from recranker_core.data.validate import (
+    RATING_MAX,
+    TIMESTAMP_MAX,
     check_ids,
     complete_items,
     finish_ratings,
@@ -48,8 +50,10 @@ def load_csv(ratings_path: Path, items_path: Path | None = None) -> RatingData:
         {
             "user_id": check_ids(raw["user_id"], ratings_path, "user_id"),
             "item_id": check_ids(raw["item_id"], ratings_path, "item_id"),
-            "rating": to_number(raw["rating"], ratings_path, "rating", minimum=0),
-            "timestamp": to_number(raw["timestamp"], ratings_path, "timestamp", integer=True),
+            "rating": to_number(raw["rating"], ratings_path, "rating", minimum=0, maximum=RATING_MAX),
+            "timestamp": to_number(
+                raw["timestamp"], ratings_path, "timestamp", integer=True, maximum=TIMESTAMP_MAX
+            ),
         }
     )
     ratings = finish_ratings(ratings, ratings_path)

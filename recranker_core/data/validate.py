@@ -67,11 +67,25 @@ def pick_columns(
     return table[list(chosen)].rename(columns=chosen)
 
 
+RATING_MAX = 100
+"""The largest rating accepted: 0-100 scales are the widest in use; a rating of 1e9 broke the linear
+algebra of the base models."""
+TIMESTAMP_MAX = 2**53
+"""The largest timestamp (in absolute value): integers past it do not survive parsing as numbers exactly,
+and 1e30 had become a negative number; seconds and milliseconds since 1970 fit easily."""
+
+
 def to_number(
-    values: pd.Series, path: Path | str, column: str, *, integer: bool = False, minimum: float | None = None
+    values: pd.Series,
+    path: Path | str,
+    column: str,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
 ) -> pd.Series:
-    """Parse a column of strings as numbers (at least ``minimum``, if given); name the first bad line if
-    any."""
+    """Parse a column of strings as numbers (at least ``minimum`` and at most ``maximum``, if given); name
+    the first bad line if any."""
     numbers = pd.to_numeric(values.str.strip(), errors="coerce")
     bad = numbers.isna() | ~np.isfinite(numbers)
     if bad.any():
@@ -85,6 +99,12 @@ def to_number(
         raise InputError(
             f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
             f"{values.iloc[position]!r} is below {minimum:g} (out of any rating scale)"
+        )
+    if maximum is not None and (numbers.abs() > maximum).any():
+        position = int(np.flatnonzero((numbers.abs() > maximum).to_numpy())[0])
+        raise InputError(
+            f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
+            f"{values.iloc[position]!r} is beyond {maximum:,.0f} (out of any {column} this tool reads)"
         )
     if integer:
         if (numbers != np.floor(numbers)).any():
