@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
 import os
 import sys
@@ -15,6 +16,8 @@ from recranker_core.errors import InputError
 from recranker_core.stages import LATER, LAUNCHABLE, REGISTRY
 
 log = logging.getLogger("recranker")
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+"""OSErrors of a machine's storage, not of the code: a full disk, a quota, a read-only or forbidden folder."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        # Every file is written under a temporary name and renamed into place: nothing is half-written.
+        print(
+            f"error: {exc.filename or 'a run file'}: {exc.strerror}; earlier results are kept",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         # Each stage writes its files whole or not at all, so what is left is what had finished.

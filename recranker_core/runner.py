@@ -69,10 +69,13 @@ class Progress:
 
 
 def check_out(out: Path) -> None:
-    """Refuse an ``--out`` that cannot become a run folder, before any work: a file, a folder inside a file,
-    a folder of other things (``--overwrite`` replaces only a run), or one in a folder we cannot write in."""
+    """Refuse an ``--out`` that cannot become a run folder, before any work: a file, a symbolic link, a folder
+    inside a file, a folder of other things (``--overwrite`` replaces only a run), or one in a folder we
+    cannot write in."""
     if out.name in ("", ".", ".."):
         raise InputError(f"--out {out}: name the run folder to create, e.g. runs/NAME")
+    if out.is_symlink():  # renaming the finished run into place would replace the link, not fill its target
+        raise InputError(f"{out}: is a symbolic link; give the folder itself (or a new name) as --out")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file, not a run folder; choose another --out")
     if out.is_dir() and not (out / rundir.MANIFEST).is_file() and any(out.iterdir()):

@@ -694,3 +694,40 @@ def test_a_lock_left_by_a_process_that_has_gone_is_taken_over(tmp_path):
     assert not lock_path(out).exists()  # released and removed at the end of the block
     with writing(out):
         pass
+
+
+@pytest.mark.parametrize("target", ["a folder", "nothing"])
+def test_out_that_is_a_symbolic_link_is_refused(tmp_path, capsys, target):
+    """Renaming the finished run into place replaced the link (a link to a folder) or left a hidden
+    complete run and a traceback (a dangling link)."""
+    real = tmp_path / "elsewhere"
+    if target == "a folder":
+        real.mkdir()
+    link = tmp_path / "runs" / "x"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    code, err = run_cli(capsys, "baselines", "--profile", "smoke", "--dataset", str(MINI), "--out", str(link))
+    assert code == 2 and f"{link}: is a symbolic link" in error_line(err)
+    assert link.is_symlink() and sorted(p.name for p in link.parent.iterdir()) == ["x"]
+
+
+def test_a_full_disk_is_one_line_and_keeps_earlier_results(tmp_path, capsys, monkeypatch, mini_run):
+    import errno
+
+    from recranker_core import cli
+
+    run = tmp_path / "run"
+    shutil.copytree(mini_run, run)
+    before = snapshot(run)
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(run / "split.parquet"))
+
+    monkeypatch.setitem(cli.COMMANDS, "evaluate", full)
+    code, err = run_cli(capsys, "evaluate", "--run", str(run))
+    assert code == 2
+    assert (
+        error_line(err)
+        == f"error: {run / 'split.parquet'}: No space left on device; earlier results are kept"
+    )
+    assert snapshot(run) == before
