@@ -81,7 +81,31 @@ def test_not_utf8(tmp_path, capsys):
     path = tmp_path / "ratings.csv"
     path.write_bytes(GOOD_HEADER.encode() + b"1,2,4,100\n\xff\xfe,3,4,100\n")
     code, err = run_cli(capsys, "data", "--dataset", str(path))
-    assert code == 2 and "not utf-8 text" in error_line(err)
+    assert code == 2 and "not utf-8 text: line 3, byte 0xff (save the file as UTF-8)" in error_line(err)
+
+
+def test_latin1_names_the_line_of_its_first_accent(tmp_path, capsys):
+    """pandas names an offset inside the chunk it was decoding (it said 0); the line is what a user needs."""
+    path = tmp_path / "ratings.csv"
+    rows = "".join(f"{u},{i},4,{100 + i}\n" for u in range(1, 40) for i in range(1, 20))
+    path.write_bytes((GOOD_HEADER + rows).encode() + "99,caf\u00e9,4,100\n".encode("latin-1"))
+    code, err = run_cli(capsys, "data", "--dataset", str(path))
+    assert code == 2 and f"not utf-8 text: line {39 * 19 + 2}, byte 0xe9" in error_line(err)
+
+
+def test_a_separator_at_the_end_of_lines_is_dropped_and_an_extra_field_refused(tmp_path, capsys):
+    from recranker_core.data.validate import read_text_table
+
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text(GOOD_HEADER + "1,2,4,100,\n1,3,5,200,\n")
+    table = read_text_table(trailing, sep=",")
+    assert table.to_dict("list") == {
+        "user": ["1", "1"], "item": ["2", "3"], "rating": ["4", "5"], "timestamp": ["100", "200"]
+    }  # fmt: skip
+    extra = tmp_path / "extra.csv"
+    extra.write_text(GOOD_HEADER + "1,2,4,100,7\n1,3,5,200,8\n")  # once taken as an index column
+    code, err = run_cli(capsys, "data", "--dataset", str(extra))
+    assert code == 2 and f"{extra}: line 2 has 5 fields, the header 4" in error_line(err)
 
 
 def test_missing_file_and_unknown_name(tmp_path, capsys):

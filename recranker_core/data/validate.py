@@ -6,7 +6,9 @@ the value, so the CLI can print it and exit 2.
 
 from __future__ import annotations
 
+import csv
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,20 +28,27 @@ def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str 
     if not path.is_file():
         raise InputError(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
     try:
-        table = pd.read_csv(
-            path,
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            header=0 if header else None,
-            encoding=encoding,
-            quotechar='"',
-            engine="c",
-        )
+        with warnings.catch_warnings():
+            # A row longer than the header: pandas would make its first column the index (index_col=False
+            # stops that) and drop the rest with only a warning, which this makes an error.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                path,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                header=0 if header else None,
+                index_col=False,
+                encoding=encoding,
+                quotechar='"',
+                engine="c",
+            )
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not {encoding} text (bad byte at offset {exc.start})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {_bad_byte(path, encoding)}") from None
+    except pd.errors.ParserWarning:
+        raise InputError(f"{path}: {_long_line(path, sep, encoding)}") from None
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot parse as a table ({str(exc).splitlines()[0]})") from None
     if header:
@@ -47,6 +56,28 @@ def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str 
     if table.empty:
         raise InputError(f"{path}: no data rows")
     return table
+
+
+def _bad_byte(path: Path, encoding: str) -> str:
+    """Where a file stops being ``encoding`` text: its line and byte (pandas names an offset in a chunk)."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return f"not {encoding} text: line {line}, byte 0x{data[exc.start]:02x} (save the file as UTF-8)"
+    return f"not {encoding} text"
+
+
+def _long_line(path: Path, sep: str, encoding: str) -> str:
+    """The first line with more fields than the header (a separator at a line's end alone is dropped)."""
+    with path.open(encoding=encoding, newline="") as handle:
+        rows = csv.reader(handle, delimiter=sep, quotechar='"')
+        width = len(next(rows))
+        for number, row in enumerate(rows, start=2):
+            if len(row) > width:
+                return f"line {number} has {len(row)} fields, the header {width}"
+    return "a line has more fields than the header"
 
 
 def pick_columns(
