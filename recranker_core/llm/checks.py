@@ -50,11 +50,31 @@ def read_facts(folder: Path) -> ModelFacts:
     shapes: dict[str, list[int]] = {}
     for weights in sorted(folder.glob("*.safetensors")):
         shapes |= _header_shapes(weights)
+    _agree(shapes, config, folder)
     parameters = sum(_product(shape) for shape in shapes.values())
     modules = frozenset(name.rsplit(".", 2)[-2] for name in shapes if name.count(".") >= 1)
     return ModelFacts(
         kind, parameters, int(config.get("num_hidden_layers", 0)), int(config.get("hidden_size", 0)), modules
     )
+
+
+def _agree(shapes: dict[str, list[int]], config: dict, folder: Path) -> None:
+    """Refuse weights that are not the model config.json describes: its input embeddings' shape and its
+    number of layers (a mismatch failed deep inside the train stage, after the earlier stages ran)."""
+    where = f"{folder}: the *.safetensors weights"
+    # Tied weights are saved once, under either name.
+    named = {k: v for k, v in shapes.items() if k.endswith(("embed_tokens.weight", "lm_head.weight"))}
+    expected = [config.get("vocab_size"), config.get("hidden_size")]
+    if not named:
+        raise InputError(f"{where} hold neither embed_tokens nor lm_head (not a causal LM's weights)")
+    for name, shape in named.items():
+        if shape != expected:
+            raise InputError(f"{where} have {name} of shape {shape}; config.json says {expected}")
+    layers = {int(k.split("layers.")[1].split(".")[0]) for k in shapes if "layers." in k}
+    if len(layers) != config.get("num_hidden_layers"):
+        raise InputError(
+            f"{where} hold {len(layers)} layers; config.json says {config.get('num_hidden_layers')}"
+        )
 
 
 def _header_shapes(path: Path) -> dict[str, list[int]]:

@@ -87,6 +87,46 @@ def test_weights_that_are_not_safetensors_are_refused(folders, tmp_path):
         checks.read_facts(fake)
 
 
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            {"hidden_size": 48},
+            r"(embed_tokens|lm_head).weight of shape \[\d+, 32\]; config.json says \[\d+, 48\]",
+        ),
+        ({"num_hidden_layers": 3}, "hold 2 layers; config.json says 3"),
+    ],
+)
+def test_weights_that_do_not_fit_the_config_are_refused(folders, tmp_path, change, expected):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(folders["llama"], other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps(config | change))
+    with pytest.raises(InputError, match=expected):
+        checks.read_facts(other)
+
+
+def test_a_weights_file_that_is_a_folder_is_refused(folders, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(folders["llama"], other)
+    (other / "model.safetensors").unlink()
+    (other / "model.safetensors").mkdir()
+    with pytest.raises(InputError, match=r"model.safetensors: not a safetensors file"):
+        checks.read_facts(other)
+
+
+def test_the_embedded_models_folder_passes_the_checks():
+    """Its tied embeddings are saved as lm_head only."""
+    from recranker_core.llm.models import resolve_model
+
+    facts = checks.read_facts(resolve_model("embedded"))
+    assert facts.model_type == "llama" and facts.layers == 30 and 130e6 < facts.parameters < 140e6
+
+
 def test_lora_targets_the_model_lacks_are_refused(folders):
     facts = checks.read_facts(folders["llama"])
     with pytest.raises(InputError, match=r"target_modules = \['c_attn'\]: the model has none of them"):
