@@ -75,7 +75,15 @@ class Manifest:
         """The manifest of the run folder ``run``; an InputError names a missing or broken one."""
         if not (run / rundir.MANIFEST).is_file():
             raise InputError(f"{run}: not a run directory (no {rundir.MANIFEST})")
-        return cls(rundir.read_json(run / rundir.MANIFEST), run / rundir.MANIFEST)
+        path = run / rundir.MANIFEST
+        document = rundir.read_json(path)
+        for key in ("stages", "config", "dataset"):
+            if not isinstance(document.get(key, {}), dict):
+                raise InputError(f"{path}: '{key}' is a {type(document[key]).__name__}, not an object")
+        for name, record in document.get("stages", {}).items():
+            if not isinstance(record, dict):
+                raise InputError(f"{path}: stages.{name} is a {type(record).__name__}, not an object")
+        return cls(document, path)
 
     def write(self) -> None:
         rundir.write_json(self.where, self.document)

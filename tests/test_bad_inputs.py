@@ -474,6 +474,30 @@ RUN_DIRECTORY = {
     "broken manifest": ("sample", "manifest.json", lambda p: p.write_text("{ broken"), "not valid JSON"),
     "missing adapter": ("rerank", "adapter", shutil.rmtree, "no adapter_model.safetensors"),
     "truncated test prompts": ("rerank", "instructions/test.jsonl", break_truncate, "test.jsonl"),
+    "random-byte adapter": (
+        "rerank",
+        "adapter/adapter_model.safetensors",
+        lambda p: p.write_bytes(os.urandom(4096)),
+        "not a safetensors file",
+    ),
+    "adapter config not JSON": (
+        "rerank",
+        "adapter/adapter_config.json",
+        lambda p: p.write_text("r: 8"),
+        "not valid JSON",
+    ),
+    "stages a list": (
+        "evaluate",
+        "manifest.json",
+        lambda p: p.write_text(json.dumps(json.loads(p.read_text()) | {"stages": []})),
+        "'stages' is a list, not an object",
+    ),
+    "a stage's record a string": (
+        "evaluate",
+        "manifest.json",
+        lambda p: p.write_text(json.dumps(json.loads(p.read_text()) | {"stages": {"data": "done"}})),
+        "stages.data is a str, not an object",
+    ),
 }
 
 

@@ -49,7 +49,7 @@ def read_facts(folder: Path) -> ModelFacts:
         raise InputError(f"{path}: model_type {kind!r} is not supported; supported: {known}")
     shapes: dict[str, list[int]] = {}
     for weights in sorted(folder.glob("*.safetensors")):
-        shapes |= _header_shapes(weights)
+        shapes |= header_shapes(weights)
     _agree(shapes, config, folder)
     parameters = sum(_product(shape) for shape in shapes.values())
     modules = frozenset(name.rsplit(".", 2)[-2] for name in shapes if name.count(".") >= 1)
@@ -77,7 +77,7 @@ def _agree(shapes: dict[str, list[int]], config: dict, folder: Path) -> None:
         )
 
 
-def _header_shapes(path: Path) -> dict[str, list[int]]:
+def header_shapes(path: Path) -> dict[str, list[int]]:
     """Tensor name -> shape, from a safetensors file's header (its first 8 bytes give the JSON's length)."""
     try:
         with path.open("rb") as handle:

@@ -94,6 +94,7 @@ def load(path: Path, adapter: Path | None = None, *, trainable: bool = False, dt
 
         if not (adapter / "adapter_model.safetensors").is_file():
             raise InputError(f"{adapter}: no adapter_model.safetensors (run the 'train' stage)")
+        check_adapter(adapter)
         model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
     if not trainable:
         model.eval()
@@ -107,6 +108,17 @@ def merged(model):
     if hasattr(model, "merge_adapter") and not any(getattr(m, "merged", False) for m in model.modules()):
         model.merge_adapter()
     return model
+
+
+def check_adapter(adapter: Path) -> None:
+    """Refuse an adapter folder peft would fail on with a traceback: a config that is not a JSON object, or
+    weights that are not safetensors."""
+    from recranker_core import rundir
+    from recranker_core.llm.checks import header_shapes
+
+    rundir.read_json(adapter / "adapter_config.json")
+    if not header_shapes(adapter / "adapter_model.safetensors"):
+        raise InputError(f"{adapter / 'adapter_model.safetensors'}: holds no weights")
 
 
 def load_tokenizer(path: Path):
