@@ -51,6 +51,12 @@ RUNS_ENV = "RECRANKER_RUNS"
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
+RANKING_COLUMNS = ("user_id", "method", "item_id", "rank")
+"""The columns of rankings.parquet."""
+PROMPT_META = ("split", "user_id", "task", "items", "variant")
+"""What every prompt's meta holds for the stages that read it."""
+
+
 def runs_root() -> Path:
     return Path(os.environ.get(RUNS_ENV, "runs"))
 
@@ -92,13 +98,20 @@ def read_json(path: Path) -> dict[str, Any]:
     return document
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_table(path: Path, columns: list[str] | None = None, required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A run's Parquet table; an InputError for a damaged file or one without the ``required`` columns."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        return pd.read_parquet(path, columns=columns)
+        table = pd.read_parquet(path, columns=columns)
     except Exception as exc:  # pyarrow raises several unrelated types for damaged files
         raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"{path}: no column {', '.join(missing)} (it has {', '.join(map(str, table.columns))})"
+        )
+    return table
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
@@ -139,6 +152,21 @@ def write_jsonl_folder(
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
         for name, table in (tables or {}).items():
             write_table(partial / name, table)
+
+
+def read_prompts(path: Path) -> list[dict[str, Any]]:
+    """A JSONL file of prompts or instructions (chat ``messages`` and their ``meta``), each line checked for
+    the keys the stages read."""
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        meta = row.get("meta") if isinstance(row, dict) else None
+        messages = row.get("messages") if isinstance(row, dict) else None
+        if not isinstance(messages, list) or len(messages) < 2 or not isinstance(meta, dict):
+            raise InputError(f"{path}: line {number} is not a prompt (it needs 'messages' and 'meta')")
+        missing = [key for key in PROMPT_META if key not in meta]
+        if missing:
+            raise InputError(f"{path}: line {number}: meta has no {', '.join(missing)}")
+    return rows
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recranker_core.cli import main
@@ -474,6 +475,18 @@ RUN_DIRECTORY = {
     "broken manifest": ("sample", "manifest.json", lambda p: p.write_text("{ broken"), "not valid JSON"),
     "missing adapter": ("rerank", "adapter", shutil.rmtree, "no adapter_model.safetensors"),
     "truncated test prompts": ("rerank", "instructions/test.jsonl", break_truncate, "test.jsonl"),
+    "prompts without meta": (
+        "rerank",
+        "instructions/test.jsonl",
+        lambda p: p.write_text("".join(json.dumps({"messages": [{}, {}]}) + "\n" for _ in range(3))),
+        "line 1 is not a prompt (it needs 'messages' and 'meta')",
+    ),
+    "a rankings file with other columns": (
+        "evaluate",
+        "rankings.parquet",
+        lambda p: pd.read_parquet(p).rename(columns={"rank": "position"}).to_parquet(p),
+        "no column rank (it has user_id, method, item_id, position)",
+    ),
     "random-byte adapter": (
         "rerank",
         "adapter/adapter_model.safetensors",

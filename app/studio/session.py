@@ -31,8 +31,8 @@ def _json(path: str, mtime: float) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _jsonl(path: str, mtime: float) -> list[dict[str, Any]]:
-    return rundir.read_jsonl(Path(path))
+def _prompts(path: str, mtime: float) -> list[dict[str, Any]]:
+    return rundir.read_prompts(Path(path))
 
 
 def _read(reader, path: Path):
@@ -70,7 +70,7 @@ def items(run: RunInfo) -> pd.DataFrame:
 
 def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
     """One instructions/*.jsonl file of the run (cached), stopping the page when it is broken."""
-    return guarded(_read, _jsonl, run.path / rundir.INSTRUCTIONS / file)
+    return guarded(_read, _prompts, run.path / rundir.INSTRUCTIONS / file)
 
 
 def pick_run() -> RunInfo | None:

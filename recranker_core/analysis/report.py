@@ -164,7 +164,10 @@ def _slices(run: Path, manifest: Manifest, figure) -> str:
     from recranker_core.stages.create import evaluation_truth
 
     config, reference = manifest.config, manifest.primary_method
-    rankings, truth = rundir.read_table(run / rundir.RANKINGS), evaluation_truth(run)
+    rankings, truth = (
+        rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS),
+        evaluation_truth(run),
+    )
     methods = [m for m in rankings["method"].unique() if not m.startswith(("base:", "zeroshot:"))]
     if not methods:
         return ""
@@ -225,12 +228,15 @@ def _stories(run: Path, manifest: Manifest) -> str:
         return ""
     from recranker_core.stages.create import evaluation_truth
 
-    rankings, reference = rundir.read_table(run / rundir.RANKINGS), manifest.primary_method
+    rankings, reference = (
+        rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS),
+        manifest.primary_method,
+    )
     method = stories.story_method(list(rankings["method"].unique()))
     if method is None:
         return ""
     titles = title_map(rundir.read_table(run / rundir.ITEMS))
-    prompts = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "test.jsonl")
+    prompts = rundir.read_prompts(run / rundir.INSTRUCTIONS / "test.jsonl")
     helped, hurt = stories.stories(rankings, evaluation_truth(run), prompts, method, reference)
     parts = [f"<h2>User stories: {html.escape(method)} against {html.escape(reference)}</h2>"]
     for heading, told in (("Helped most", helped), ("Hurt most", hurt)):

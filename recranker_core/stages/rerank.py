@@ -41,7 +41,7 @@ def rerank(stage: StageRun) -> dict | None:
 
     run, config = stage.run, stage.config
     folder = run / rundir.INSTRUCTIONS
-    prompts = rundir.read_jsonl(folder / "test.jsonl") + rundir.read_jsonl(folder / "valid-rerank.jsonl")
+    prompts = rundir.read_prompts(folder / "test.jsonl") + rundir.read_prompts(folder / "valid-rerank.jsonl")
     outputs, per_process = score_blocks(stage, prompts)
     if not stage.state.is_main_process:
         return None
@@ -59,7 +59,7 @@ def rerank(stage: StageRun) -> dict | None:
         hints=shown_hints(prompts),
     )
     rundir.write_table(run / rundir.TASK_SCORES, result.table)
-    stored = rundir.read_table(run / rundir.RANKINGS)
+    stored = rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS)
     test_ranked = result.rankings[result.rankings["split"] == "test"][
         ["user_id", "method", "item_id", "rank"]
     ]

@@ -23,7 +23,7 @@ def train(stage: StageRun) -> dict:
     run, config, state = stage.run, stage.config, stage.state
     model_dir = resolve_model(config.llm.model)
     folder = run / rundir.INSTRUCTIONS
-    examples = rundir.read_jsonl(folder / "train.jsonl"), rundir.read_jsonl(folder / "valid.jsonl")
+    examples = rundir.read_prompts(folder / "train.jsonl"), rundir.read_prompts(folder / "valid.jsonl")
     vectors = collab_vectors(run)
     checkpoints = run / rundir.TRAIN_PARTIAL
     if state.is_main_process:
