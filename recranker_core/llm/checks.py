@@ -146,3 +146,15 @@ def gradient_checkpointing(
             "model, llm.dtype = 'bfloat16', LoRA rather than llm.full_finetune, or a smaller llm.batch_size"
         )
     return True
+
+
+def needs_checkpointing(folder: Path, llm, tokens: int, facts: ModelFacts | None = None) -> bool:
+    """Whether training the model in ``folder`` with ``llm`` (``config.LLMConfig``) on batches of ``tokens``
+    tokens needs gradient checkpointing on this machine's device; an InputError when it would not fit even
+    then. Weights are held in ``llm.dtype``, a full fine-tune's in float32."""
+    from recranker_core.llm.device import default_device, resolve_dtype
+
+    device = default_device()
+    weight_bytes = 4 if llm.full_finetune else resolve_dtype(llm.dtype, device).itemsize
+    facts = facts or read_facts(folder)
+    return gradient_checkpointing(facts, device_memory(device), weight_bytes, llm.full_finetune, tokens)

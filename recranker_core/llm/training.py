@@ -186,7 +186,7 @@ def train(
         seed,
         saving=saving,
         collab=collab,
-        checkpointing=_needs_checkpointing(model_dir, config, dtype, train_rows),
+        checkpointing=_needs_checkpointing(model_dir, config, train_rows),
     )
     before = trainer.evaluate()["eval_loss"] if valid_rows and config.valid_loss_before else float("nan")
     resume = saving and any(checkpoints.glob("checkpoint-*/trainer_state.json"))
@@ -226,18 +226,12 @@ def train(
     }
 
 
-def _needs_checkpointing(model_dir: Path, config: LLMConfig, dtype, rows: list[dict]) -> bool:
+def _needs_checkpointing(model_dir: Path, config: LLMConfig, rows: list[dict]) -> bool:
     """Whether a step of the longest examples needs gradient checkpointing to fit the device's memory."""
-    from recranker_core.llm import checks
-    from recranker_core.llm.device import default_device
+    from recranker_core.llm.checks import needs_checkpointing
 
-    per_process = max(1, config.batch_size // launch.world_size())
-    tokens = per_process * max(len(r["input_ids"]) for r in rows)
-    weight_bytes = 4 if config.full_finetune else dtype.itemsize
-    memory = checks.device_memory(default_device())
-    needed = checks.gradient_checkpointing(
-        checks.read_facts(model_dir), memory, weight_bytes, config.full_finetune, tokens
-    )
+    tokens = max(1, config.batch_size // launch.world_size()) * max(len(r["input_ids"]) for r in rows)
+    needed = needs_checkpointing(model_dir, config, tokens)
     if needed:
         log.info("gradient checkpointing: a batch of %d tokens would not fit the device's memory", tokens)
     return needed

@@ -59,21 +59,17 @@ def model_fits(config) -> None:
     supported causal LM, LoRA target modules it lacks, a dtype this device has no native support for, or
     weights (with a full fine-tune's optimizer state) too big for the device's memory."""
     from recranker_core.llm import checks
-    from recranker_core.llm.device import default_device, resolve_dtype
+    from recranker_core.llm.device import resolve_dtype
     from recranker_core.llm.models import resolve_model
 
     llm = config.llm
     folder = resolve_model(llm.model)
-    device = default_device()
-    dtype = resolve_dtype(llm.dtype, device)
+    resolve_dtype(llm.dtype)
     facts = checks.read_facts(folder)
     if not llm.full_finetune:
         checks.check_targets(facts, llm.target_modules, folder)
-    weight_bytes = 4 if llm.full_finetune else dtype.itemsize
     tokens = llm.batch_size * min(llm.max_length or checks.NOMINAL_LENGTH, checks.NOMINAL_LENGTH)
-    checks.gradient_checkpointing(
-        facts, checks.device_memory(device), weight_bytes, llm.full_finetune, tokens
-    )
+    checks.needs_checkpointing(folder, llm, tokens, facts)
 
 
 def collab_vectors(run):
