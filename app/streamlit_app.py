@@ -4,6 +4,7 @@ Each page picks its run in the sidebar (``studio.session``; ``?run=NAME`` deep-l
 thin layer over the pure functions in ``studio``."""
 
 import streamlit as st
+from studio import session
 
 st.set_page_config(page_title="RecRanker Studio", page_icon=":material/leaderboard:", layout="wide")
 
@@ -18,4 +19,7 @@ pages = [
     st.Page("views/live.py", title="Live rerank", icon=":material/bolt:"),
     st.Page("views/whatif.py", title="What-if", icon=":material/edit_note:"),
 ]
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+except Exception as exc:  # st.stop and st.rerun are BaseExceptions and pass through
+    session.failed(exc)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from recranker_core.errors import InputError
 
@@ -51,8 +52,24 @@ RUNS_ENV = "RECRANKER_RUNS"
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 
 
-RANKING_COLUMNS = ("user_id", "method", "item_id", "rank")
-"""The columns of rankings.parquet."""
+COLUMNS: dict[str, tuple[str, ...]] = {
+    RANKINGS: ("user_id", "method", "item_id", "rank"),
+    SPLIT: ("user_id", "item_id", "rating", "timestamp", "feedback", "seq", "role"),
+    ITEMS: ("item_id", "title", "genres"),
+    CANDIDATES: ("target", "model", "user_id", "item_id", "rank", "score"),
+    USER_EMBEDDINGS: ("user_id", "embedding"),
+    SAMPLED_USERS: ("draw", "user_id", "source", "cluster", "pool_count"),
+    USER_SAMPLING: ("user_id", "train_likes", "cluster", "pool_count", "times_sampled"),
+    LLM_OUTPUTS: ("split", "family", "user_id", "task", "variant", "items", "probs", "raw", "parsed"),
+    TASK_SCORES: ("split", "family", "user_id", "item_id", "base_rank", "base_score"),
+    EVALUATION_USERS: ("user_id",),
+}
+"""The columns each Parquet file of a run has (others may follow), checked whenever one is read."""
+KEYS: dict[str, dict[str, type]] = {
+    METRICS: {"test_users": int, "ks": list, "reference": str, "methods": dict},
+    HYBRID: {"paper_weights": list, "tuned_weights": list, "grid": list, "fusion": dict},
+}
+"""The keys (and their JSON types) each JSON file of a run has, checked whenever one is read."""
 PROMPT_META = ("split", "user_id", "task", "items", "variant")
 """What every prompt's meta holds for the stages that read it."""
 
@@ -87,6 +104,8 @@ def fingerprint(path: Path) -> str | None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object; for the run files in :data:`KEYS`, one with those keys (and metrics.json's methods
+    each with their metrics)."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
@@ -95,23 +114,35 @@ def read_json(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected a JSON object")
+    for key, kind in KEYS.get(path.name, {}).items():
+        if not isinstance(document.get(key), kind):
+            raise InputError(f"{path}: {key!r} should be a JSON {_JSON_TYPES[kind]}")
+    if path.name == METRICS:
+        for method, entry in document["methods"].items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+                raise InputError(f"{path}: methods.{method} has no 'metrics' object")
     return document
 
 
-def read_table(path: Path, columns: list[str] | None = None, required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A run's Parquet table; an InputError for a damaged file or one without the ``required`` columns."""
+_JSON_TYPES = {int: "integer", str: "string", list: "array", dict: "object"}
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A run's Parquet table (only ``columns``, when given); an InputError for a damaged file or one without
+    the columns it should have (:data:`COLUMNS`)."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        table = pd.read_parquet(path, columns=columns)
+        present = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises several unrelated types for damaged files
         raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-    missing = [c for c in required if c not in table.columns]
+    missing = [c for c in columns or COLUMNS.get(path.name, ()) if c not in present]
     if missing:
-        raise InputError(
-            f"{path}: no column {', '.join(missing)} (it has {', '.join(map(str, table.columns))})"
-        )
-    return table
+        raise InputError(f"{path}: no column {', '.join(missing)} (it has {', '.join(present)})")
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ and the user picker. The only module of the dashboard's helpers that talks to St
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,19 @@ def guarded(read, *args):
         st.error(f"This run has a broken file: {exc}", icon=":material/error:")
         st.caption("Re-create the run with `--overwrite`, or pick another run in the sidebar.")
         st.stop()
+
+
+def failed(exc: Exception) -> None:
+    """A page that stopped on something it read: one line naming the run and the error, the details folded
+    (a run damaged in a way the readers do not check, or a bug, must not end a page in a traceback)."""
+    name = st.session_state.get("current_run", "?")
+    st.error(f"This page could not show run **{name}**: {type(exc).__name__}: {exc}", icon=":material/error:")
+    st.caption(
+        "Its files may be damaged or written by another version: re-create the run with `--overwrite`, "
+        "or pick another run in the sidebar."
+    )
+    with st.expander("Details"):
+        st.code("".join(traceback.format_exception(exc)), language="text")
 
 
 def no_runs() -> None:

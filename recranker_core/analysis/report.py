@@ -165,7 +165,7 @@ def _slices(run: Path, manifest: Manifest, figure) -> str:
 
     config, reference = manifest.config, manifest.primary_method
     rankings, truth = (
-        rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS),
+        rundir.read_table(run / rundir.RANKINGS),
         evaluation_truth(run),
     )
     methods = [m for m in rankings["method"].unique() if not m.startswith(("base:", "zeroshot:"))]
@@ -229,7 +229,7 @@ def _stories(run: Path, manifest: Manifest) -> str:
     from recranker_core.stages.create import evaluation_truth
 
     rankings, reference = (
-        rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS),
+        rundir.read_table(run / rundir.RANKINGS),
         manifest.primary_method,
     )
     method = stories.story_method(list(rankings["method"].unique()))

@@ -50,7 +50,7 @@ def evaluate(stage: StageRun) -> dict:
     model; with several seeds, each method's spread across the replicate runs."""
     run, config, manifest = stage.run, stage.config, stage.manifest
     truth = evaluation_truth(run)
-    rankings = rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS)
+    rankings = rundir.read_table(run / rundir.RANKINGS)
     rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
     rerank = manifest.summary("rerank") or {}
     base = manifest.primary_method

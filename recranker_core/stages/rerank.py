@@ -59,7 +59,7 @@ def rerank(stage: StageRun) -> dict | None:
         hints=shown_hints(prompts),
     )
     rundir.write_table(run / rundir.TASK_SCORES, result.table)
-    stored = rundir.read_table(run / rundir.RANKINGS, required=rundir.RANKING_COLUMNS)
+    stored = rundir.read_table(run / rundir.RANKINGS)
     test_ranked = result.rankings[result.rankings["split"] == "test"][
         ["user_id", "method", "item_id", "rank"]
     ]

@@ -332,3 +332,60 @@ def test_a_run_with_collaborative_tokens_shows_them_and_scores_its_what_ifs(
     assert not at.exception
     lineup = at.dataframe[0].value
     assert list(lineup.columns)[2:] == ["zeroshot:listwise · stored", "zeroshot:listwise · edited"]
+
+
+OVERVIEW = "views/overview.py"
+EVERY_PAGE = (OVERVIEW, USERS, PROMPTS, HYBRID, SLICES, BIAS, SAMPLING, LIVE, WHATIF)
+
+
+def _drop(name: str, column: str):
+    def damage(run):
+        path = run / name
+        pd.read_parquet(path).drop(columns=column).to_parquet(path)
+        return f"{name}: no column {column}"
+
+    return damage
+
+
+def _document(name: str, key: str, value):
+    def damage(run):
+        path = run / name
+        path.write_text(json.dumps(json.loads(path.read_text()) | {key: value}))
+        return f"{name}: '{key}' should be"
+
+    return damage
+
+
+def _ranks_as_text(run):
+    path = run / "rankings.parquet"
+    table = pd.read_parquet(path)
+    table.astype({"rank": str}).to_parquet(path)
+    return "could not show run **smoke**"
+
+
+DAMAGES = {
+    "rankings without rank": _drop("rankings.parquet", "rank"),
+    "split without role": _drop("split.parquet", "role"),
+    "items without titles": _drop("items.parquet", "title"),
+    "candidates without scores": _drop("candidates.parquet", "score"),
+    "task scores without the base rank": _drop("task_scores.parquet", "base_rank"),
+    "llm outputs without probabilities": _drop("llm_outputs.parquet", "probs"),
+    "sampled users without draws": _drop("sampled_users.parquet", "draw"),
+    "metrics whose methods are a list": _document("metrics.json", "methods", []),
+    "hybrid without its grid": _document("hybrid.json", "grid", None),
+    "ranks written as text": _ranks_as_text,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_run_file_gets_one_clear_message_on_every_page(full, damage):
+    message = DAMAGES[damage](full)
+    at = app()
+    named = []
+    for page in EVERY_PAGE:
+        at.switch_page(page).run()
+        assert not at.exception, (damage, page)
+        if at.error:
+            assert len(at.error) == 1 and message in at.error[0].value, (page, at.error[0].value)
+            named.append(page)
+    assert named, f"no page reads the file that {damage} damaged"
