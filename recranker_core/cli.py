@@ -126,11 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in WRITE_ERRORS:
             raise
-        # Every file is written under a temporary name and renamed into place: nothing is half-written.
-        print(
-            f"error: {exc.filename or 'a run file'}: {exc.strerror}; earlier results are kept",
-            file=sys.stderr,
-        )
+        print(f"error: {_write_error(exc)}; earlier results are kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         # Each stage writes its files whole or not at all, so what is left is what had finished.
@@ -139,6 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         log.removeHandler(handler)
         log.propagate = True
+
+
+def _write_error(exc: OSError) -> str:
+    """What could not be written. Every file is written under a hidden temporary name and renamed into
+    place (rundir.write_text, staged_folder), so nothing is half-written: the user needs the folder."""
+    path = Path(exc.filename) if exc.filename else None
+    if path is None:
+        return f"a run file: {exc.strerror}"
+    if path.name.startswith(".") and ".partial" in path.name:
+        return f"{path.parent}: cannot write in it ({exc.strerror.lower()})"
+    return f"{path}: {exc.strerror}"
 
 
 def _data(args: argparse.Namespace) -> int:

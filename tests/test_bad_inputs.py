@@ -308,6 +308,32 @@ def test_unreadable_dataset_and_unwritable_out(tmp_path):
         shut.chmod(0o755)
 
 
+@pytest.mark.parametrize("command", ["evaluate", "run", "report"])
+def test_a_read_only_run_or_report_folder_is_one_line_and_changes_nothing(tmp_path, mini_run, command):
+    prefix = as_a_user()
+    run, shut = tmp_path / "run", tmp_path / "reports"
+    shutil.copytree(mini_run, run)
+    shut.mkdir()
+    args = {
+        "evaluate": ["evaluate", "--run", str(run)],
+        "run": ["run", "--profile", "smoke", "--dataset", str(MINI), "--out", str(run), "--until", "sample"],
+        "report": ["report", "--run", str(run), "--out", str(shut / "report.html")],
+    }[command]
+    folder = shut if command == "report" else run
+    before = snapshot(run)
+    for path in (run, shut):
+        path.chmod(0o555)
+    try:
+        result = cli_process(prefix, *args)
+    finally:
+        for path in (run, shut):
+            path.chmod(0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {folder}: cannot write in it (permission denied); earlier results are kept"]
+    assert snapshot(run) == before and list(shut.iterdir()) == []
+
+
 # Datasets too small for a run (docs/data.md, "Enough data"): refused after the split, before any fitting.
 
 
@@ -434,6 +460,18 @@ PROFILES = {
     "a LoRA layer named twice": ('[llm]\ntarget_modules = ["q_proj", "q_proj"]\n', "names 'q_proj' twice"),
     "terabytes of draws": ("[sampling]\nn_users = 1000000000000\n", "less than or equal to 10000000"),
     "millions of resamples": ("[evaluation]\nbootstrap_samples = 10000000\n", "less than or equal to 100000"),
+    "a cut-off beyond the lists": (
+        "[evaluation]\nks = [3, 20]\n",
+        "evaluation.ks = [3, 20]: 20 is more than the candidate lists hold (baselines.n_candidates = 10)",
+    ),
+    "a listwise answer beyond the lists": (
+        "[baselines]\nn_candidates = 4\n[evaluation]\nks = [3]\n",
+        "prompts.listwise_answer = 5 is more than the candidate lists hold (baselines.n_candidates = 4)",
+    ),
+    "more pairs than the candidates have": (
+        "[prompts]\ntest_pairs = 46\n",
+        "prompts.test_pairs = 46 is more than the 45 pairs of 10 candidates",
+    ),
     "vLLM in logits mode": (
         '[rerank]\nbackend = "vllm"\n',
         "rerank.backend = 'vllm' needs rerank.mode = 'generate'",
@@ -461,8 +499,78 @@ def test_bad_profile_values(tmp_path, capsys, case):
     assert not (tmp_path / "runs").exists()
 
 
+MEMORY = {
+    "embeddings too large": (
+        2**30,
+        "[baselines]\nembedding_size = 1000000\n",
+        "baseline implicitmf on 40 users and 150 items would need about 7453.4 GiB",
+        "lower baselines.embedding_size (now 1000000)",
+    ),
+    "EASE on too many items": (
+        250_000,  # EASE's 270 KB on 150 items; ImplicitMF's 25 KB with 8 factors fits
+        '[baselines]\nembedding_size = 8\nmodels = ["implicitmf", "ease"]\n'
+        '[prompts]\nhint_models = ["ease"]\nrating_hint_model = ""\n',
+        "baseline ease on 40 users and 150 items would need about 0.0 GiB",
+        "leave ease out of baselines.models",
+    ),
+    "too many draws": (
+        2**30,
+        "[sampling]\nn_users = 1000000\n",
+        "sampling.n_users = 1,000,000 (5,000,000 instruction examples) would need about 48.7 GiB",
+        "sample fewer users",
+    ),
+    "too many resamples": (
+        40_000,  # 200 resamples of 40 users: 64 KB
+        None,
+        "evaluation.bootstrap_samples = 200 over 40 users would need about 0.0 GiB",
+        "use fewer resamples",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MEMORY)
+def test_allocations_that_would_not_fit_in_memory_are_refused_first(
+    tmp_path, capsys, monkeypatch, mini_run, case
+):
+    from recranker_core import memory
+
+    free, text, what, remedy = MEMORY[case]
+    monkeypatch.setattr(memory, "available", lambda: free)
+    out = tmp_path / "runs" / "x"
+    if text is None:
+        shutil.copytree(mini_run, out)
+        args = ["evaluate", "--run", str(out)]
+    else:
+        profile = tmp_path / "p.toml"
+        profile.write_text(text)
+        args = ["run", "--profile", str(profile), "--dataset", str(MINI), "--out", str(out)]
+        args += ["--until", "instructions" if "n_users" in text else "sample"]
+    before = snapshot(out) if out.exists() else None
+    code, err = run_cli(capsys, *args)
+    line = error_line(err)
+    assert code == 2 and what in line and f"more than the {memory.gib(free)} free" in line and remedy in line
+    if before is None:
+        assert not out.exists()
+    else:
+        assert_kept(out, before, "evaluate", what)
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_kept(run: Path, before: dict[str, bytes], stage: str, expected: str) -> None:
+    """Nothing half-written and every earlier result intact; a stage that started records its failure, and
+    nothing else changes in the manifest."""
+    after = snapshot(run)
+    if after["manifest.json"] != before["manifest.json"]:
+        manifest, earlier = json.loads(after.pop("manifest.json")), json.loads(before["manifest.json"])
+        record = manifest["stages"].pop(stage)
+        assert record["status"] == "failed" and expected in record["error"]
+        earlier["stages"].pop(stage, None)
+        assert manifest == earlier
+        before = {k: v for k, v in before.items() if k != "manifest.json"}
+    assert after == before
 
 
 def break_truncate(path: Path) -> None:
@@ -524,15 +632,10 @@ def test_broken_run_directories(tmp_path, capsys, smoke_run, case):
     code, err = run_cli(capsys, command, "--run", str(run))
     line = error_line(err)
     assert code == 2 and name.split("/")[-1] in line and expected in line
-    after = snapshot(run)
-    if name != "manifest.json" and after["manifest.json"] != before["manifest.json"]:
-        # A stage that started records its failure, and nothing else changes in the manifest.
-        manifest, earlier = json.loads(after.pop("manifest.json")), json.loads(before.pop("manifest.json"))
-        record = manifest["stages"].pop(command)
-        assert record["status"] == "failed" and expected in record["error"]
-        earlier["stages"].pop(command, None)
-        assert manifest == earlier
-    assert after == before  # nothing half-written, every earlier result intact
+    if name != "manifest.json":
+        assert_kept(run, before, command, expected)
+    else:
+        assert snapshot(run) == before
 
 
 # --out: checked before the data is read; never replaces what is not a run.
