@@ -335,6 +335,21 @@ class RunConfig:
         return self
 
     @model_validator(mode="after")
+    def _sizes_within_the_lists(self) -> RunConfig:
+        n, ks, prompts = self.baselines.n_candidates, self.evaluation.ks, self.prompts
+        longest = f"the candidate lists hold (baselines.n_candidates = {n})"
+        if max(ks) > n:
+            raise ValueError(f"evaluation.ks = {list(ks)}: {max(ks)} is more than {longest}")
+        if prompts.listwise_answer > n:
+            raise ValueError(f"prompts.listwise_answer = {prompts.listwise_answer} is more than {longest}")
+        if prompts.test_pairs > n * (n - 1) // 2:
+            raise ValueError(
+                f"prompts.test_pairs = {prompts.test_pairs} is more than the {n * (n - 1) // 2} pairs of "
+                f"{n} candidates (prompts.test_all_pairs = true asks them all)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _collab_trainable(self) -> RunConfig:
         if self.prompts.collab_tokens and self.llm.full_finetune:
             raise ValueError(

@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recranker_core import memory
 from recranker_core.config import EvaluationConfig
+
+BLOCK_VALUES = 1 << 24
+"""Values of resampled per-user metrics held at once (128 MiB of float64) while the intervals are computed."""
 
 
 def metric_names(ks: tuple[int, ...]) -> list[str]:
@@ -49,6 +53,11 @@ def summarize(
     """
     names = metric_names(config.ks)
     users = np.sort(per_user["user_id"].unique())
+    memory.require(
+        config.bootstrap_samples * len(users) * 8,
+        f"evaluation.bootstrap_samples = {config.bootstrap_samples} over {len(users):,} users",
+        "use fewer resamples",
+    )
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(users), size=(config.bootstrap_samples, len(users)))
     values = {
@@ -73,7 +82,9 @@ def _intervals(
     matrix: np.ndarray, draws: np.ndarray, names: list[str], level: float, p_values: bool = False
 ) -> dict:
     """Per metric (column of ``matrix``, one row per user): mean and percentile-bootstrap interval."""
-    boot = matrix[draws].mean(axis=1)  # (samples, metrics)
+    # (samples, metrics), a block of resamples at a time: matrix[draws] whole is samples x users x metrics.
+    block = max(1, BLOCK_VALUES // max(1, matrix.size))
+    boot = np.concatenate([matrix[draws[i : i + block]].mean(axis=1) for i in range(0, len(draws), block)])
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
     out = {}

@@ -76,7 +76,8 @@ def sample_users(
             ignore_index=True,
         )
         counts = pool["index"].map(pool["index"].value_counts()).to_numpy()
-        entry_weight = config.repetition_penalty ** (counts - 1.0)
+        # Relative to the least repeated entry, so that a pool of many repeats does not underflow to 0.
+        entry_weight = config.repetition_penalty ** (counts - counts.min())
         size = n if config.replacement else min(n, len(pool))
         chosen = rng.choice(
             len(pool), size=size, replace=config.replacement, p=entry_weight / entry_weight.sum()

@@ -50,6 +50,15 @@ def test_adaptive_draws_n_from_the_pool_of_both_draws(population):
     assert sample.summary["sample_duplicates"] == 500 - sample.draws["user_id"].nunique()
 
 
+def test_many_more_draws_than_users_still_penalise_repeats(population):
+    # 0.95 ** (repeats - 1) underflows to 0 for every pool entry once each user is in it ~15,000 times.
+    few = population.head(20)
+    sample = sample_users(few, SamplingConfig(n_users=1_000_000), np.random.default_rng(1))
+    assert len(sample.draws) == 1_000_000
+    users = sample.population.set_index("user_id")
+    assert users["times_sampled"].idxmax() == users["pool_count"].idxmin()  # the least repeated wins
+
+
 def test_cluster_quotas_follow_cluster_sizes():
     sizes = np.array([500, 250, 125, 100, 25])
     quotas = cluster_quotas(sizes, 333)

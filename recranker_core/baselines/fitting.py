@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from recranker_core import memory
 from recranker_core.baselines.models import MODELS
 from recranker_core.config import BaselineConfig
 
@@ -29,6 +30,9 @@ def fit(name: str, rows: pd.DataFrame, config: BaselineConfig, seed: int):
     from lenskit.training import TrainingOptions
 
     spec = MODELS[name]
+    users, items = rows["user_id"].nunique(), rows["item_id"].nunique()
+    what = f"baseline {name} on {users:,} users and {items:,} items"
+    memory.require(spec.memory(config, users, items), what, spec.remedy.format(cfg=config))
     # Sequential models read the split's order (timestamps with ties broken) as time.
     rows = rows.assign(timestamp=rows["seq"])
     if spec.explicit:

@@ -17,6 +17,30 @@ class ModelSpec:
     """True when the model learns rating values (from likes and dislikes), False for likes only."""
     build: Callable[[BaselineConfig], Any]
     """Makes the (untrained) lenskit scorer."""
+    memory: Callable[[BaselineConfig, int, int], int] = lambda cfg, users, items: 0
+    """Estimated bytes of its largest allocations when fitted on (users, items): checked before fitting."""
+    remedy: str = ""
+    """What to lower when that does not fit (a format string of ``cfg``, the BaselineConfig)."""
+
+
+def _factors(size: Callable[[BaselineConfig], int], copies: int) -> Callable[[BaselineConfig, int, int], int]:
+    """Float32 user and item embeddings, ``copies`` of them (solver work, gradients, optimiser moments)."""
+    return lambda cfg, users, items: (users + items) * size(cfg) * 4 * copies
+
+
+def _gram(cfg: BaselineConfig, users: int, items: int) -> int:
+    """EASE: the float32 item-item co-occurrence matrix, its inverse and the weights."""
+    return 3 * items * items * 4
+
+
+def _als(cfg: BaselineConfig, users: int, items: int) -> int:
+    """ALS: the embeddings and the k x k normal equations it solves."""
+    return _factors(lambda c: c.embedding_size, 4)(cfg, users, items) + 2 * cfg.embedding_size**2 * 4
+
+
+def _sasrec_memory(cfg: BaselineConfig, users: int, items: int) -> int:
+    s = cfg.sasrec  # item embeddings with Adam's moments, and a batch's activations (~20 values a unit)
+    return items * s.embedding_size * 4 * 4 + s.batch_size * s.max_len * s.embedding_size * s.blocks * 4 * 20
 
 
 def _popular(cfg: BaselineConfig):
@@ -81,11 +105,39 @@ def _sasrec(cfg: BaselineConfig):
 
 MODELS: dict[str, ModelSpec] = {
     "popular": ModelSpec("Popularity", False, _popular),
-    "implicitmf": ModelSpec("ImplicitMF", False, _implicitmf),
-    "bpr": ModelSpec("BPR-MF", False, _bpr),
+    "implicitmf": ModelSpec(
+        "ImplicitMF",
+        False,
+        _implicitmf,
+        _als,
+        "lower baselines.embedding_size (now {cfg.embedding_size})",
+    ),
+    "bpr": ModelSpec(
+        "BPR-MF",
+        False,
+        _bpr,
+        _factors(lambda c: c.embedding_size, 4),
+        "lower baselines.embedding_size (now {cfg.embedding_size})",
+    ),
     "itemknn": ModelSpec("ItemKNN", False, _itemknn),
-    "ease": ModelSpec("EASE", False, _ease),
-    "biasedmf": ModelSpec("BiasedMF", True, _biasedmf),
-    "lightgcn": ModelSpec("LightGCN", False, _lightgcn),
-    "sasrec": ModelSpec("SASRec", False, _sasrec),
+    "ease": ModelSpec("EASE", False, _ease, _gram, "leave ease out of baselines.models for this many items"),
+    "biasedmf": ModelSpec(
+        "BiasedMF", True, _biasedmf, _als, "lower baselines.embedding_size (now {cfg.embedding_size})"
+    ),
+    "lightgcn": ModelSpec(
+        "LightGCN",
+        False,
+        _lightgcn,
+        _factors(lambda c: c.lightgcn.embedding_size * (c.lightgcn.layers + 4), 1),
+        "lower baselines.lightgcn.embedding_size ({cfg.lightgcn.embedding_size}) "
+        "or layers ({cfg.lightgcn.layers})",
+    ),
+    "sasrec": ModelSpec(
+        "SASRec",
+        False,
+        _sasrec,
+        _sasrec_memory,
+        "lower baselines.sasrec.embedding_size ({cfg.sasrec.embedding_size}), "
+        "batch_size ({cfg.sasrec.batch_size}) or max_len ({cfg.sasrec.max_len})",
+    ),
 }

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recranker_core.errors import InputError
+from recranker_core.memory import HEADROOM, available
 
 log = logging.getLogger("recranker")
 ARCHITECTURES = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma3_text": "Gemma 3"}
 """model_type in config.json -> the family name; causal LMs the project is tested on (tests build a tiny
 random model of each)."""
-HEADROOM = 0.9
-"""Share of the device's memory an estimate may fill."""
 NOMINAL_LENGTH = 512
 """Tokens per example the check before any stage assumes (the examples are not written yet); training
 decides on gradient checkpointing with the real lengths."""
@@ -124,11 +123,7 @@ def device_memory(device) -> int:
 
     if getattr(device, "type", str(device)) == "cuda":
         return int(torch.cuda.get_device_properties(device).total_memory)
-    try:
-        lines = Path("/proc/meminfo").read_text().splitlines()
-        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable"))
-    except (OSError, StopIteration, ValueError):
-        return 1 << 62  # unknown: let the run try
+    return available()
 
 
 def gradient_checkpointing(

@@ -51,6 +51,7 @@ REGISTRY: dict[str, Stage] = {
             writes=(rundir.INSTRUCTIONS, rundir.EVALUATION_USERS),
             after="sample",
             version=2,
+            requires=prepare.instructions_fit,
         ),
         Stage(
             "train",

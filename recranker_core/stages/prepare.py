@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recranker_core import rundir
+from recranker_core import memory, rundir
+from recranker_core.config import RunConfig
 from recranker_core.errors import InputError
 from recranker_core.stages.base import StageRun
 from recranker_core.stages.create import load_split
@@ -40,6 +41,25 @@ def sample(stage: StageRun) -> dict:
     stage.record["summary"] = drawn.summary
     log.info("sample: %s", drawn.summary)
     return drawn.summary
+
+
+EXAMPLE_BYTES = 2048
+"""Memory an instruction example holds besides its items: the template's text, the chat messages, meta."""
+ITEM_BYTES = 120
+"""Memory per item an example shows: a title with its label and id, in the prompt and in meta."""
+
+
+def instructions_fit(config: RunConfig) -> None:
+    """The examples of every sampled draw (up to two pointwise, the pairwise ones and a listwise one, each
+    showing at most the history and the candidates) fit in memory: checked before any stage runs."""
+    prompts = config.prompts
+    examples = config.sampling.n_users * (3 + prompts.pairwise_per_user)
+    shown = prompts.max_liked + prompts.max_disliked + config.baselines.n_candidates
+    memory.require(
+        examples * (EXAMPLE_BYTES + shown * ITEM_BYTES),
+        f"sampling.n_users = {config.sampling.n_users:,} ({examples:,} instruction examples)",
+        "sample fewer users, or show less history (prompts.max_liked, max_disliked)",
+    )
 
 
 def instructions(stage: StageRun) -> dict:
