@@ -32,6 +32,8 @@ class ModelFacts:
     hidden: int
     modules: frozenset[str]
     """The last name of every weight's module (q_proj, down_proj, ...)."""
+    linear: tuple[tuple[str, int], ...] = ()
+    """(module's last name, inputs + outputs) of every matrix: what a LoRA adapter of it holds per rank."""
 
 
 def read_facts(folder: Path) -> ModelFacts:
@@ -52,9 +54,9 @@ def read_facts(folder: Path) -> ModelFacts:
     _agree(shapes, config, folder)
     parameters = sum(_product(shape) for shape in shapes.values())
     modules = frozenset(name.rsplit(".", 2)[-2] for name in shapes if name.count(".") >= 1)
-    return ModelFacts(
-        kind, parameters, int(config.get("num_hidden_layers", 0)), int(config.get("hidden_size", 0)), modules
-    )
+    linear = tuple((name.rsplit(".", 2)[-2], sum(shape)) for name, shape in shapes.items() if len(shape) == 2)
+    layers, hidden = int(config.get("num_hidden_layers", 0)), int(config.get("hidden_size", 0))
+    return ModelFacts(kind, parameters, layers, hidden, modules, linear)
 
 
 def _agree(shapes: dict[str, list[int]], config: dict, folder: Path) -> None:
@@ -109,11 +111,21 @@ def check_targets(facts: ModelFacts, targets: tuple[str, ...], where: Path) -> N
         log.warning("%s: the model has no %s layers; LoRA adapts %s", where, ", ".join(missing), present)
 
 
-def training_bytes(facts: ModelFacts, weight_bytes: int, full: bool, tokens: int, checkpointing: bool) -> int:
+def lora_parameters(facts: ModelFacts, targets: tuple[str, ...], rank: int, layers: int) -> int:
+    """Weights of a LoRA adapter of rank ``rank`` on the ``targets`` matrices of the last ``layers`` layers
+    (0: all)."""
+    every = sum(rank * size for module, size in facts.linear if module in targets)
+    return every * min(layers, facts.layers) // facts.layers if layers and facts.layers else every
+
+
+def training_bytes(
+    facts: ModelFacts, weight_bytes: int, full: bool, tokens: int, checkpointing: bool, adapter: int = 0
+) -> int:
     """Estimated peak memory of a training step: the weights, and for a full fine-tune their float32
-    gradients and AdamW moments (12 bytes a weight more), plus the activations of ``tokens`` tokens
-    (about 34 values per hidden unit per layer, 2 with gradient checkpointing)."""
-    weights = facts.parameters * (weight_bytes + (12 if full else 0))
+    gradients and AdamW moments (12 bytes a weight more), the ``adapter``'s trainable weights with theirs
+    (16 bytes each), plus the activations of ``tokens`` tokens (about 34 values per hidden unit per layer,
+    2 with gradient checkpointing)."""
+    weights = facts.parameters * (weight_bytes + (12 if full else 0)) + adapter * 16
     return weights + tokens * facts.layers * facts.hidden * (2 if checkpointing else 34) * weight_bytes
 
 
@@ -127,20 +139,46 @@ def device_memory(device) -> int:
 
 
 def gradient_checkpointing(
-    facts: ModelFacts, memory: int, weight_bytes: int, full: bool, tokens: int
+    facts: ModelFacts, memory: int, weight_bytes: int, full: bool, tokens: int, adapter: int = 0
 ) -> bool:
     """Whether a training step of ``tokens`` tokens needs gradient checkpointing to fit ``memory`` bytes; an
     InputError when it would not fit even then."""
-    if training_bytes(facts, weight_bytes, full, tokens, checkpointing=False) <= HEADROOM * memory:
+    if training_bytes(facts, weight_bytes, full, tokens, False, adapter) <= HEADROOM * memory:
         return False
-    least = training_bytes(facts, weight_bytes, full, tokens, checkpointing=True)
+    least = training_bytes(facts, weight_bytes, full, tokens, True, adapter)
     if least > HEADROOM * memory:
         raise InputError(
             f"the model ({facts.parameters / 1e9:.1f}B parameters) needs about {least / 2**30:.1f} GiB to "
             f"train with these settings, more than the device's {memory / 2**30:.1f} GiB; choose a smaller "
-            "model, llm.dtype = 'bfloat16', LoRA rather than llm.full_finetune, or a smaller llm.batch_size"
+            "model, llm.dtype = 'bfloat16', LoRA rather than llm.full_finetune, or a smaller llm.batch_size "
+            "or llm.lora_r"
         )
     return True
+
+
+def scoring_bytes(facts: ModelFacts, weight_bytes: int, tokens: int) -> int:
+    """Estimated peak memory of scoring ``tokens`` tokens at once (``[rerank] batch_tokens``): the weights,
+    the keys and values of every layer and a layer's activations (about 12 values per hidden unit)."""
+    return facts.parameters * weight_bytes + tokens * facts.hidden * (2 * facts.layers + 12) * weight_bytes
+
+
+def scoring_fits(folder: Path, llm, tokens: int) -> None:
+    """An InputError when scoring batches of ``tokens`` tokens with the model in ``folder`` would not fit
+    this machine's device."""
+    from recranker_core.llm.device import default_device, resolve_dtype
+
+    device = default_device()
+    facts = read_facts(folder)
+    need, memory = (
+        scoring_bytes(facts, resolve_dtype(llm.dtype, device).itemsize, tokens),
+        device_memory(device),
+    )
+    if need > HEADROOM * memory:
+        raise InputError(
+            f"rerank.batch_tokens = {tokens}: scoring with the model ({facts.parameters / 1e9:.1f}B "
+            f"parameters) needs about {need / 2**30:.1f} GiB, more than the device's "
+            f"{memory / 2**30:.1f} GiB; lower it, or choose a smaller model or llm.dtype = 'bfloat16'"
+        )
 
 
 def needs_checkpointing(folder: Path, llm, tokens: int, facts: ModelFacts | None = None) -> bool:
@@ -152,4 +190,9 @@ def needs_checkpointing(folder: Path, llm, tokens: int, facts: ModelFacts | None
     device = default_device()
     weight_bytes = 4 if llm.full_finetune else resolve_dtype(llm.dtype, device).itemsize
     facts = facts or read_facts(folder)
-    return gradient_checkpointing(facts, device_memory(device), weight_bytes, llm.full_finetune, tokens)
+    adapter = (
+        0 if llm.full_finetune else lora_parameters(facts, llm.target_modules, llm.lora_r, llm.lora_layers)
+    )
+    return gradient_checkpointing(
+        facts, device_memory(device), weight_bytes, llm.full_finetune, tokens, adapter
+    )

@@ -82,7 +82,7 @@ REGISTRY: dict[str, Stage] = {
             after="train",
             version=4,
             launchable=True,
-            requires=rerank.backend_installed,
+            requires=rerank.scoring_fits,
         ),
         Stage(
             "evaluate",

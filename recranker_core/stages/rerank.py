@@ -23,11 +23,18 @@ from recranker_core.stages.tune import collab_vectors, resume_folder
 log = logging.getLogger("recranker")
 
 
-def backend_installed(config: RunConfig) -> None:
+def scoring_fits(config: RunConfig) -> None:
+    """Refuse, before any stage runs, a backend that is not installed or scoring batches that would not fit
+    the device."""
     if config.rerank.backend == "vllm":
         from recranker_core.llm.vllm_backend import require
 
         require()
+        return
+    from recranker_core.llm.checks import scoring_fits
+    from recranker_core.llm.models import resolve_model
+
+    scoring_fits(resolve_model(config.llm.model), config.llm, config.rerank.batch_tokens)
 
 
 def rerank(stage: StageRun) -> dict | None:

@@ -133,6 +133,17 @@ def test_lora_targets_the_model_lacks_are_refused(folders):
         checks.check_targets(facts, ("c_attn",), folders["llama"])
 
 
+@pytest.mark.parametrize("layers", [0, 1])
+def test_the_adapter_size_the_memory_check_counts_is_what_peft_trains(folders, layers):
+    from recranker_core.llm.training import _trainable
+
+    config = LLMConfig(lora_r=4, lora_layers=layers, target_modules=("q_proj", "v_proj", "down_proj"))
+    model, _ = _trainable(folders["qwen2"], config)
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    facts = checks.read_facts(folders["qwen2"])
+    assert checks.lora_parameters(facts, config.target_modules, 4, layers) == trained
+
+
 def test_a_model_too_big_for_the_device_is_refused_and_a_tight_one_checkpoints():
     """An 8B Llama in bfloat16 trains with LoRA on an 80 GiB GPU as it is; on 24 GiB only with gradient
     checkpointing; a full fine-tune (float32 weights, gradients, AdamW) fits neither."""
