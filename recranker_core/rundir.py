@@ -63,6 +63,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     LLM_OUTPUTS: ("split", "family", "user_id", "task", "variant", "items", "probs", "raw", "parsed"),
     TASK_SCORES: ("split", "family", "user_id", "item_id", "base_rank", "base_score"),
     EVALUATION_USERS: ("user_id",),
+    Path(COLLAB_VECTORS).name: ("phase", "kind", "id", "vector"),
 }
 """The columns each Parquet file of a run has (others may follow), checked whenever one is read."""
 KEYS: dict[str, dict[str, type]] = {

@@ -721,7 +721,14 @@ def refused_model_run(capsys, tmp_path, model, *options: str) -> str:
 
 @pytest.mark.parametrize(
     "case",
-    ["config not json", "unsupported architecture", "weights not safetensors", "too big", "no bf16"],
+    [
+        "config not json",
+        "unsupported architecture",
+        "weights not safetensors",
+        "tokenizer not json",
+        "too big",
+        "no bf16",
+    ],
 )
 def test_model_folders_the_llm_stages_cannot_use_are_refused_before_any_stage(
     tmp_path, capsys, case, monkeypatch
@@ -740,6 +747,9 @@ def test_model_folders_the_llm_stages_cannot_use_are_refused_before_any_stage(
     elif case == "weights not safetensors":
         (model / "model.safetensors").write_bytes(b"PK\x03\x04 a zip, not safetensors")
         expected = f"{model / 'model.safetensors'}: not a safetensors file"
+    elif case == "tokenizer not json":
+        (model / "tokenizer.json").write_text("{ broken")
+        expected = f"{model}: the tokenizer does not load (JSONDecodeError: "
     elif case == "too big":
         monkeypatch.setattr(checks, "device_memory", lambda device: 1000)
         expected = "GiB to train with these settings, more than the device's 0.0 GiB"
@@ -764,6 +774,27 @@ def test_lora_targets_the_model_lacks_are_refused_before_any_stage(tmp_path, cap
     )
     line = refused_model_run(capsys, tmp_path, model, "--profile", str(profile))
     assert f"{model}: llm.target_modules = ['c_attn']: the model has none of them" in line
+
+
+def test_an_adapter_too_big_to_train_is_refused_before_any_stage(tmp_path, capsys):
+    from tests.llm.architectures import tiny_model
+
+    model = tiny_model(tmp_path / "model", "llama")
+    profile = tmp_path / "huge-rank.toml"
+    profile.write_text(Path("recranker_core/profiles/smoke.toml").read_text() + "lora_r = 100000000\n")
+    line = refused_model_run(capsys, tmp_path, model, "--profile", str(profile))
+    assert "needs about" in line and "or llm.lora_r" in line
+
+
+def test_scoring_batches_too_big_for_the_device_are_refused_before_any_stage(tmp_path, capsys):
+    from tests.llm.architectures import tiny_model
+
+    model = tiny_model(tmp_path / "model", "llama")
+    profile = tmp_path / "huge-batches.toml"
+    smoke = Path("recranker_core/profiles/smoke.toml").read_text()
+    profile.write_text(f"{smoke}\n[rerank]\nbatch_tokens = 100000000000\n")
+    line = refused_model_run(capsys, tmp_path, model, "--profile", str(profile))
+    assert "rerank.batch_tokens = 100000000000: scoring with the model" in line and "lower it" in line
 
 
 @pytest.mark.parametrize(

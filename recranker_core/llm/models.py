@@ -121,6 +121,15 @@ def check_adapter(adapter: Path) -> None:
         raise InputError(f"{adapter / 'adapter_model.safetensors'}: holds no weights")
 
 
+def check_tokenizer(path: Path) -> None:
+    """Refuse, before any stage, a model folder whose tokenizer files do not load."""
+    try:
+        load_tokenizer(path)
+    except Exception as exc:  # transformers and tokenizers raise many unrelated types for broken files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"{path}: the tokenizer does not load ({type(exc).__name__}: {reason})") from None
+
+
 def load_tokenizer(path: Path):
     """The tokenizer of a resolved model directory, with a pad token, a chat template and the
     collaborative-token marker as one token of its own (its id is replaced before the model reads it)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -189,10 +190,10 @@ def train(
         checkpointing=_needs_checkpointing(model_dir, config, train_rows),
     )
     before = trainer.evaluate()["eval_loss"] if valid_rows and config.valid_loss_before else float("nan")
-    resume = saving and any(checkpoints.glob("checkpoint-*/trainer_state.json"))
+    resume = last_checkpoint(checkpoints) if saving else None
     if resume and collab is not None:
-        _resume_projector(collab, checkpoints)
-    result = trainer.train(resume_from_checkpoint=resume or None)
+        _resume_projector(collab, resume)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     after = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
     scratch.cleanup()
     if out is not None:
@@ -399,16 +400,28 @@ def _saving_projector(trainer: type, collab) -> type:
     return SavingProjector
 
 
-def _resume_projector(collab, checkpoints: Path) -> None:
-    """The projector as the checkpoint the Trainer resumes from holds it."""
-    from transformers.trainer_utils import get_last_checkpoint
+def last_checkpoint(checkpoints: Path) -> Path | None:
+    """The latest whole checkpoint of the Trainer's in ``checkpoints``. The Trainer writes trainer_state.json
+    last; a checkpoint without it was cut short by a stop, and is removed (its folder would be the one the
+    Trainer's own search resumes from, and fails on)."""
+    whole = None
+    for folder in sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])):
+        if (folder / "trainer_state.json").is_file():
+            whole = folder
+        else:
+            log.warning("%s: a checkpoint cut short by a stop; removed", folder)
+            shutil.rmtree(folder)
+    return whole
 
+
+def _resume_projector(collab, checkpoint: Path) -> None:
+    """The projector as the checkpoint the Trainer resumes from holds it."""
     from recranker_core.llm.collab import FILE
 
-    saved = Path(get_last_checkpoint(str(checkpoints))) / FILE
+    saved = checkpoint / FILE
     if not saved.is_file():
         raise InputError(
-            f"{saved.parent}: the checkpoint has no {FILE}; remove {checkpoints} to start afresh"
+            f"{checkpoint}: the checkpoint has no {FILE}; remove {checkpoint.parent} to start afresh"
         )
     collab.load(saved)
 

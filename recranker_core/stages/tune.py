@@ -56,16 +56,18 @@ def train(stage: StageRun) -> dict:
 
 def model_fits(config) -> None:
     """Refuse, before any stage runs, a model the LLM stages cannot use here: a folder that is not a
-    supported causal LM, LoRA target modules it lacks, a dtype this device has no native support for, or
-    weights (with a full fine-tune's optimizer state) too big for the device's memory."""
+    supported causal LM or whose tokenizer does not load, LoRA target modules it lacks, a dtype this device
+    has no native support for, or weights (with a full fine-tune's optimizer state) too big for the
+    device's memory."""
     from recranker_core.llm import checks
     from recranker_core.llm.device import resolve_dtype
-    from recranker_core.llm.models import resolve_model
+    from recranker_core.llm.models import check_tokenizer, resolve_model
 
     llm = config.llm
     folder = resolve_model(llm.model)
     resolve_dtype(llm.dtype)
     facts = checks.read_facts(folder)
+    check_tokenizer(folder)
     if not llm.full_finetune:
         checks.check_targets(facts, llm.target_modules, folder)
     tokens = llm.batch_size * min(llm.max_length or checks.NOMINAL_LENGTH, checks.NOMINAL_LENGTH)

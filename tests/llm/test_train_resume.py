@@ -36,6 +36,10 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, trained, reques
     assert checkpoint.is_file(), "training ended or stalled before its second checkpoint"
     assert json.loads((run / rundir.MANIFEST).read_text())["stages"]["train"] == manifest["stages"]["train"]
 
+    cut_short = run / rundir.TRAIN_PARTIAL / "checkpoint-9"  # a stop while the Trainer saved its next one
+    cut_short.mkdir(exist_ok=True)
+    (cut_short / "adapter_model.safetensors").write_bytes(b"\0" * 10)
+
     summary = REGISTRY["train"].run(run)
     assert summary["steps"] == 15  # the same number of optimizer steps as an uninterrupted run
     trained = [entry["step"] for entry in summary["log"] if "loss" in entry]
@@ -45,3 +49,18 @@ def test_a_killed_training_resumes_from_its_checkpoint(tmp_path, trained, reques
     assert (run / rundir.ADAPTER / "adapter_model.safetensors").is_file()
     uninterrupted = manifest["stages"]["train"]["summary"]["valid_loss_after"]
     assert abs(summary["valid_loss_after"] - uninterrupted) < 1e-3
+
+
+def test_the_latest_whole_checkpoint_is_resumed_and_those_cut_short_removed(tmp_path):
+    from recranker_core.llm.training import last_checkpoint
+
+    for step, whole in ((3, True), (10, True), (12, False), (4, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if whole:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-10"  # by step, not by name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10", "checkpoint-3"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert last_checkpoint(empty) is None
