@@ -57,6 +57,8 @@ def write(run: Path, out: Path, compare: tuple[Path, ...] = ()) -> Path:
     """Write :func:`build`'s report to ``out`` (a new or replaced .html file)."""
     if out.suffix.lower() != ".html":
         raise InputError(f"--out {out}: name an .html file")
+    if out.is_symlink():  # the report is written whole and renamed into place, which replaces a link
+        raise InputError(f"--out {out}: is a symbolic link; give the file itself (or a new name)")
     if out.is_dir():
         raise InputError(f"--out {out}: is a folder; name an .html file")
     if not out.parent.is_dir():

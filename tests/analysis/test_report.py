@@ -32,7 +32,10 @@ def test_report_of_a_run_compared_with_another(smoke_run, tmp_path, capsys):
 
 
 def test_report_refuses_bad_paths_with_one_line(smoke_run, tmp_path, capsys):
+    link = tmp_path / "link.html"
+    link.symlink_to(tmp_path / "elsewhere.html")  # writing the report would replace the link
     cases = {
+        ("--run", str(smoke_run), "--out", str(link)): "is a symbolic link",
         ("--run", str(tmp_path), "--out", str(tmp_path / "r.html")): "not a run directory",
         ("--run", str(smoke_run), "--out", str(tmp_path / "r.txt")): "name an .html file",
         ("--run", str(smoke_run), "--out", str(tmp_path / "no" / "r.html")): "is not a folder",
@@ -44,4 +47,4 @@ def test_report_refuses_bad_paths_with_one_line(smoke_run, tmp_path, capsys):
         assert main(["report", *args]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], args
-    assert not list(tmp_path.glob("*.html"))
+    assert [p.name for p in tmp_path.glob("*.html")] == ["link.html"] and link.is_symlink()
