@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recranker_core.errors import InputError
@@ -66,6 +67,22 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     Path(COLLAB_VECTORS).name: ("phase", "kind", "id", "vector"),
 }
 """The columns each Parquet file of a run has (others may follow), checked whenever one is read."""
+NUMERIC = frozenset(
+    (
+        "rank",
+        "score",
+        "rating",
+        "timestamp",
+        "seq",
+        "base_rank",
+        "base_score",
+        "draw",
+        "cluster",
+        "pool_count",
+    )
+    + ("train_likes", "times_sampled")
+)
+"""Columns that hold numbers in whichever run file has them, checked with the columns."""
 KEYS: dict[str, dict[str, type]] = {
     METRICS: {"test_users": int, "ks": list, "reference": str, "methods": dict},
     HYBRID: {"paper_weights": list, "tuned_weights": list, "grid": list, "fusion": dict},
@@ -134,12 +151,17 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        present = pq.read_schema(path).names
+        schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow raises several unrelated types for damaged files
         raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-    missing = [c for c in columns or COLUMNS.get(path.name, ()) if c not in present]
+    missing = [c for c in columns or COLUMNS.get(path.name, ()) if c not in schema.names]
     if missing:
-        raise InputError(f"{path}: no column {', '.join(missing)} (it has {', '.join(present)})")
+        raise InputError(f"{path}: no column {', '.join(missing)} (it has {', '.join(schema.names)})")
+    for field in schema:
+        if field.name in NUMERIC and not (
+            pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+        ):
+            raise InputError(f"{path}: column {field.name} holds {field.type}, not numbers")
     try:
         return pd.read_parquet(path, columns=columns)
     except Exception as exc:

@@ -360,6 +360,12 @@ def _ranks_as_text(run):
     path = run / "rankings.parquet"
     table = pd.read_parquet(path)
     table.astype({"rank": str}).to_parquet(path)
+    return "rankings.parquet: column rank holds string, not numbers"
+
+
+def _probabilities_as_numbers(run):  # damage no reader checks: the page names the run and the error
+    path = run / "llm_outputs.parquet"
+    pd.read_parquet(path).assign(probs=0.5).to_parquet(path)
     return "could not show run **smoke**"
 
 
@@ -374,6 +380,7 @@ DAMAGES = {
     "metrics whose methods are a list": _document("metrics.json", "methods", []),
     "hybrid without its grid": _document("hybrid.json", "grid", None),
     "ranks written as text": _ranks_as_text,
+    "probabilities that are numbers": _probabilities_as_numbers,
 }
 
 
