@@ -168,7 +168,7 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from recranker_core.config import load_profile, with_scenario
+    from recranker_core.config import SEEDS_LIMIT, load_profile, with_scenario
     from recranker_core.runner import check_out, create_run, run_all
 
     config = with_scenario(load_profile(args.profile), args.scenario)
@@ -180,8 +180,8 @@ def _create(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, llm=dataclasses.replace(config.llm, model=args.model))
     if args.command == "run":
         if args.seeds is not None:
-            if args.seeds < 1:
-                raise InputError(f"--seeds {args.seeds}: give 1 or more")
+            if not 1 <= args.seeds <= SEEDS_LIMIT:
+                raise InputError(f"--seeds {args.seeds}: give 1 to {SEEDS_LIMIT}")
             config = dataclasses.replace(config, seeds=args.seeds)
         run_all(
             args.dataset,

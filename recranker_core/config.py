@@ -40,6 +40,8 @@ FROM_LIST = Field(strict=False)
 SECTION = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 """Every section: exact types, no unknown fields, finite numbers only (a NaN weight passed silently)."""
 SEED_LIMIT = 2**31 - 1
+SEEDS_LIMIT = 1000
+"""Most replicates a run may have (``seeds``, ``run --seeds``)."""
 """The largest seed: scikit-learn takes seeds below 2**32, and replicate k (at most 999) uses seed + k."""
 
 
@@ -308,7 +310,7 @@ class RunConfig:
     """Name of the profile this configuration came from."""
     seed: Annotated[int, Field(ge=0, le=SEED_LIMIT)] = 42
     """Seed for every random choice of the run."""
-    seeds: Annotated[int, Field(ge=1, le=1000)] = 1
+    seeds: Annotated[int, Field(ge=1, le=SEEDS_LIMIT)] = 1
     """Times the seed-dependent LLM stages (sample, instructions, train, rerank) run, with seeds seed,
     seed + 1, ... on the same candidates and evaluated users; metrics.json reports each method's mean and
     spread across them."""

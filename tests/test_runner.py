@@ -258,6 +258,10 @@ def test_show_prints_one_users_prompts(tmp_path, mini_run, capsys):
     assert "── train · listwise" in out and ">>> answer: (" in out and "The user liked these movies" in out
     assert main(["instructions", "--run", str(copy), "--show", "no-such-user"]) == 2
     assert "no prompts for user 'no-such-user'" in capsys.readouterr().err
+    valid = copy / "instructions" / "valid.jsonl"
+    valid.write_text('{"messages": [], "meta": {}}\n' + valid.read_text())
+    assert main(["instructions", "--run", str(copy), "--show", user]) == 2
+    assert f"{valid}: line 1 is not a prompt" in capsys.readouterr().err
 
 
 def test_a_failed_stage_is_recorded_and_run_resumes_it_and_force_redoes_one(tmp_path, monkeypatch):

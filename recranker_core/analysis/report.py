@@ -305,5 +305,5 @@ def _html_table(table: pd.DataFrame, escape: bool = True) -> str:
 
 def _read(run: Path, name: str, reader):
     if not (run / name).is_file():
-        raise InputError(f"{run}: no {name} (run the stages first: python -m recranker_core run --out {run})")
+        raise InputError(f"{run}: no {name}; finish the run (the command in its manifest.json resumes it)")
     return reader(run / name)

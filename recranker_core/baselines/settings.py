@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Positive = Annotated[int, Field(ge=1)]
+MODEL = ConfigDict(frozen=True, strict=True, extra="forbid", allow_inf_nan=False)
+"""As every section of the run config: exact types, no unknown fields, finite numbers only."""
 
 
 class LightGCNConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = MODEL
 
     embedding_size: Positive = 64
     """Dimension of the user and item embeddings."""
@@ -32,7 +34,7 @@ class LightGCNConfig(BaseModel):
 
 
 class SASRecConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = MODEL
 
     embedding_size: Positive = 64
     """Dimension of item and position embeddings."""
@@ -50,3 +52,9 @@ class SASRecConfig(BaseModel):
     """Sequences per step."""
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
     """Adam learning rate."""
+
+    @model_validator(mode="after")
+    def _heads_divide_the_embedding(self) -> SASRecConfig:
+        if self.embedding_size % self.heads:
+            raise ValueError("embedding_size should be a multiple of heads (each head reads an equal share)")
+        return self

@@ -67,7 +67,9 @@ def resolve_model(spec: str) -> Path:
         return _tiny()
     path = Path(spec)
     if not path.is_dir():
-        raise InputError(f"--model {spec}: not one of {', '.join(NAMED)} or a model folder")
+        raise InputError(
+            f"model {spec!r} (--model or [llm] model): not one of {', '.join(NAMED)} or a folder"
+        )
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: no config.json (not a Hugging Face model folder)")
     if not any(path.glob("*.safetensors")):
@@ -75,7 +77,7 @@ def resolve_model(spec: str) -> Path:
     if not any(
         (path / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
     ):
-        raise InputError(f"{path}: no tokenizer (tokenizer.json or tokenizer.model)")
+        raise InputError(f"{path}: no tokenizer (tokenizer.json, tokenizer.model or tokenizer_config.json)")
     return path
 
 

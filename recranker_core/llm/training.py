@@ -174,7 +174,8 @@ def train(
         tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), longest, ranked, collab
     )
     if not train_rows:
-        raise InputError(f"no training example fits llm.max_length = {longest} tokens")
+        limit = f"llm.max_length = {longest}" if config.max_length else f"the model's context of {longest}"
+        raise InputError(f"no training example fits {limit} tokens; show less history (prompts.max_liked)")
     scratch = tempfile.TemporaryDirectory(prefix="recranker-trainer-")
     saving = checkpoints is not None and config.checkpoint_steps > 0
     folder = str(checkpoints) if saving else scratch.name

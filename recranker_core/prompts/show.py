@@ -11,17 +11,17 @@ from recranker_core.errors import InputError
 def show_user(folder: Path, user: str) -> str:
     blocks = []
     for name in rundir.INSTRUCTION_FILES:
-        for example in rundir.read_jsonl(folder / name):
+        for example in rundir.read_prompts(folder / name):
             meta = example["meta"]
             if str(meta["user_id"]) != str(user):
                 continue
             head = f"── {meta['split']} · {meta['task']} · {meta['variant']} " + "─" * 20
-            lines = [head, example["messages"][1]["content"]]
-            if len(example["messages"]) > 2:
-                lines.append(f">>> answer: {example['messages'][2]['content']}")
-            lines.append(
-                f"    shown items {meta['items']}, permutation {meta['permutation']}, hints {meta['hint']}"
-            )
+            messages = [m.get("content", "") if isinstance(m, dict) else str(m) for m in example["messages"]]
+            lines = [head, messages[1]]
+            if len(messages) > 2:
+                lines.append(f">>> answer: {messages[2]}")
+            shown = f"shown items {meta['items']}, permutation {meta.get('permutation')}"
+            lines.append(f"    {shown}, hints {meta.get('hint')}")
             blocks.append("\n".join(lines))
     if not blocks:
         raise InputError(

@@ -37,6 +37,16 @@ def scoring_fits(config: RunConfig) -> None:
     scoring_fits(resolve_model(config.llm.model), config.llm, config.rerank.batch_tokens)
 
 
+def trained_model(run: Path, manifest: Manifest) -> Path:
+    """The model folder the run's train stage tuned (its adapter applies to that model alone)."""
+    model = manifest.stage("train").get("model")
+    if not isinstance(model, str):
+        raise InputError(
+            f"{run / rundir.MANIFEST}: stages.train has no 'model'; --force train to train again"
+        )
+    return Path(model)
+
+
 def rerank(stage: StageRun) -> dict | None:
     """Score the test and validation rerank prompts (tuned, and untuned for zeroshot:*), rank, tune the
     hybrid.
@@ -172,7 +182,7 @@ def load_tuned(run: Path, manifest: Manifest, dtype=None):
 
     if manifest.config.llm.full_finetune:
         return load(run / rundir.ADAPTER, dtype=dtype)
-    model, tokenizer = load(Path(manifest.stage("train")["model"]), run / rundir.ADAPTER, dtype=dtype)
+    model, tokenizer = load(trained_model(run, manifest), run / rundir.ADAPTER, dtype=dtype)
     projector = run / rundir.ADAPTER / collab.FILE
     if projector.is_file():
         vectors = collab_vectors(run)
@@ -193,7 +203,7 @@ def _scorer(run: Path, manifest: Manifest, device):
 
     config = manifest.config
     scale = load_split(run, manifest).rating_scale()
-    base_model = Path(manifest.stage("train")["model"])
+    base_model = trained_model(run, manifest)
     if config.rerank.backend == "vllm":
         from recranker_core.llm import vllm_backend
 

@@ -26,7 +26,10 @@ def test_tiny_model_is_a_llama_with_a_chat_template():
 
 
 def test_model_folders_are_checked(tmp_path):
-    with pytest.raises(InputError, match="not one of embedded, gemma3-270m, tiny or a model folder"):
+    with pytest.raises(
+        InputError,
+        match=r"model .* \(--model or \[llm\] model\): not one of embedded, gemma3-270m, tiny or a folder",
+    ):
         resolve_model(str(tmp_path / "nope"))
     folder = tmp_path / "m"
     shutil.copytree(resolve_model("tiny"), folder)
