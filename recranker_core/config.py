@@ -399,6 +399,8 @@ def load_profile(name_or_path: str) -> RunConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror.lower()})") from None
     return config_from_dict(raw, where=str(path), profile=raw.pop("profile", path.stem))
 
 

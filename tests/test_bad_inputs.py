@@ -295,6 +295,11 @@ def test_unreadable_dataset_and_unwritable_out(tmp_path):
         result = cli_process(prefix, "data", "--dataset", str(locked))
         assert result.returncode == 2
         assert result.stderr.splitlines() == [f"error: {locked}: cannot read it (permission denied)"]
+        profile = tmp_path / "locked.toml"
+        profile.write_text("seed = 1\n")
+        profile.chmod(0)
+        result = cli_process(prefix, "data", "--profile", str(profile), "--dataset", str(MINI))
+        assert result.stderr.splitlines() == [f"error: {profile}: cannot read it (permission denied)"]
         result = cli_process(
             prefix, "run", "--dataset", str(MINI), "--out", str(shut / "run"), "--profile", "smoke"
         )
