@@ -23,6 +23,9 @@ class ModelSpec:
     """What to lower when that does not fit (a format string of ``cfg``, the BaselineConfig)."""
 
 
+_SMALLER = "lower baselines.embedding_size (now {cfg.embedding_size})"
+
+
 def _factors(size: Callable[[BaselineConfig], int], copies: int) -> Callable[[BaselineConfig, int, int], int]:
     """Float32 user and item embeddings, ``copies`` of them (solver work, gradients, optimiser moments)."""
     return lambda cfg, users, items: (users + items) * size(cfg) * 4 * copies
@@ -110,20 +113,18 @@ MODELS: dict[str, ModelSpec] = {
         False,
         _implicitmf,
         _als,
-        "lower baselines.embedding_size (now {cfg.embedding_size})",
+        _SMALLER,
     ),
     "bpr": ModelSpec(
         "BPR-MF",
         False,
         _bpr,
         _factors(lambda c: c.embedding_size, 4),
-        "lower baselines.embedding_size (now {cfg.embedding_size})",
+        _SMALLER,
     ),
     "itemknn": ModelSpec("ItemKNN", False, _itemknn),
     "ease": ModelSpec("EASE", False, _ease, _gram, "leave ease out of baselines.models for this many items"),
-    "biasedmf": ModelSpec(
-        "BiasedMF", True, _biasedmf, _als, "lower baselines.embedding_size (now {cfg.embedding_size})"
-    ),
+    "biasedmf": ModelSpec("BiasedMF", True, _biasedmf, _als, _SMALLER),
     "lightgcn": ModelSpec(
         "LightGCN",
         False,
