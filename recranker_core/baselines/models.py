@@ -108,20 +108,8 @@ def _sasrec(cfg: BaselineConfig):
 
 MODELS: dict[str, ModelSpec] = {
     "popular": ModelSpec("Popularity", False, _popular),
-    "implicitmf": ModelSpec(
-        "ImplicitMF",
-        False,
-        _implicitmf,
-        _als,
-        _SMALLER,
-    ),
-    "bpr": ModelSpec(
-        "BPR-MF",
-        False,
-        _bpr,
-        _factors(lambda c: c.embedding_size, 4),
-        _SMALLER,
-    ),
+    "implicitmf": ModelSpec("ImplicitMF", False, _implicitmf, _als, _SMALLER),
+    "bpr": ModelSpec("BPR-MF", False, _bpr, _factors(lambda c: c.embedding_size, 4), _SMALLER),
     "itemknn": ModelSpec("ItemKNN", False, _itemknn),
     "ease": ModelSpec("EASE", False, _ease, _gram, "leave ease out of baselines.models for this many items"),
     "biasedmf": ModelSpec("BiasedMF", True, _biasedmf, _als, _SMALLER),
