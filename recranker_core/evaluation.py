@@ -53,13 +53,7 @@ def summarize(
     """
     names = metric_names(config.ks)
     users = np.sort(per_user["user_id"].unique())
-    memory.require(
-        config.bootstrap_samples * len(users) * 8,
-        f"evaluation.bootstrap_samples = {config.bootstrap_samples} over {len(users):,} users",
-        "use fewer resamples",
-    )
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(users), size=(config.bootstrap_samples, len(users)))
+    draws = resamples(len(users), config, seed)
     values = {
         str(method): rows.set_index("user_id").loc[users]
         for method, rows in per_user.groupby("method", sort=False)
@@ -85,21 +79,31 @@ def _intervals(
     # (samples, metrics), a block of resamples at a time: matrix[draws] whole is samples x users x metrics.
     block = max(1, BLOCK_VALUES // max(1, matrix.size))
     boot = np.concatenate([matrix[draws[i : i + block]].mean(axis=1) for i in range(0, len(draws), block)])
+    means = matrix.mean(axis=0)
+    return {name: interval(float(means[j]), boot[:, j], level, p_values) for j, name in enumerate(names)}
+
+
+def interval(value: float, boot: np.ndarray, level: float, p_value: bool = False) -> dict[str, float]:
+    """{value, ci_low, ci_high} of a statistic and its bootstrap resamples ``boot``; with ``p_value`` (for a
+    paired difference) also twice the smaller tail of the resamples beyond 0, (k + 1) / (B + 1) keeping it
+    above 0."""
     alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
-    out = {}
-    for j, name in enumerate(names):
-        out[name] = {
-            "value": round(float(matrix[:, j].mean()), 6),
-            "ci_low": round(float(low[j]), 6),
-            "ci_high": round(float(high[j]), 6),
-        }
-        if p_values:
-            # Twice the smaller tail of the resampled differences beyond 0; (k + 1) / (B + 1) keeps it
-            # above 0.
-            tail = min((boot[:, j] <= 0).sum(), (boot[:, j] >= 0).sum())
-            out[name]["p_value"] = round(min(1.0, 2 * (tail + 1) / (len(boot) + 1)), 6)
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
+    out = {"value": round(value, 6), "ci_low": round(float(low), 6), "ci_high": round(float(high), 6)}
+    if p_value:
+        tail = min((boot <= 0).sum(), (boot >= 0).sum())
+        out["p_value"] = round(min(1.0, 2 * (tail + 1) / (len(boot) + 1)), 6)
     return out
+
+
+def resamples(users: int, config: EvaluationConfig, seed: int) -> np.ndarray:
+    """The bootstrap's draws of user positions (samples x users), the same for every method of a run."""
+    memory.require(
+        config.bootstrap_samples * users * 8,
+        f"evaluation.bootstrap_samples = {config.bootstrap_samples} over {users:,} users",
+        "use fewer resamples",
+    )
+    return np.random.default_rng(seed).integers(0, users, size=(config.bootstrap_samples, users))
 
 
 def metrics_document(

@@ -45,6 +45,17 @@ def test_metrics_compare_every_method_with_intervals(smoke):
     assert selected["method"] == max(llm_rows, key=llm_rows.get)
     assert set(selected["against"]) == {"base:implicitmf", "control:hints"}
     assert set(metrics["fusion"]["fusion"]["weights"]) == {"pointwise", "pairwise", "listwise"}
+    # Beyond accuracy: every method, over the users it has lists for, paired with the reference.
+    rankings = pd.read_parquet(smoke / "rankings.parquet")
+    assert set(metrics["beyond"]) == set(metrics["methods"])
+    for method, entry in metrics["beyond"].items():
+        assert set(entry) == {
+            f"{m}@{k}"
+            for m in ("coverage", "arp", "tail", "novelty", "ild", "miscalibration")
+            for k in (3, 5)
+        }
+        assert entry["arp@5"]["users"] == rankings.loc[rankings["method"] == method, "user_id"].nunique()
+        assert ("delta" in entry["tail@3"]) == (method != metrics["reference"])
 
 
 def test_llm_methods_rerank_exactly_the_base_candidates(smoke):

@@ -88,11 +88,11 @@ REGISTRY: dict[str, Stage] = {
             "evaluate",
             "recompute metrics.json of a run",
             create.evaluate,
-            reads=(rundir.RANKINGS, rundir.SPLIT, rundir.EVALUATION_USERS),
+            reads=(rundir.RANKINGS, rundir.SPLIT, rundir.ITEMS, rundir.EVALUATION_USERS),
             settings=("seed", "seeds", "evaluation"),
             writes=(rundir.METRICS,),
             after="baselines",
-            version=2,
+            version=3,
         ),
     )
 }

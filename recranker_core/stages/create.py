@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recranker_core import rundir
+from recranker_core.beyond import Catalogue, beyond_document
 from recranker_core.data.split import Split, check_enough_data, split_likes
 from recranker_core.evaluation import across_seeds, metrics_document
 from recranker_core.fusion import CONTROL, TUNE_K, VALIDATION_NDCG
@@ -58,6 +60,9 @@ def evaluate(stage: StageRun) -> dict:
         rankings, truth, config.evaluation, config.seed, base, rerank.get("selected"), (base, CONTROL)
     )
     metrics["evaluation_users"] = "random subset" if (run / rundir.EVALUATION_USERS).is_file() else "all"
+    catalogue = Catalogue.build(rundir.read_table(run / rundir.SPLIT), rundir.read_table(run / rundir.ITEMS))
+    users = np.sort(truth["user_id"].unique())
+    metrics["beyond"] = beyond_document(rankings, catalogue, users, config.evaluation, config.seed, base)
     if rerank:
         metrics["validation_pairwise_accuracy"] = rerank["validation_pairwise_accuracy"]
         metrics["validation_users"] = rerank["validation_users"]
