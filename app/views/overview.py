@@ -4,7 +4,7 @@ import streamlit as st
 from studio import session
 
 from recranker_core import rundir
-from recranker_core.analysis import charts, tables
+from recranker_core.analysis import charts, tables, verdict
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
 
@@ -54,7 +54,20 @@ if metrics is None:
 judged = tables.verdict(metrics)
 if len(judged):
     selected = metrics["selected"]
-    st.subheader(f"Does the LLM beat its base model? Judged: {selected['method']}")
+    st.subheader("Does the LLM beat its base model?")
+    with st.container(border=True):
+        text = verdict.sentence(metrics)
+        head, _, rest = text.partition(": ")
+        st.markdown(f"**{head}**: {rest}")
+        found = session.guarded(
+            lambda: verdict.findings(
+                metrics,
+                session.read_table(run, rundir.LLM_OUTPUTS),
+                session.read_table(run, rundir.TASK_SCORES),
+                session.read_table(run, rundir.RANKINGS),
+            )
+        )
+        st.markdown("\n".join(f"- {line}" for line in found))
     st.dataframe(
         judged,
         hide_index=True,
@@ -93,6 +106,31 @@ if "seeds" in metrics:
         f"Mean ± standard deviation over the seeds {', '.join(map(str, seeds))}: sampling, prompts, "
         "training and rerank repeated on the same candidates and test users, so the spread is training "
         "noise. The table above is the first seed."
+    )
+
+beyond = tables.beyond_table(metrics)
+if len(beyond):
+    st.subheader("Beyond accuracy: does the LLM push popular items?")
+    rerank_users = session.guarded(lambda: manifest.config.prompts.rerank_users)
+    number = st.column_config.NumberColumn(format="%.3f")
+    signed = st.column_config.NumberColumn(format="%+.3f")
+    st.dataframe(
+        beyond,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: signed if c.startswith("Δ") else number for c in beyond.columns if c not in ("method", "users")
+        },
+        key="beyond",
+    )
+    st.caption(
+        "At k = 5. coverage: distinct items in the top 5 lists / the catalogue; arp: mean popularity "
+        "(share of users who rated an item in training) of the top 5; tail: share outside the 20% most "
+        "popular items; novelty: mean −log2 popularity; ild: mean genre distance within a list; "
+        "miscalibration: KL of the user's training genres from the list's. Each over the users the method "
+        f"has lists for (`users`; the LLM methods rerank the `{rerank_users}` users, "
+        "`[prompts] rerank_users`); Δ: minus "
+        f"{metrics.get('reference')} over the users both have. Intervals and p: metrics.json `beyond`."
     )
 
 reference = metrics.get("reference")

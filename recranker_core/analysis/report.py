@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from recranker_core import rundir
-from recranker_core.analysis import bias, charts, slices, stories, tables
+from recranker_core.analysis import bias, charts, slices, stories, tables, verdict
 from recranker_core.analysis.titles import title_map
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
@@ -27,7 +27,7 @@ th { background: #f1f3f5; } .muted { color: #868e96; } .test { background: #fff3
 .lists { display: flex; gap: 2rem; } pre { white-space: pre-wrap; background: #f8f9fa; padding: 0.6rem; }
 .better { color: #2b8a3e; font-weight: 600; } .worse { color: #c92a2a; font-weight: 600; }
 """
-METRIC = "NDCG@3"
+METRIC = verdict.METRIC
 
 
 def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
@@ -37,7 +37,8 @@ def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
     figures = _Figures()
     sections = [
         _summary(run, manifest, metrics),
-        _verdict(metrics),
+        _verdict(run, metrics),
+        _beyond(metrics),
         _metrics(metrics, figures),
         _slices(run, manifest, figures),
         _bias(run, figures),
@@ -103,10 +104,22 @@ def _summary(run: Path, manifest: Manifest, metrics: dict) -> str:
     )
 
 
-def _verdict(metrics: dict) -> str:
+def _verdict(run: Path, metrics: dict) -> str:
     judged = tables.verdict(metrics, METRIC)
     if judged.empty:
         return ""
+    found = verdict.findings(
+        metrics,
+        rundir.read_table(run / rundir.LLM_OUTPUTS),
+        rundir.read_table(run / rundir.TASK_SCORES),
+        rundir.read_table(run / rundir.RANKINGS),
+    )
+    answer, _, rest = verdict.sentence(metrics).partition(": ")
+    summary = (
+        f"<p class='verdict'><b>{html.escape(answer)}</b>: {html.escape(rest)}</p><ul>"
+        + "".join(f"<li>{html.escape(line)}</li>" for line in found)
+        + "</ul>"
+    )
     selected, indexed = metrics["selected"], judged.set_index("against")
     rows = "".join(
         f"<tr><th>{html.escape(rival)}</th><td>{_delta_text(indexed, rival)}</td>"
@@ -114,11 +127,22 @@ def _verdict(metrics: dict) -> str:
         for rival in indexed.index
     )
     return (
-        "<h2>Does the LLM beat its base model?</h2>"
+        f"<h2>Does the LLM beat its base model?</h2>{summary}"
         f"<p>Judged method: <b>{html.escape(selected['method'])}</b>, chosen by "
         f"{html.escape(selected['chosen_by'])} before any test number was read. Its test {METRIC} minus each "
         "rival's, paired; control:hints fuses the hint models' scores with the base score and no LLM.</p>"
         f"<table><tr><th>against</th><th>Δ {METRIC}</th><th>p</th></tr>{rows}</table>"
+    )
+
+
+def _beyond(metrics: dict) -> str:
+    table = tables.beyond_table(metrics)
+    if table.empty:
+        return ""
+    return (
+        "<h2>Beyond accuracy: does the LLM push popular items?</h2><p class='muted'>At k = 5, each method "
+        "over the users it has lists for; Δ: minus the reference over the users both have (definitions: "
+        "docs/run-format.md).</p>" + _html_table(table.round(3))
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recranker_core.beyond import NAMES as BEYOND
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
 
@@ -162,6 +163,23 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
     ]
     table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "p_value"])
     table["verdict"] = verdicts(table)
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
+        drop=True
+    )
+
+
+def beyond_table(metrics: dict[str, Any], k: int = 5) -> pd.DataFrame:
+    """method, users, then each beyond-accuracy metric at ``k`` and its difference from the reference
+    (``Δ name``, over the users both have); empty for runs evaluated before these metrics."""
+    rows = []
+    for method, entry in metrics.get("beyond", {}).items():
+        row = {"method": method, "users": entry[f"coverage@{k}"]["users"]}
+        for name in BEYOND:
+            cell = entry[f"{name}@{k}"]
+            row[name] = cell["value"]
+            row[f"Δ {name}"] = cell.get("delta", {}).get("value")
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["method", "users", *[c for n in BEYOND for c in (n, f"Δ {n}")]])
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
         drop=True
     )

@@ -28,6 +28,13 @@ def test_report_of_a_run_compared_with_another(smoke_run, tmp_path, capsys):
     assert "<h2>Compared runs</h2>" in page and "evaluation.bootstrap_samples" in page
     assert "Helped most" in page and "Hurt most" in page
     assert f"Judged method: <b>{metrics['selected']['method']}</b>" in page
+    from recranker_core.analysis.verdict import sentence
+
+    answer, _, rest = sentence(metrics).partition(": ")
+    assert (
+        f"<p class='verdict'><b>{answer}</b>: {rest}</p>" in page and "first-shown candidate on top" in page
+    )
+    assert "<h2>Beyond accuracy: does the LLM push popular items?</h2>" in page and "<th>Δ arp</th>" in page
     assert "<th>base:implicitmf</th>" in page and "<th>control:hints</th>" in page
 
 

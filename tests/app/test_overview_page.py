@@ -132,7 +132,13 @@ def test_the_judged_method_is_set_against_its_base_and_the_hint_control(full):
     at = app()
     metrics = json.loads((full / "metrics.json").read_text())
     selected = metrics["selected"]
-    assert f"Does the LLM beat its base model? Judged: {selected['method']}" in texts(at)
+    from recranker_core.analysis import verdict
+
+    answer, _, rest = verdict.sentence(metrics).partition(": ")
+    assert f"**{answer}**: {rest}" in texts(at) and rest.startswith(selected["method"])
+    assert "The tuned listwise model puts the first-shown candidate on top in" in texts(at)
+    beyond = next(d.value for d in at.dataframe if "arp" in d.value.columns).set_index("method")
+    assert beyond.loc[selected["method"], "arp"] == metrics["beyond"][selected["method"]]["arp@5"]["value"]
     table = next(d.value for d in at.dataframe if "against" in d.value.columns).set_index("against")
     assert list(table.index) == ["base:implicitmf", "control:hints"]
     for rival, row in table.iterrows():
