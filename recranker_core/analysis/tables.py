@@ -170,14 +170,15 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
 
 def beyond_table(metrics: dict[str, Any], k: int = 5) -> pd.DataFrame:
     """method, users, then each beyond-accuracy metric at ``k`` and its difference from the reference
-    (``Δ name``, over the users both have); empty for runs evaluated before these metrics."""
+    (``Δ name``, over the users both have; 0 for the reference); empty for runs evaluated before these
+    metrics."""
     rows = []
     for method, entry in metrics.get("beyond", {}).items():
         row = {"method": method, "users": entry[f"coverage@{k}"]["users"]}
         for name in BEYOND:
             cell = entry[f"{name}@{k}"]
             row[name] = cell["value"]
-            row[f"Δ {name}"] = cell.get("delta", {}).get("value")
+            row[f"Δ {name}"] = cell["delta"]["value"] if "delta" in cell else 0.0  # the reference itself
         rows.append(row)
     table = pd.DataFrame(rows, columns=["method", "users", *[c for n in BEYOND for c in (n, f"Δ {n}")]])
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(

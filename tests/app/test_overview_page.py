@@ -139,6 +139,9 @@ def test_the_judged_method_is_set_against_its_base_and_the_hint_control(full):
     assert "The tuned listwise model puts the first-shown candidate on top in" in texts(at)
     beyond = next(d.value for d in at.dataframe if "arp" in d.value.columns).set_index("method")
     assert beyond.loc[selected["method"], "arp"] == metrics["beyond"][selected["method"]]["arp@5"]["value"]
+    assert beyond.loc[metrics["reference"], "Δ arp"] == 0.0
+    delta = metrics["beyond"][selected["method"]]["arp@5"]["delta"]["value"]
+    assert beyond.loc[selected["method"], "Δ arp"] == delta
     table = next(d.value for d in at.dataframe if "against" in d.value.columns).set_index("against")
     assert list(table.index) == ["base:implicitmf", "control:hints"]
     for rival, row in table.iterrows():
