@@ -17,9 +17,10 @@ STYLES = {
     "system": "color:#6b7280",
     "history": "",
     "question": "",
-    "shifted": "background:#d3f9d8;border-radius:3px",
-    "hint": "background:#dbe4ff;border-radius:3px",
-    "collab": "background:#ffe8cc;border:1px solid #f59f00;border-radius:3px;font-weight:600",
+    # Light backgrounds carry their own dark text, so that they read in the dark theme too.
+    "shifted": "background:#d3f9d8;color:#1f2430;border-radius:3px",
+    "hint": "background:#dbe4ff;color:#1f2430;border-radius:3px",
+    "collab": "background:#ffe8cc;color:#1f2430;border:1px solid #f59f00;border-radius:3px;font-weight:600",
 }
 LEGEND = {
     "shifted": "shifted (order permuted for this prompt)",

@@ -17,7 +17,7 @@ FILTERS = {
     "Hybrid moved the test item up": lambda t: t["change"] > 0,
     "Hybrid moved the test item down": lambda t: t["change"] < 0,
 }
-HIGHLIGHT = "background-color: #fff3bf; font-weight: 600"
+HIGHLIGHT = "background-color: #fff3bf; color: #1f2430; font-weight: 600"  # readable in both themes
 
 
 def user_table(rankings: pd.DataFrame, truth: pd.DataFrame, base: str) -> pd.DataFrame:
