@@ -119,6 +119,13 @@ def builds_panel() -> None:
         st.progress(build.fraction, text=f"Building **{build.name}**: {doing} ({build.done}/{build.planned})")
 
 
+def _go(key: str, by_text: dict[str, Any]) -> None:
+    typed = st.session_state[f"{key}_exact"].strip()
+    st.session_state["user_missing"] = None if typed in by_text or not typed else typed
+    if typed in by_text:
+        st.session_state["user"] = st.session_state[key] = by_text[typed]
+
+
 def _remember(widget: str, shared: str) -> None:
     st.session_state[shared] = st.session_state[widget]
 
@@ -277,7 +284,16 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
     if st.session_state.get("user") not in labels:
         st.session_state["user"] = ids[0]
     st.session_state[key] = st.session_state["user"]
-    user = st.selectbox(label, ids, format_func=labels.get, key=key, on_change=_remember, args=(key, "user"))
+    left, right = st.columns([3, 1])
+    user = left.selectbox(
+        label, ids, format_func=labels.get, key=key, on_change=_remember, args=(key, "user")
+    )
+    # The selector's search matches any part of a label ("54" finds 154 and 549): an exact id goes here.
+    right.text_input(
+        "Go to user id", key=f"{key}_exact", placeholder="e.g. 54", on_change=_go, args=(key, by_text)
+    )
+    if st.session_state.get("user_missing"):
+        st.warning(f"No user {st.session_state['user_missing']!r} here.", icon=":material/person_off:")
     st.session_state["user_url"] = str(user)
     st.query_params["user"] = str(user)
     return user

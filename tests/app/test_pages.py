@@ -82,6 +82,16 @@ def test_user_deep_link(full):
     assert at.selectbox(key="users_user").value == user
 
 
+def test_an_exact_user_id_goes_to_that_user(full):
+    first, last = llm_users(full)[0], llm_users(full)[-1]
+    at = app(USERS, user=str(first))
+    at.text_input(key="users_user_exact").input(f" {last} ").run()
+    assert at.selectbox(key="users_user").value == last and not at.warning
+    at.text_input(key="users_user_exact").input("no-such-user").run()
+    assert at.selectbox(key="users_user").value == last
+    assert "No user 'no-such-user' here." in at.warning[0].value
+
+
 def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
     at = app(SLICES)
     assert not at.exception
