@@ -4,7 +4,7 @@ import streamlit as st
 from studio import session
 
 from recranker_core import rundir
-from recranker_core.analysis import charts, tables, verdict
+from recranker_core.analysis import charts, glossary, tables, verdict
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
 
@@ -54,7 +54,7 @@ if metrics is None:
 judged = tables.verdict(metrics)
 if len(judged):
     selected = metrics["selected"]
-    st.subheader("Does the LLM beat its base model?")
+    st.subheader("Does the LLM beat its base model?", help=glossary.METHODS["judged"])
     with st.container(border=True):
         text = verdict.sentence(metrics)
         head, _, rest = text.partition(": ")
@@ -82,18 +82,26 @@ if len(judged):
         "it means the hints did the work."
     )
 
-st.subheader("Metrics")
+st.subheader("Metrics", help=glossary.METRICS["HR@k"] + " " + glossary.METRICS["NDCG@k"])
 st.caption(
     f"Mean over {metrics['test_users']:,} test users, with {metrics['ci_level']:.0%} bootstrap intervals "
     f"({metrics['bootstrap_samples']:,} resamples). Coverage: share of users whose test item is in the list."
 )
 table = tables.metrics_table(metrics)
-number = st.column_config.NumberColumn(format="%.4f")
 st.dataframe(
     table,
     hide_index=True,
     width="stretch",
-    column_config={name: number for name in table.columns if "@" in name and not name.endswith("CI")},
+    column_config={
+        "coverage": st.column_config.NumberColumn(
+            format="%.3f", help=glossary.METRICS["coverage (accuracy table)"]
+        ),
+        **{
+            name: st.column_config.NumberColumn(format="%.4f", help=glossary.help_for(name))
+            for name in table.columns
+            if "@" in name and not name.endswith("CI")
+        },
+    },
 )
 st.plotly_chart(
     charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch", key="metric_bars"
@@ -112,14 +120,16 @@ beyond = tables.beyond_table(metrics)
 if len(beyond):
     st.subheader("Beyond accuracy: does the LLM push popular items?")
     rerank_users = session.guarded(lambda: manifest.config.prompts.rerank_users)
-    number = st.column_config.NumberColumn(format="%.3f")
-    signed = st.column_config.NumberColumn(format="%+.3f")
     st.dataframe(
         beyond,
         hide_index=True,
         width="stretch",
         column_config={
-            c: signed if c.startswith("Δ") else number for c in beyond.columns if c not in ("method", "users")
+            c: st.column_config.NumberColumn(
+                format="%+.3f" if c.startswith("Δ") else "%.3f", help=glossary.help_for(f"{c}@5")
+            )
+            for c in beyond.columns
+            if c not in ("method", "users")
         },
         key="beyond",
     )
@@ -136,7 +146,7 @@ if len(beyond):
 reference = metrics.get("reference")
 change = tables.deltas(metrics)
 if len(change):
-    st.subheader(f"Change over the base model ({reference})")
+    st.subheader(f"Change over the base model ({reference})", help=glossary.METRICS["paired difference"])
     metric = (
         st.segmented_control("Metric", tables.HEADLINE, default="NDCG@3", key="overview_change_metric")
         or "NDCG@3"
@@ -164,6 +174,9 @@ if all(m.startswith("base:") for m in metrics["methods"]):
         "No LLM methods in this run yet: its LLM stages have not run "
         "(finish it with the command in *Run details*)."
     )
+
+with st.expander("Glossary: every method and metric", icon=":material/menu_book:"):
+    st.markdown(glossary.markdown())
 
 downloads = st.columns(4)
 downloads[0].download_button(

@@ -84,3 +84,12 @@ def test_findings_are_the_run_s_own_numbers(smoke_run):
     assert re.search(
         r"It (does not push more|pushes more|pushes less) popular items than base:implicitmf", lines[3]
     )
+
+
+def test_the_glossary_in_the_docs_is_the_dashboard_s(tmp_path):
+    from recranker_core.analysis import glossary
+    from tests.conftest import ROOT
+
+    assert glossary.markdown() in (ROOT / "docs" / "dashboard.md").read_text()
+    assert glossary.help_for("NDCG@3") == glossary.METRICS["NDCG@k"]
+    assert glossary.help_for("Δ arp@5") == glossary.METRICS["arp@k"] and glossary.help_for("method") is None

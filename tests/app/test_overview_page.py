@@ -140,6 +140,8 @@ def test_the_judged_method_is_set_against_its_base_and_the_hint_control(full):
     beyond = next(d.value for d in at.dataframe if "arp" in d.value.columns).set_index("method")
     assert beyond.loc[selected["method"], "arp"] == metrics["beyond"][selected["method"]]["arp@5"]["value"]
     assert beyond.loc[metrics["reference"], "Δ arp"] == 0.0
+    glossary = next(e for e in at.expander if e.label.startswith("Glossary"))
+    assert "**control:hints**: Fusion of the hint models' scores" in glossary.markdown[0].value
     delta = metrics["beyond"][selected["method"]]["arp@5"]["delta"]["value"]
     assert beyond.loc[selected["method"], "Δ arp"] == delta
     table = next(d.value for d in at.dataframe if "against" in d.value.columns).set_index("against")
