@@ -11,6 +11,31 @@ HIGHLIGHT = "#e8590c"
 MUTED = "#adb5bd"
 
 
+# Okabe and Ito's colour-blind-safe palette, one fixed colour per method family, so that a method has
+# the same colour on every page, in every run and in the report.
+METHOD_COLOURS = {
+    "pointwise": "#0072B2",
+    "pairwise": "#E69F00",
+    "listwise": "#009E73",
+    "hybrid": "#CC79A7",
+    "hybrid-tuned": "#882255",
+    "fusion": "#D55E00",
+    "control:hints": "#000000",
+}
+LIGHTER = {"#0072B2": "#56B4E9", "#E69F00": "#F0E442", "#009E73": "#88CCAA", "#D55E00": "#EE9977"}
+"""Zero-shot and +prior variants: a lighter shade of their task's colour."""
+BASE_COLOUR = "#999999"
+
+
+def method_colour(method: str) -> str:
+    """The colour of ``method`` wherever it is drawn."""
+    if method.startswith("base:"):
+        return BASE_COLOUR
+    plain = method.removeprefix("zeroshot:").removesuffix("+prior")
+    colour = METHOD_COLOURS.get(plain, "#332288")
+    return LIGHTER.get(colour, colour) if plain != method else colour
+
+
 def _layout(figure: go.Figure, height: int = 420, **extra) -> go.Figure:
     figure.update_layout(
         template="plotly_white",
@@ -270,13 +295,13 @@ def slice_bars(table: pd.DataFrame, metric: str) -> go.Figure:
     rows = table[(table["metric"] == metric) & table["delta"].notna()].sort_values("order", kind="stable")
     labels = rows["group"] + " (" + rows["users"].astype(str) + " users)"
     figure = go.Figure()
-    for colour, (method, part) in zip(PALETTE * 4, rows.groupby("method", sort=False)):
+    for method, part in rows.groupby("method", sort=False):
         figure.add_bar(
             name=method,
             y=labels[part.index],
             x=part["delta"],
             orientation="h",
-            marker_color=colour,
+            marker_color=method_colour(method),
             error_x=_whiskers(part, "delta", "delta_low", "delta_high"),
             hovertemplate="%{y}<br>" + method + ": %{x:+.4f}<extra></extra>",
         )
@@ -292,9 +317,8 @@ def slice_bars(table: pd.DataFrame, metric: str) -> go.Figure:
 
 def rank_change_histogram(changes: pd.DataFrame) -> go.Figure:
     """How many users each method moved the test item up (> 0) or down against the reference."""
-    figure = px.histogram(
-        changes, x="change", color="method", barmode="group", color_discrete_sequence=PALETTE
-    )
+    colours = {method: method_colour(method) for method in changes["method"].unique()}
+    figure = px.histogram(changes, x="change", color="method", barmode="group", color_discrete_map=colours)
     figure.update_traces(xbins={"size": 1})
     return _layout(
         figure, height=320, xaxis_title="places moved up (against the reference)", yaxis_title="users"

@@ -36,8 +36,8 @@ METRICS = {
     "tail@k": "The share of listed items outside the 20% most popular items.",
     "novelty@k": "The mean -log2 popularity of the listed items: higher is less familiar.",
     "ild@k": "Intra-list diversity: the mean genre (Jaccard) distance between two listed items.",
-    "miscalibration@k": "Steck's KL divergence of the user's training genres from the list's: 0 when the list "
-    "mirrors the user's taste.",
+    "miscalibration@k": "Steck's KL divergence of the user's training genres from the list's: 0 when the "
+    "list mirrors the user's taste.",
     "paired difference": "A method minus the reference on the same users, with a 95% bootstrap interval "
     "over the same resamples; 'better' or 'worse' only when the interval excludes 0.",
 }

@@ -351,3 +351,21 @@ def test_same_rankings_needs_every_item_at_the_same_rank():
     assert live.same_rankings(stored.iloc[::-1], stored)
     assert not live.same_rankings(stored.assign(rank=[2, 1]), stored)
     assert not live.same_rankings(stored.iloc[:1], stored)
+
+
+def test_a_method_has_one_colour_in_every_chart_and_run():
+    from recranker_core.analysis import charts
+
+    assert (
+        charts.method_colour("fusion") == charts.method_colour("fusion") != charts.method_colour("listwise")
+    )
+    assert charts.method_colour("base:ease") == charts.method_colour("base:implicitmf") == charts.BASE_COLOUR
+    # zero-shot and +prior rows share their task's hue, lighter
+    assert charts.method_colour("zeroshot:pointwise") == charts.LIGHTER[charts.method_colour("pointwise")]
+    assert charts.method_colour("pairwise+prior") == charts.LIGHTER[charts.method_colour("pairwise")]
+    changes = pd.DataFrame({"method": ["listwise", "fusion", "listwise"], "change": [1, -2, 0]})
+    figure = charts.rank_change_histogram(changes)
+    assert {t.name: t.marker.color for t in figure.data} == {
+        "listwise": charts.method_colour("listwise"),
+        "fusion": charts.method_colour("fusion"),
+    }
