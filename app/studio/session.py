@@ -267,6 +267,17 @@ def hint_model(run: RunInfo, name: str):
     return _hint_model(str(run.path), name, run.manifest.stage("baselines").get("ended", ""))
 
 
+def judged(run: RunInfo, rankings: pd.DataFrame) -> str | None:
+    """The run's judged method (``analysis.verdict.judged_method``), the one every page follows."""
+    from recranker_core.analysis.verdict import judged_method
+
+    try:
+        metrics = read_document(run, rundir.METRICS)
+    except InputError:
+        metrics = {}
+    return judged_method(metrics, set(rankings["method"]))
+
+
 def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
     """A searchable user selector over ``users`` (user_id and a ``label`` column); ``?user=ID`` picks one.
 

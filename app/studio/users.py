@@ -8,44 +8,44 @@ from pandas.io.formats.style import Styler
 
 from recranker_core.analysis.tables import method_order
 
-HYBRID = "hybrid"
 FILTERS = {
     "With LLM results": lambda t: t["llm"],
     "All test users": lambda t: pd.Series(True, index=t.index),
     "Test item in the base top-10": lambda t: t["base_rank"].notna(),
     "Test item missed by the base model": lambda t: t["base_rank"].isna(),
-    "Hybrid moved the test item up": lambda t: t["change"] > 0,
-    "Hybrid moved the test item down": lambda t: t["change"] < 0,
+    "The judged method moved the test item up": lambda t: t["change"] > 0,
+    "The judged method moved the test item down": lambda t: t["change"] < 0,
 }
 HIGHLIGHT = "background-color: #fff3bf; color: #1f2430; font-weight: 600"  # readable in both themes
 
 
-def user_table(rankings: pd.DataFrame, truth: pd.DataFrame, base: str) -> pd.DataFrame:
-    """One row per evaluated test user: test item, its rank by ``base`` and by the hybrid, and a label.
+def user_table(rankings: pd.DataFrame, truth: pd.DataFrame, base: str, judged: str | None) -> pd.DataFrame:
+    """One row per evaluated test user: test item, its rank by ``base`` and by the ``judged`` method
+    (``analysis.verdict.judged_method``), and a label.
 
-    ``change`` > 0 means the hybrid moved the test item up (NaN without LLM results)."""
+    ``change`` > 0 means the judged method moved the test item up (NaN without LLM results)."""
 
-    def rank_of(method: str) -> pd.Series:
+    def rank_of(method: str | None) -> pd.Series:
         rows = rankings[rankings["method"] == method].merge(truth, on=["user_id", "item_id"])
         return rows.set_index("user_id")["rank"]
 
     table = truth.rename(columns={"item_id": "test_item"}).set_index("user_id")
     table["base_rank"] = rank_of(base)
-    table["hybrid_rank"] = rank_of(HYBRID)
+    table["judged_rank"] = rank_of(judged)
     llm = rankings.loc[~rankings["method"].str.startswith("base:"), "user_id"].unique()
     table["llm"] = table.index.isin(llm)
-    table["change"] = table["base_rank"] - table["hybrid_rank"]
+    table["change"] = table["base_rank"] - table["judged_rank"]
     table = table.reset_index()
-    table["label"] = [_label(row) for row in table.itertuples()]
+    table["label"] = [_label(row, judged) for row in table.itertuples()]
     return table.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
-def _label(row) -> str:
+def _label(row, judged: str | None) -> str:
     if np.isnan(row.base_rank):
         return f"user {row.user_id} · test item not in the base top-10"
     text = f"user {row.user_id} · base #{int(row.base_rank)}"
-    if not np.isnan(row.hybrid_rank):
-        text += f" → hybrid #{int(row.hybrid_rank)}"
+    if not np.isnan(row.judged_rank):
+        text += f" → {judged} #{int(row.judged_rank)}"
     return text
 
 

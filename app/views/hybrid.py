@@ -7,7 +7,7 @@ from studio import session
 from studio.hybrid import Weights, compare
 
 from recranker_core import rundir
-from recranker_core.analysis import charts, tables
+from recranker_core.analysis import charts, tables, verdict
 
 YOURS, PAPER, TUNED = "your weights", "paper weights", "tuned weights"
 
@@ -61,7 +61,9 @@ methods = compare(
 long = tables.metrics_long({"methods": methods})
 wide = tables.metrics_table({"methods": methods})
 left, right = st.columns([3, 2])
-metric = "NDCG@5"
+metric = (
+    verdict.METRIC
+)  # the verdict's metric; the tuned weights were chosen by validation NDCG@5, as the paper did
 yours = long[(long["method"] == YOURS) & (long["metric"] == metric)]["value"].iloc[0]
 paper_value = long[(long["method"] == PAPER) & (long["metric"] == metric)]["value"].iloc[0]
 left.metric(f"Your {metric}", f"{yours:.4f}", delta=f"{yours - paper_value:+.4f} vs the paper's weights")

@@ -8,9 +8,9 @@ from recranker_core.analysis import charts
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def user_table(rankings, truth, base):
+def user_table(rankings, truth, base, judged):
     """Once per run: every test user's ranks (see ``users.user_table``)."""
-    return users.user_table(rankings, truth, base)
+    return users.user_table(rankings, truth, base, judged)
 
 
 st.title("User explorer")
@@ -22,7 +22,8 @@ split = session.table(run, rundir.SPLIT)
 items = session.items(run)
 candidates = session.table(run, rundir.CANDIDATES)
 titles = dict(zip(items["item_id"], items["title"]))
-table = user_table(rankings, session.truth(run), base)
+judged = session.judged(run, rankings)
+table = user_table(rankings, session.truth(run), base, judged)
 
 from_slice = st.query_params.get("users")
 if from_slice is not None:  # a link from the Slices page

@@ -43,7 +43,7 @@ def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
         _slices(run, manifest, figures),
         _bias(run, figures),
         _hybrid(run),
-        _stories(run, manifest),
+        _stories(run, manifest, metrics),
         _comparison(run, manifest, metrics, compare, figures),
         _settings(manifest),
     ]
@@ -249,7 +249,7 @@ def _hybrid(run: Path) -> str:
     )
 
 
-def _stories(run: Path, manifest: Manifest) -> str:
+def _stories(run: Path, manifest: Manifest, metrics: dict) -> str:
     if not (run / rundir.INSTRUCTIONS / "test.jsonl").is_file():
         return ""
     from recranker_core.stages.create import evaluation_truth
@@ -258,7 +258,7 @@ def _stories(run: Path, manifest: Manifest) -> str:
         rundir.read_table(run / rundir.RANKINGS),
         manifest.primary_method,
     )
-    method = stories.story_method(list(rankings["method"].unique()))
+    method = verdict.judged_method(metrics, set(rankings["method"]))
     if method is None:
         return ""
     titles = title_map(rundir.read_table(run / rundir.ITEMS))

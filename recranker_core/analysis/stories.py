@@ -24,15 +24,6 @@ class Story:
     """The user's listwise test prompt (the copy in base order), as the model read it."""
 
 
-def story_method(methods: list[str]) -> str | None:
-    """The method stories are told about: the hybrid, else the listwise task, else any LLM method."""
-    llm = [m for m in methods if not m.startswith(("base:", "zeroshot:"))]
-    for preferred in ("hybrid", "listwise"):
-        if preferred in llm:
-            return preferred
-    return llm[0] if llm else None
-
-
 def stories(
     rankings: pd.DataFrame,
     truth: pd.DataFrame,

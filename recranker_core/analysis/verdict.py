@@ -16,6 +16,16 @@ POPULARITY = "arp@5"
 """The beyond-accuracy metric that answers "does the LLM push popular items?"."""
 
 
+def judged_method(metrics: dict[str, Any], methods) -> str | None:
+    """The method every view judges: metrics.json's ``selected`` (chosen on validation users); for runs
+    without one, the hybrid, else the listwise task, else any LLM method in ``methods``."""
+    selected = metrics.get("selected", {}).get("method")
+    if selected in methods:
+        return selected
+    llm = [m for m in methods if not m.startswith(("base:", "zeroshot:", "control:"))]
+    return next((m for m in ("hybrid", "listwise") if m in llm), llm[0] if llm else None)
+
+
 def answer(difference: dict[str, float]) -> str:
     """ "Yes" when the paired interval lies above 0, "No" when the difference is not positive, else
     "Not decided" (a positive difference its interval cannot tell from 0)."""

@@ -65,6 +65,10 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     assert at.query_params["user"] == str(users[1])
     assert not at.dataframe[0].value.equals(grid)  # another user, other candidates
     assert "users_bump" in charts(at)
+    metrics = json.loads((full / "metrics.json").read_text())
+    judged = metrics["selected"]["method"]
+    labelled = [o for o in at.selectbox(key="users_user").options if "→" in o]
+    assert labelled and all(f"→ {judged} #" in o for o in labelled)  # the judged method, as on every page
 
 
 def test_user_filters_and_a_user_without_llm_results(full):

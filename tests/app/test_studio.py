@@ -92,13 +92,13 @@ TRUTH = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [12, 21, 99]})
 
 
 def test_user_table_marks_hits_and_the_hybrids_moves():
-    table = users.user_table(RANKINGS, TRUTH, "base:m").set_index("user_id")
-    assert table.loc[1, "base_rank"] == 3 and table.loc[1, "hybrid_rank"] == 1 and table.loc[1, "change"] == 2
+    table = users.user_table(RANKINGS, TRUTH, "base:m", "hybrid").set_index("user_id")
+    assert table.loc[1, "base_rank"] == 3 and table.loc[1, "judged_rank"] == 1 and table.loc[1, "change"] == 2
     assert table.loc[1, "llm"] and not table.loc[2, "llm"]
     assert np.isnan(table.loc[3, "base_rank"]) and "not in the base top-10" in table.loc[3, "label"]
     assert table.loc[1, "label"] == "user 1 · base #3 → hybrid #1"
     whole = table.reset_index()
-    assert users.filter_users(whole, "Hybrid moved the test item up")["user_id"].tolist() == [1]
+    assert users.filter_users(whole, "The judged method moved the test item up")["user_id"].tolist() == [1]
     assert users.filter_users(whole, "Test item missed by the base model")["user_id"].tolist() == [3]
     assert users.filter_users(whole, "With LLM results")["user_id"].tolist() == [1]
 
