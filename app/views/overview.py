@@ -12,9 +12,9 @@ from recranker_core.manifest import list_runs
 def difference_columns(label: str) -> dict:
     """How a table of paired differences (value, ci_low, ci_high, p_value, verdict) is shown."""
     return {
-        "value": st.column_config.NumberColumn(label, format="%+.4f"),
-        "ci_low": st.column_config.NumberColumn(format="%+.4f"),
-        "ci_high": st.column_config.NumberColumn(format="%+.4f"),
+        "value": st.column_config.NumberColumn(label, format="%+.3f"),
+        "ci_low": st.column_config.NumberColumn(format="%+.3f"),
+        "ci_high": st.column_config.NumberColumn(format="%+.3f"),
         "p_value": st.column_config.NumberColumn("p", format="%.3f"),
         "verdict": st.column_config.TextColumn("interval excludes 0"),
     }
@@ -87,9 +87,21 @@ st.caption(
     f"Mean over {metrics['test_users']:,} test users, with {metrics['ci_level']:.0%} bootstrap intervals "
     f"({metrics['bootstrap_samples']:,} resamples). Coverage: share of users whose test item is in the list."
 )
-table = tables.metrics_table(metrics)
+table = tables.metrics_table(metrics)  # every method, numbers and intervals: the CSV download
+short = verdict.default_methods(metrics)
+every = st.toggle(
+    f"Show every method ({len(metrics['methods'])})",
+    key="overview_every_method",
+    help="First: the reference, the judged method, the no-LLM control, the three tasks and the hybrid.",
+    disabled=len(short) == len(metrics["methods"]),
+)
+shown = None if every else short
+compact = tables.metrics_compact(metrics, shown)
+judged_name = verdict.judged_method(metrics, set(metrics["methods"]))
 st.dataframe(
-    table,
+    compact.style.apply(
+        lambda row: [charts.JUDGED_STYLE if row["method"] == judged_name else ""] * len(row), axis=1
+    ),
     hide_index=True,
     width="stretch",
     column_config={
@@ -97,14 +109,20 @@ st.dataframe(
             format="%.3f", help=glossary.METRICS["coverage (accuracy table)"]
         ),
         **{
-            name: st.column_config.NumberColumn(format="%.4f", help=glossary.help_for(name))
-            for name in table.columns
-            if "@" in name and not name.endswith("CI")
+            name: st.column_config.TextColumn(help=glossary.help_for(name))
+            for name in compact.columns
+            if "@" in name
         },
     },
+    key="metrics_table",
 )
+long = tables.metrics_long(metrics)
 st.plotly_chart(
-    charts.metric_bars(tables.metrics_long(metrics), tables.HEADLINE), width="stretch", key="metric_bars"
+    charts.metric_bars(
+        long if every else long[long["method"].isin(short)], tables.HEADLINE, judged=judged_name
+    ),
+    width="stretch",
+    key="metric_bars",
 )
 if "seeds" in metrics:
     seeds = metrics["seeds"]["seeds"]
@@ -145,6 +163,7 @@ if len(beyond):
 
 reference = metrics.get("reference")
 change = tables.deltas(metrics)
+change = change if every else change[change["method"].isin(short)]
 if len(change):
     st.subheader(f"Change over the base model ({reference})", help=glossary.METRICS["paired difference"])
     metric = (
@@ -251,7 +270,7 @@ def compare_runs(documents: dict, configs: dict) -> None:
         tables.compare_wide(long, metric, names),
         hide_index=True,
         width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%+.4f") for c in differences},
+        column_config={c: st.column_config.NumberColumn(format="%+.3f") for c in differences},
         key="compare_table",
     )
     st.plotly_chart(

@@ -25,6 +25,8 @@ METHOD_COLOURS = {
 LIGHTER = {"#0072B2": "#56B4E9", "#E69F00": "#F0E442", "#009E73": "#88CCAA", "#D55E00": "#EE9977"}
 """Zero-shot and +prior variants: a lighter shade of their task's colour."""
 BASE_COLOUR = "#999999"
+JUDGED_STYLE = "font-weight: 700; background-color: #fff3bf; color: #1f2430"
+"""How a table marks the judged method's row (readable in both themes)."""
 
 
 def method_colour(method: str) -> str:
@@ -52,8 +54,10 @@ def metric_bars(
     series: tuple[str, ...],
     by: str = "metric",
     ytitle: str = "mean over test users (95% CI)",
+    judged: str | None = None,
 ) -> go.Figure:
-    """Grouped bars: one group per method, one bar per value of column ``by`` in ``series``, CI as error bars.
+    """Grouped bars: one group per method, one bar per value of column ``by`` in ``series``, CI as error bars;
+    the ``judged`` method's name is bold on the axis.
 
     ``long`` has method, value, ci_low, ci_high and ``by`` (see :func:`analysis.tables.metrics_long`)."""
     figure = go.Figure()
@@ -67,7 +71,9 @@ def metric_bars(
             error_y=_whiskers(rows),
             hovertemplate="%{x}<br>" + str(name) + " = %{y:.4f}<extra></extra>",
         )
-    return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None)
+    methods = list(dict.fromkeys(long["method"]))
+    ticks = {"tickvals": methods, "ticktext": [f"<b>{m} (judged)</b>" if m == judged else m for m in methods]}
+    return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None, xaxis=ticks)
 
 
 def _whiskers(rows: pd.DataFrame, value: str = "value", low: str = "ci_low", high: str = "ci_high") -> dict:

@@ -54,6 +54,33 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def metrics_compact(metrics: dict[str, Any], methods: list[str] | None = None) -> pd.DataFrame:
+    """One row per method (only ``methods``, when given): coverage, then each metric as
+    "value (low–high)", three decimals: one column a metric, so that the table fits the page."""
+    long = metrics_long(metrics)
+    if methods is not None:
+        long = long[long["method"].isin(methods)]
+    if long.empty:
+        return pd.DataFrame(columns=["method"])
+    names = list(dict.fromkeys(long["metric"]))
+    text = long.assign(
+        cell=lambda t: (
+            t["value"].map("{:.3f}".format)
+            + " ("
+            + t["ci_low"].map("{:.3f}".format)
+            + "–"
+            + t["ci_high"].map("{:.3f}".format)
+            + ")"
+        )
+    )
+    table = text.pivot(index="method", columns="metric", values="cell")[names]
+    table.insert(0, "coverage", pd.Series({m: e["coverage"] for m, e in metrics["methods"].items()}))
+    table = table.rename_axis(columns=None).reset_index()
+    return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
+        drop=True
+    )
+
+
 def seed_table(metrics: dict[str, Any]) -> pd.DataFrame:
     """One row per method: each headline metric's mean and standard deviation across the run's seeds."""
     seeds = metrics.get("seeds") or {"methods": {}}

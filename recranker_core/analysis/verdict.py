@@ -26,6 +26,18 @@ def judged_method(metrics: dict[str, Any], methods) -> str | None:
     return next((m for m in ("hybrid", "listwise") if m in llm), llm[0] if llm else None)
 
 
+def default_methods(metrics: dict[str, Any]) -> list[str]:
+    """The short set every page shows first: the reference, the judged method, the no-LLM control, the
+    three tasks and the hybrid (those the run has); the rest wait behind a toggle. Runs without LLM methods
+    show every base model."""
+    have = metrics.get("methods", {})
+    judged = judged_method(metrics, set(have))
+    if judged is None:  # the base models alone: all of them
+        return list(have)
+    wanted = [metrics.get("reference"), judged, CONTROL, "pointwise", "pairwise", "listwise", "hybrid"]
+    return list(dict.fromkeys(m for m in wanted if m in have))
+
+
 def answer(difference: dict[str, float]) -> str:
     """ "Yes" when the paired interval lies above 0, "No" when the difference is not positive, else
     "Not decided" (a positive difference its interval cannot tell from 0)."""

@@ -17,10 +17,11 @@ def test_renders_metrics_table_and_chart(runs):
     assert metric(at, "Dataset") == "data-alpha"
     table = at.dataframe[0].value
     assert table["method"].tolist()[:1] == ["base:biasedmf"]
-    assert len(table) == 6 and {"HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@3 CI"} <= set(table.columns)
+    assert len(table) == 6 and {"coverage", "HR@3", "NDCG@3", "HR@5", "NDCG@5"} <= set(table.columns)
     metrics = json.loads((runs / "alpha" / "metrics.json").read_text())
-    ease = table.set_index("method").loc["base:ease", "HR@5"]
-    assert ease == pytest.approx(metrics["methods"]["base:ease"]["metrics"]["HR@5"]["value"])
+    ease = metrics["methods"]["base:ease"]["metrics"]["HR@5"]
+    shown = table.set_index("method").loc["base:ease", "HR@5"]  # one column a metric, three decimals
+    assert shown == f"{ease['value']:.3f} ({ease['ci_low']:.3f}–{ease['ci_high']:.3f})"
     bars = charts(at)["metric_bars"]
     assert [trace["name"] for trace in bars["data"]] == ["HR@3", "NDCG@3", "HR@5", "NDCG@5"]
     # The other base models against the primary one, paired.
@@ -140,6 +141,19 @@ def test_the_judged_method_is_set_against_its_base_and_the_hint_control(full):
     beyond = next(d.value for d in at.dataframe if "arp" in d.value.columns).set_index("method")
     assert beyond.loc[selected["method"], "arp"] == metrics["beyond"][selected["method"]]["arp@5"]["value"]
     assert beyond.loc[metrics["reference"], "Δ arp"] == 0.0
+    from recranker_core.fusion import CONTROL
+
+    shown = next(d.value for d in at.dataframe if "HR@3" in d.value.columns)["method"].tolist()
+    assert (
+        set(shown)
+        == set(verdict.default_methods(metrics))
+        >= {metrics["reference"], selected["method"], CONTROL}
+    )
+    at.toggle(key="overview_every_method").set_value(True).run()
+    every = next(d.value for d in at.dataframe if "HR@3" in d.value.columns)["method"]
+    assert set(every) == set(metrics["methods"]) and len(every) > len(shown)
+    ticks = charts(at)["metric_bars"]["layout"]["xaxis"]["ticktext"]
+    assert f"<b>{selected['method']} (judged)</b>" in ticks
     glossary = next(e for e in at.expander if e.label.startswith("Glossary"))
     assert "**control:hints**: Fusion of the hint models' scores" in glossary.markdown[0].value
     delta = metrics["beyond"][selected["method"]]["arp@5"]["delta"]["value"]
