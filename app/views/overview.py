@@ -135,6 +135,7 @@ if "seeds" in metrics:
     )
 
 beyond = tables.beyond_table(metrics)
+beyond = beyond if every else beyond[beyond["method"].isin(short)]
 if len(beyond):
     st.subheader("Beyond accuracy: does the LLM push popular items?")
     rerank_users = session.guarded(lambda: manifest.config.prompts.rerank_users)

@@ -61,3 +61,28 @@ def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tm
         page.get_by_role("heading", name="User explorer").first.wait_for()
         navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert all(title in navigation for title in PAGES), navigation
+
+
+def test_a_fresh_server_answers_at_a_glance_in_the_dark_too(smoke_run, tmp_path):
+    """The verdict on the first page a visitor sees, the glossary and the beyond-accuracy table open, and
+    the viewer's dark setting followed (a dark screenshot, looked at: tmp_path/runs-dark.png)."""
+    from recranker_core.analysis import verdict
+    from tests.app.browser import settle
+
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    answer, _, rest = verdict.sentence(metrics).partition(": ")
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_run, root / smoke_run.name)
+    with serve(root) as url, browser() as page:
+        page.emulate_media(color_scheme="dark")
+        page.goto(f"{url}/?run={smoke_run.name}")
+        page.get_by_text(rest[:60]).wait_for()
+        settle(page)
+        assert page.locator("p", has_text=rest[:60]).first.inner_text().startswith(f"{answer}: {rest[:60]}")
+        page.get_by_text("Beyond accuracy: does the LLM push popular items?").wait_for()
+        page.get_by_text("Glossary: every method and metric").click()
+        page.get_by_text("Intra-list diversity: the mean genre").wait_for()
+        page.screenshot(path=str(tmp_path / "runs-dark.png"))
+        background = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+    red, green, blue = (int(v) for v in background[background.index("(") + 1 : -1].split(",")[:3])
+    assert red + green + blue < 120, background  # the dark theme's background, not white
