@@ -42,6 +42,18 @@ def title(item) -> str:
     return titles.get(item, f"item {item}")
 
 
+truth = session.truth(run)
+held_out = truth.set_index("user_id")["item_id"].get(user)
+st.markdown(
+    f"**Held-out test item:** {title(held_out)}"
+    + (" (among the candidates)" if held_out in stored.candidates else " (not among the candidates)")
+)
+with st.expander(
+    f"The user's history as the prompts show it ({len(stored.liked)} liked, {len(stored.disliked)} disliked)"
+):
+    st.markdown("**Liked:** " + "; ".join(map(title, stored.liked)))
+    st.markdown("**Disliked:** " + ("; ".join(map(title, stored.disliked)) or "none"))
+
 st.subheader("What the model sees")
 st.caption(f"Edits apply to all {len(mine)} prompts of user {user}.")
 history, hints = st.columns(2)
@@ -143,8 +155,20 @@ index = next(i for i, p in enumerate(mine) if p["meta"]["task"] == task and p["m
 prompt, changed = mine[index], edited[index]
 position = 0
 if task == "listwise":
-    labels = [f"({chr(65 + i)})" for i in range(len(prompt["meta"]["items"]))]
-    position = labels.index(right.selectbox("Score of candidate", labels, key="whatif_label"))
+    shown_items = list(prompt["meta"]["items"])
+    labels = [f"({chr(65 + i)})" for i in range(len(shown_items))]
+    first = shown_items.index(held_out) if held_out in shown_items else 0  # the held-out item, by default
+    position = labels.index(
+        right.selectbox(
+            "Score of candidate",
+            labels,
+            index=first,
+            format_func=lambda label: (
+                label + (" · held out" if labels.index(label) == first and held_out in shown_items else "")
+            ),
+            key=f"whatif_label_{variant}",
+        )
+    )
 with st.expander("The edited prompt"):
     st.code(changed["messages"][1]["content"], language=None, wrap_lines=True)
 key = (run.name, user, index, family, scenario)

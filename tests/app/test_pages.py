@@ -189,10 +189,27 @@ def test_what_if_reranks_the_whole_user_with_a_replaced_candidate_and_another_hi
 def test_what_if_attribution_of_a_listwise_prompt_belongs_to_the_candidate_scored(full):
     at = app(WHATIF)
     at.selectbox(key="whatif_task").select("listwise").run()
+    variant = at.selectbox(key="whatif_variant").value
+    label = at.selectbox(key=f"whatif_label_{variant}")
+    # The held-out item's label is the one scored first, and the page names the item and the history.
+    user = at.selectbox(key="whatif_user").value
+    prompt = next(
+        p
+        for p in rundir.read_prompts(full / "instructions" / "test.jsonl")
+        if p["meta"]["user_id"] == user
+        and p["meta"]["variant"] == variant
+        and p["meta"]["task"] == "listwise"
+    )
+    truth = pd.read_parquet(full / "split.parquet").query("role == 'test'").set_index("user_id")["item_id"]
+    assert label.value == f"({chr(65 + list(prompt['meta']['items']).index(truth[user]))})"
+    assert "Held-out test item:" in texts(at) and any(
+        "history as the prompts show it" in e.label for e in at.expander
+    )
     at.button(key="whatif_attribute").click().run()
     assert "whatif_chart" in charts(at)
-    at.selectbox(key="whatif_label").select("(B)").run()
-    assert not at.exception and "whatif_chart" not in charts(at)  # (A)'s attribution is not shown for (B)
+    other = "(B)" if label.value != "(B)" else "(C)"
+    at.selectbox(key=f"whatif_label_{variant}").select(other).run()
+    assert not at.exception and "whatif_chart" not in charts(at)  # one label's attribution is not another's
 
 
 @pytest.mark.parametrize("edit", ["no history", "a candidate twice"])
