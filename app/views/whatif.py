@@ -256,5 +256,8 @@ if result and result[0] == (run.name, user, family, scenario):
     names = list(dict.fromkeys(both["method"]))
     long = users.lineup(both, user, names, f"{base_method} · stored", test_item)
     grid, mask = users.lineup_grid(long, titles)
+    summary = whatif.moved(stored_rankings, fresh, test_item, [m for m in chosen if m != base_method])
+    if summary:
+        st.markdown(f"**{summary}**")
     st.dataframe(users.highlighted(grid, mask), width="stretch", key="whatif_lineup")
     st.caption("▲/▼: places moved against the stored base list; the test item is highlighted.")

@@ -222,3 +222,21 @@ def _listwise_base_order(prompts: list[dict]) -> tuple:
     for shown, original in enumerate(meta["permutation"]):
         order[original] = meta["items"][shown]
     return tuple(order)
+
+
+def moved(stored: pd.DataFrame, edited: pd.DataFrame, item, methods: list[str]) -> str:
+    """One line on what an edit did to ``item`` (the held-out one) in each of ``methods``: "the held-out item
+    moved from 8 to 3 in listwise; stayed at 5 in hybrid" (rankings rows: method, item_id, rank)."""
+
+    def rank(table: pd.DataFrame, method: str):
+        rows = table[(table["method"] == method) & (table["item_id"] == item)]
+        return int(rows["rank"].iloc[0]) if len(rows) else None
+
+    parts = []
+    for method in methods:
+        before, after = rank(stored, method), rank(edited, method)
+        if before is None or after is None:
+            continue
+        verb = f"stayed at {after}" if before == after else f"moved from {before} to {after}"
+        parts.append(f"{verb} in {method}")
+    return "The held-out item " + "; ".join(parts) + "." if parts else ""

@@ -209,3 +209,16 @@ def test_a_runs_prompts_are_written_again_from_refitted_hint_models(smoke_run):
             mine, whatif.stored(mine), whatif.writer(split, items, manifest.config.prompts, user, lookup)
         )
         assert all(same(a, b) for a, b in zip(mine, rewritten, strict=True)), user
+
+
+def test_an_edit_is_summed_up_by_where_the_held_out_item_went():
+    from recranker_core.analysis.whatif import moved
+
+    stored = pd.DataFrame(
+        {"method": ["listwise", "hybrid", "listwise"], "item_id": [7, 7, 8], "rank": [8, 5, 1]}
+    )
+    edited = pd.DataFrame({"method": ["listwise", "hybrid"], "item_id": [7, 7], "rank": [3, 5]})
+    assert moved(stored, edited, 7, ["listwise", "hybrid", "fusion"]) == (
+        "The held-out item moved from 8 to 3 in listwise; stayed at 5 in hybrid."
+    )
+    assert moved(stored, edited, 99, ["listwise"]) == ""

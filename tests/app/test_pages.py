@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from urllib.parse import parse_qs
 
@@ -184,6 +185,7 @@ def test_what_if_reranks_the_whole_user_with_a_replaced_candidate_and_another_hi
     ]
     assert lineup["base:implicitmf · edited"].iloc[0].startswith(new)
     assert new not in " ".join(lineup["listwise · stored"]) and new in " ".join(lineup["listwise · edited"])
+    assert re.search(r"The held-out item (moved from \d+ to \d+|stayed at \d+) in listwise", texts(at))
 
 
 def test_what_if_attribution_of_a_listwise_prompt_belongs_to_the_candidate_scored(full):
