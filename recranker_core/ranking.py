@@ -139,6 +139,18 @@ def method_rankings(
     )
 
 
+def fusion_rankings(table: pd.DataFrame, fused: dict[str, dict]) -> list[pd.DataFrame]:
+    """The rankings of each fusion method (``fusion``, ``zeroshot:fusion``, ``control:hints``) the task-score
+    ``table`` can score, with the lambdas ``fused`` holds for it (hybrid.json's ``fusion``)."""
+    frames = []
+    for method, (family, _) in fusion.fusion_methods(table, TASKS).items():
+        weights = fused.get(method, {}).get("weights")
+        if weights is not None and set(weights) <= set(table.columns):
+            rows = table[table["family"] == family]
+            frames.append(_ranked(rows, fusion.fusion_score(rows, weights), method))
+    return frames
+
+
 def _ranked(rows: pd.DataFrame, score: pd.Series, method: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -222,13 +234,13 @@ def rank_outputs(
     valid = table[table["split"] == "valid-rerank"]
     valid_tuned = valid[valid["family"] == "tuned"]
     tuned, grid = tune_weights(valid_tuned, valid_truth) if len(valid_tuned) else (paper_weights, [])
-    frames, fused = [method_rankings(table, paper_weights, tuned)], {}
+    fused = {}
     for method, (family, columns) in fusion.fusion_methods(table, TASKS).items():
         weights, value = fusion.tune(valid[valid["family"] == family], columns, valid_truth)
         fused[method] = {"weights": weights, fusion.VALIDATION_NDCG: value}
-        rows = table[table["family"] == family]
-        frames.append(_ranked(rows, fusion.fusion_score(rows, weights), method))
-    ranked = pd.concat(frames, ignore_index=True)
+    ranked = pd.concat(
+        [method_rankings(table, paper_weights, tuned), *fusion_rankings(table, fused)], ignore_index=True
+    )
     valid_ranked = ranked[ranked["split"] == "valid-rerank"]
     users = valid_ranked["user_id"].unique()
     base_valid = candidates[(candidates["target"] == "valid") & candidates["user_id"].isin(users)]

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from recranker_core.ranking import method_rankings, task_scores
+from recranker_core import fusion
+from recranker_core.ranking import fusion_rankings, method_rankings, task_scores
 
 
 def rerank_user(
@@ -22,8 +23,12 @@ def rerank_user(
     tuned: tuple[float, ...],
     family: str = "tuned",
     progress: Callable[[float, str], None] | None = None,
+    fused: dict[str, dict] | None = None,
+    primary: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(outputs, rankings) for one user's test prompts; base: split, user_id, item_id, base_rank.
+    """(outputs, rankings) for one user's test prompts; base: split, user_id, item_id, base_rank, base_score.
+    ``fused`` (hybrid.json's ``fusion``) adds the fusions and the hint control with the run's lambdas, from
+    the hints these prompts show (``primary``: the base model, whose own hint is its score).
 
     All the user's prompts go to the scorer at once, so their shared prefix is encoded once (faster than
     task by task: bench/results/live_rerank.md); ``progress(fraction, text)`` marks the steps. ``family``
@@ -38,9 +43,28 @@ def rerank_user(
     )
     if progress:
         progress(0.95, "ranking")
-    table = task_scores(outputs, base, scale)
-    ranked = method_rankings(table, paper, tuned)
+    table = fusion.with_hints(task_scores(outputs, base, scale), fusion.shown_hints(prompts), primary)
+    ranked = pd.concat([method_rankings(table, paper, tuned), *fusion_rankings(table, fused or {})])
     return outputs, ranked[["user_id", "method", "item_id", "rank"]]
+
+
+def base_table(candidates: pd.DataFrame, user, items: list, primary: str) -> pd.DataFrame:
+    """split, user_id, item_id, base_rank (shown order), base_score: ``items`` as the user's test
+    candidates, with the base model's stored score where candidates.parquet has one (an item What-if put
+    in has none)."""
+    mine = candidates[
+        (candidates["target"] == "test") & (candidates["user_id"] == user) & (candidates["model"] == primary)
+    ]
+    scores = mine.set_index("item_id")["score"]
+    return pd.DataFrame(
+        {
+            "split": "test",
+            "user_id": user,
+            "item_id": items,
+            "base_rank": range(len(items)),
+            "base_score": [scores.get(item, float("nan")) for item in items],
+        }
+    )
 
 
 def same_rankings(fresh: pd.DataFrame, stored: pd.DataFrame) -> bool:

@@ -40,13 +40,8 @@ st.caption(
 if st.button("Rerank now", type="primary", icon=":material/bolt:", key="live_go"):
     model, tokenizer = session.tuned_model(run)
     bar = st.progress(0.0, text="starting")
-    base_table = pd.DataFrame(
-        {
-            "split": "test",
-            "user_id": user,
-            "item_id": base_rows["item_id"],
-            "base_rank": base_rows["rank"] - 1,
-        }
+    base_table = live.base_table(
+        candidates, user, base_rows.sort_values("rank")["item_id"].tolist(), config.baselines.primary
     )
     outputs, ranked = live.rerank_user(
         model,
@@ -59,6 +54,8 @@ if st.button("Rerank now", type="primary", icon=":material/bolt:", key="live_go"
         paper=tuple(hybrid["paper_weights"]),
         tuned=tuple(hybrid["tuned_weights"]),
         progress=lambda fraction, text: bar.progress(fraction, text=text),
+        fused=hybrid.get("fusion"),
+        primary=config.baselines.primary,
     )
     bar.empty()
     st.session_state["live_result"] = (run.name, user, ranked)

@@ -214,13 +214,8 @@ st.subheader("The whole user")
 if st.button("Rerank the user with these edits", icon=":material/bolt:", key="whatif_rerank"):
     hybrid = session.document(run, rundir.HYBRID)
     bar = st.progress(0.0, text="starting")
-    base = pd.DataFrame(
-        {
-            "split": "test",
-            "user_id": user,
-            "item_id": list(scenario.candidates),
-            "base_rank": range(len(scenario.candidates)),
-        }
+    base = live.base_table(
+        session.table(run, rundir.CANDIDATES), user, list(scenario.candidates), config.baselines.primary
     )
     with chosen_model() as (model, tokenizer):
         _, ranked = live.rerank_user(
@@ -235,6 +230,8 @@ if st.button("Rerank the user with these edits", icon=":material/bolt:", key="wh
             tuned=tuple(hybrid["tuned_weights"]),
             family="zeroshot" if family == "zero-shot" else "tuned",
             progress=lambda fraction, text: bar.progress(fraction, text=text),
+            fused=hybrid.get("fusion"),
+            primary=config.baselines.primary,
         )
     bar.empty()
     fresh = pd.concat([ranked, base.assign(method=base_method, rank=base["base_rank"] + 1)])

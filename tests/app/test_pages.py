@@ -305,6 +305,8 @@ def test_live_rerank_matches_the_stored_rankings(full):
     assert not at.exception
     assert "Identical to the rankings the run stored" in texts(at)
     assert "live_bump" in charts(at)
+    # Fusion and the hint control are recomputed with the run's lambdas, and are among the identical ones.
+    assert {"fusion", "control:hints"} <= set(at.session_state["live_result"][2]["method"])
 
 
 def test_pages_of_a_run_without_llm_stages_say_what_to_run(runs):
