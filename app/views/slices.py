@@ -5,7 +5,7 @@ import streamlit as st
 from studio import session
 
 from recranker_core import rundir
-from recranker_core.analysis import charts, slices, tables
+from recranker_core.analysis import charts, glossary, slices, tables, verdict
 
 
 # The run's folder and its files' modification times key the caches: the tables themselves (with list
@@ -28,7 +28,6 @@ session.require(run, rundir.RANKINGS, rundir.CANDIDATES, rundir.ITEMS, rundir.ME
 reference = session.primary(run)
 metrics = session.document(run, rundir.METRICS)
 others = sorted((m for m in metrics["methods"] if m != reference), key=tables.method_order)
-llm = [m for m in others if not m.startswith(("base:", "zeroshot:"))]
 config = session.guarded(lambda: run.manifest.config)
 rankings, truth = session.table(run, rundir.RANKINGS), session.truth(run)
 key = (str(run.path), *((run.path / name).stat().st_mtime for name in (rundir.RANKINGS, rundir.SPLIT)))
@@ -42,8 +41,10 @@ features = user_features(
 )
 
 left, middle, right = st.columns([2, 1, 1])
+judged = verdict.judged_method(metrics, set(metrics["methods"]))
+short = [m for m in verdict.default_methods(metrics) if m != reference]
 methods = left.multiselect(
-    f"Methods, each against {reference}", others, default=llm or others[:3], key="slices_methods"
+    f"Methods, each against {reference}", others, default=short or others[:3], key="slices_methods"
 )
 dimension = middle.selectbox(
     "Slice by", list(slices.DIMENSIONS), key="slices_dimension", format_func=str.capitalize
@@ -54,8 +55,25 @@ if not methods:
     st.info("Pick at least one method to compare with the base model.", icon=":material/checklist:")
     st.stop()
 
-chosen = rankings[rankings["method"].isin([reference, *methods])]
-table = slice_table(chosen, truth, features, config.evaluation, config.seed, reference, tuple(methods), key)
+compared = list(dict.fromkeys([*methods, *([judged] if judged else [])]))
+chosen = rankings[rankings["method"].isin([reference, *compared])]
+table = slice_table(chosen, truth, features, config.evaluation, config.seed, reference, tuple(compared), key)
+if judged:
+    st.subheader(
+        f"Where {judged} hurt and helped most", help="The judged method: " + glossary.METHODS["judged"]
+    )
+    hurt, helped = slices.extremes(table, judged, metric)
+    formats = {c: st.column_config.NumberColumn(format="%+.3f") for c in ("delta", "delta_low", "delta_high")}
+    formats["p_value"] = st.column_config.NumberColumn("p", format="%.3f")
+    worst, best = st.columns(2)
+    worst.caption(f"Hurt most: {metric} minus {reference}'s on the slice's users, lowest first")
+    worst.dataframe(hurt, hide_index=True, width="stretch", column_config=formats, key="slices_hurt")
+    best.caption("Helped most: highest first")
+    best.dataframe(helped, hide_index=True, width="stretch", column_config=formats, key="slices_helped")
+    st.caption(
+        "Slices of all four kinds together; a small slice has a wide interval, so read the interval first."
+    )
+table = table[table["method"].isin([reference, *methods])]
 part = table[table["dimension"] == dimension]
 st.caption(
     f"Slices by {slices.DIMENSIONS[dimension]}. Bars: each method's {metric} minus {reference}'s on the "
@@ -63,6 +81,10 @@ st.caption(
 )
 st.plotly_chart(charts.slice_bars(part, metric), width="stretch", key="slices_chart")
 shown = part[part["metric"] == metric].sort_values(["order", "method"], kind="stable")
+# The reference against itself: no difference (the table printed None).
+own = shown["method"] == reference
+shown.loc[own, ["delta", "delta_low", "delta_high"]] = 0.0
+shown.loc[own, "p_value"] = 1.0
 st.dataframe(
     shown[
         [
@@ -81,8 +103,8 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     key="slices_table",
-    column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("value", "ci_low", "ci_high")}
-    | {c: st.column_config.NumberColumn(format="%+.4f") for c in ("delta", "delta_low", "delta_high")},
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("value", "ci_low", "ci_high")}
+    | {c: st.column_config.NumberColumn(format="%+.3f") for c in ("delta", "delta_low", "delta_high")},
 )
 
 st.subheader("Where each method moves the test item")

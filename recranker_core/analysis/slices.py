@@ -96,6 +96,18 @@ def all_slices(
     return slice_metrics(per_user, groups(features), config, seed, reference)
 
 
+def extremes(
+    table: pd.DataFrame, method: str, metric: str, count: int = 5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(hurt, helped): the ``count`` slices, over every dimension, where ``method``'s paired difference in
+    ``metric`` from the reference is lowest (worst first) and highest (best first): dimension, group, users,
+    delta, delta_low, delta_high, p_value."""
+    rows = table[(table["method"] == method) & (table["metric"] == metric) & table["delta"].notna()]
+    columns = ["dimension", "group", "users", "delta", "delta_low", "delta_high", "p_value"]
+    ordered = rows.sort_values(["delta", "users"], ascending=[True, False], kind="stable")[columns]
+    return ordered.head(count).reset_index(drop=True), ordered.iloc[::-1].head(count).reset_index(drop=True)
+
+
 def rank_changes(rankings: pd.DataFrame, truth: pd.DataFrame, reference: str) -> pd.DataFrame:
     """user_id, method, base_rank, rank, change: for every user whose test item both ``reference`` and the
     method list, how many places the method moved it (positive: up)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,23 @@ def test_user_features_read_the_run_tables():
     assert features["activity"].to_dict() == {1: 2, 2: 1}
     assert features.loc[1, "base_position"] == 2 and pd.isna(features.loc[2, "base_position"])
     assert features.loc[1, "genres"] == ["Drama"] and features.loc[2, "genres"] == []
+
+
+def test_extremes_are_the_judged_method_s_worst_and_best_slices():
+    from recranker_core.analysis.slices import extremes
+
+    table = pd.DataFrame(
+        {
+            "dimension": ["activity", "activity", "genre", "genre", "genre"],
+            "group": ["q1", "q2", "Drama", "Horror", "Drama"],
+            "users": [10, 12, 30, 4, 30],
+            "method": ["fusion", "fusion", "fusion", "fusion", "base:ease"],
+            "metric": "NDCG@3",
+            "delta": [0.02, -0.05, np.nan, 0.10, -0.9],
+            "delta_low": 0.0,
+            "delta_high": 0.0,
+            "p_value": 0.5,
+        }
+    )
+    hurt, helped = extremes(table, "fusion", "NDCG@3", count=2)
+    assert list(hurt["group"]) == ["q2", "q1"] and list(helped["group"]) == ["Horror", "q1"]

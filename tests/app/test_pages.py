@@ -98,15 +98,30 @@ def test_an_exact_user_id_goes_to_that_user(full):
 
 
 def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
+    from recranker_core.analysis import verdict
+
     at = app(SLICES)
     assert not at.exception
-    assert at.multiselect(key="slices_methods").value == LLM_METHODS
-    table = at.dataframe[0].value
-    evaluated = json.loads((full / "metrics.json").read_text())["test_users"]
+    metrics = json.loads((full / "metrics.json").read_text())
+    short = [m for m in verdict.default_methods(metrics) if m != metrics["reference"]]
+    assert at.multiselect(key="slices_methods").value == short  # the short set, the rest a click away
+    frames = [d.value for d in at.dataframe]
+    table = next(f for f in frames if "method" in f.columns)
+    hurt, helped = (f for f in frames if "dimension" in f.columns)
+    # The judged method's slices, worst first and best first, over every kind of slice.
+    assert list(hurt["delta"]) == sorted(hurt["delta"]) and list(helped["delta"]) == sorted(
+        helped["delta"], reverse=True
+    )
+    assert (
+        hurt["delta"].iloc[0] <= helped["delta"].iloc[0]
+        and len(set(hurt["dimension"]) | set(helped["dimension"])) >= 1
+    )
+    assert f"Where {metrics['selected']['method']} hurt and helped most" in texts(at)
+    evaluated = metrics["test_users"]
     by_group = table.drop_duplicates("group")
     assert by_group["users"].sum() == evaluated  # activity quartiles hold every user once
     at.selectbox(key="slices_dimension").select("base position").run()
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "method" in d.value.columns)
     assert set(table["group"]) <= {"1–3", "4–6", "7–10", "not in the ten"}
     missed = table[table["group"] == "not in the ten"]
     assert (missed["delta"].dropna() == 0).all()  # no method can rerank an item the base model did not list
