@@ -131,6 +131,18 @@ def methods_for(rankings: pd.DataFrame, user, base: str, zeroshot: bool) -> list
     return [base] + sorted(llm, key=method_order)
 
 
+LINEUP = 4
+"""Methods shown beside the base model at most: five columns fit a 1440 px page, titles wrapping whole."""
+
+
+def default_lineup(methods: list[str], judged: str | None) -> list[str]:
+    """The methods first lined up beside the base model: the judged one, the hint control, the hybrid and
+    the listwise task (those the user has), in the usual order."""
+    wanted = [judged, "control:hints", "hybrid", "listwise", "pointwise", "pairwise"]
+    chosen = [m for m in dict.fromkeys(wanted) if m in methods][:LINEUP]
+    return sorted(chosen, key=method_order)
+
+
 def _titles(rows: pd.DataFrame) -> pd.Series:
     return (
         rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}"))

@@ -4,7 +4,7 @@ import streamlit as st
 from studio import session, users
 
 from recranker_core import rundir
-from recranker_core.analysis import charts
+from recranker_core.analysis import charts, tables
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -53,10 +53,18 @@ row = table.set_index("user_id").loc[user]
 test_item = row["test_item"]
 
 st.markdown(f"**Test item:** {titles.get(test_item, f'item {test_item}')}")
-methods = users.methods_for(
-    rankings, user, base, st.toggle("Include zero-shot methods", key="users_zeroshot")
+available = users.methods_for(rankings, user, base, zeroshot=True)[1:]
+if "users_methods" in st.session_state:  # another user may lack some of the methods picked for the last
+    st.session_state["users_methods"] = [m for m in st.session_state["users_methods"] if m in available]
+picked = st.multiselect(
+    f"Methods beside {base} (up to {users.LINEUP})",
+    available,
+    default=users.default_lineup(available, judged),
+    max_selections=users.LINEUP,
+    key="users_methods",
 )
-if len(methods) == 1:
+methods = [base, *sorted(picked, key=tables.method_order)]
+if not available:
     st.info(
         "No LLM results for this user (their test item is not among the base model's ten candidates, or the "
         "LLM stages did not run for them); showing the base model only.",
@@ -69,7 +77,7 @@ else:
     st.subheader("Rankings side by side")
     st.caption(f"Highlighted: the test item. ▲/▼: places moved against {base}.")
     grid, mask = users.lineup_grid(long, titles)
-    st.dataframe(users.highlighted(grid, mask), width="stretch", key="users_lineup")
+    st.table(users.highlighted(grid, mask))  # a static table wraps whole titles; a grid cut them
     st.plotly_chart(charts.bump(long, titles), width="stretch", key="users_bump")
 
 history, cands = st.columns([3, 2])

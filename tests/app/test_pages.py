@@ -59,12 +59,16 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     at = app(USERS)
     assert at.selectbox(key="users_filter").value == "With LLM results"
     assert at.selectbox(key="users_user").value == users[0]
-    grid = at.dataframe[0].value  # the test item's cells are highlighted in the browser
-    assert list(grid.columns) == ["base:implicitmf", *LLM_METHODS]
+    grid = at.table[0].value  # the test item's cells are highlighted in the browser
+    judged = json.loads((full / "metrics.json").read_text())["selected"]["method"]
+    picked = at.multiselect(key="users_methods").value
+    assert list(grid.columns) == ["base:implicitmf", *picked] and judged in picked and len(picked) <= 4
     assert len(grid) == 10
+    at.multiselect(key="users_methods").set_value(["listwise", "fusion"]).run()
+    assert list(at.table[0].value.columns) == ["base:implicitmf", "listwise", "fusion"]
     at.selectbox(key="users_user").select(users[1]).run()
     assert at.query_params["user"] == str(users[1])
-    assert not at.dataframe[0].value.equals(grid)  # another user, other candidates
+    assert not at.table[0].value.equals(grid)  # another user, other candidates
     assert "users_bump" in charts(at)
     metrics = json.loads((full / "metrics.json").read_text())
     judged = metrics["selected"]["method"]
@@ -78,7 +82,7 @@ def test_user_filters_and_a_user_without_llm_results(full):
     options = at.selectbox(key="users_user").options
     assert options and all("not in the base top-10" in o for o in options)
     assert "No LLM results for this user" in texts(at)
-    assert list(at.dataframe[0].value.columns) == ["base:implicitmf"]
+    assert list(at.table[0].value.columns) == ["base:implicitmf"]
 
 
 def test_user_deep_link(full):
