@@ -168,7 +168,7 @@ def walk(url: str, run: str, shots: Path) -> dict:
                 seen["timings"].update(_what_if(page))
             seen["pages"][title] = {
                 "problems": problems(page),
-                "tables": page.locator('[data-testid="stDataFrame"]').count(),
+                "tables": page.locator('[data-testid="stDataFrame"], [data-testid="stTable"]').count(),
                 "charts": page.locator('[data-testid="stPlotlyChart"]').count(),
                 "url": page.url,
             }
