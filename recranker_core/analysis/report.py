@@ -320,7 +320,9 @@ def _comparison(run: Path, manifest: Manifest, metrics: dict, compare: tuple[Pat
 
 
 def _settings(manifest: Manifest) -> str:
-    return "<h2>Settings</h2>" + _html_table(tables.settings_table(manifest.config.to_dict()))
+    # As a profile writes them (4.0, not the tables' 4.0000).
+    table = tables.settings_table(manifest.config.to_dict()).assign(value=lambda t: t["value"].map(str))
+    return "<h2>Settings</h2>" + _html_table(table)
 
 
 def _html_table(table: pd.DataFrame, escape: bool = True) -> str:

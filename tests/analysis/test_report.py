@@ -35,6 +35,8 @@ def test_report_of_a_run_compared_with_another(smoke_run, tmp_path, capsys):
         f"<p class='verdict'><b>{answer}</b>: {rest}</p>" in page and "first-shown candidate on top" in page
     )
     assert "<h2>Beyond accuracy: does the LLM push popular items?</h2>" in page and "<th>Δ arp</th>" in page
+    settings = page[page.index("<h2>Settings</h2>") :]
+    assert "<td>llm.learning_rate</td>\n      <td>0.003</td>" in settings and "0.0030" not in settings
     assert "<th>base:implicitmf</th>" in page and "<th>control:hints</th>" in page
 
 
