@@ -267,6 +267,35 @@ def hint_model(run: RunInfo, name: str):
     return _hint_model(str(run.path), name, run.manifest.stage("baselines").get("ended", ""))
 
 
+# The run's folder and its files' modification times key the cache: the tables themselves (with list
+# columns) are not hashed.
+@st.cache_data(show_spinner=False, max_entries=8)
+def _features(_split, _items, _candidates, _truth, primary, key):
+    from recranker_core.analysis import slices
+
+    return slices.user_features(_split, _items, _candidates, _truth, primary)
+
+
+def user_features(run: RunInfo) -> pd.DataFrame:
+    """Each evaluated user's activity, test item popularity, base position and genres (once per run; see
+    ``analysis.slices.user_features``): what the slices group users by."""
+    key = (str(run.path), *((run.path / name).stat().st_mtime for name in (rundir.RANKINGS, rundir.SPLIT)))
+    primary = guarded(lambda: run.manifest.config.baselines.primary)
+    tables = (table(run, name) for name in (rundir.SPLIT, rundir.ITEMS, rundir.CANDIDATES))
+    return _features(*tables, truth(run), primary, key)
+
+
+def slice_members(run: RunInfo, name: str) -> list[str] | None:
+    """The user ids (as text) of the slice called ``name`` ("dimension: group", as the Slices page links
+    it), or None for a name no slice has."""
+    from recranker_core.analysis import slices
+
+    dimension, _, group = name.partition(": ")
+    members = slices.groups(user_features(run))
+    rows = members[(members["dimension"] == dimension) & (members["group"] == group)]
+    return rows["user_id"].astype(str).tolist() if len(rows) else None
+
+
 def judged(run: RunInfo, rankings: pd.DataFrame) -> str | None:
     """The run's judged method (``analysis.verdict.judged_method``), the one every page follows."""
     from recranker_core.analysis.verdict import judged_method

@@ -8,14 +8,6 @@ from recranker_core import rundir
 from recranker_core.analysis import charts, glossary, slices, tables, verdict
 
 
-# The run's folder and its files' modification times key the caches: the tables themselves (with list
-# columns) are not hashed.
-@st.cache_data(show_spinner=False, max_entries=8)
-def user_features(_split, _items, _candidates, _truth, primary, key):
-    """Once per run: each evaluated user's activity, test item popularity, base position and genres."""
-    return slices.user_features(_split, _items, _candidates, _truth, primary)
-
-
 @st.cache_data(show_spinner="Evaluating every slice …", max_entries=8)
 def slice_table(_rankings, _truth, _features, _evaluation, seed, reference, methods, key):
     """Per (dimension, group, method, metric) metrics and paired differences (see ``analysis.slices``)."""
@@ -31,14 +23,7 @@ others = sorted((m for m in metrics["methods"] if m != reference), key=tables.me
 config = session.guarded(lambda: run.manifest.config)
 rankings, truth = session.table(run, rundir.RANKINGS), session.truth(run)
 key = (str(run.path), *((run.path / name).stat().st_mtime for name in (rundir.RANKINGS, rundir.SPLIT)))
-features = user_features(
-    session.table(run, rundir.SPLIT),
-    session.table(run, rundir.ITEMS),
-    session.table(run, rundir.CANDIDATES),
-    truth,
-    config.baselines.primary,
-    key,
-)
+features = session.user_features(run)
 
 left, middle, right = st.columns([2, 1, 1])
 judged = verdict.judged_method(metrics, set(metrics["methods"]))
@@ -124,5 +109,5 @@ st.page_link(
     "views/users.py",
     label=f"Open the {len(members)} users of '{group}' in the User explorer",
     icon=":material/person_search:",
-    query_params={"run": run.name, "users": ",".join(members), "slice": f"{dimension}: {group}"},
+    query_params={"run": run.name, "slice": f"{dimension}: {group}"},  # the explorer finds its users
 )

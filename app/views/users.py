@@ -25,17 +25,22 @@ titles = dict(zip(items["item_id"], items["title"]))
 judged = session.judged(run, rankings)
 table = user_table(rankings, session.truth(run), base, judged)
 
-from_slice = st.query_params.get("users")
-if from_slice is not None:  # a link from the Slices page
-    table = users.only(table, from_slice.split(","))
+from_slice = st.query_params.get("slice")
+if from_slice is not None:  # a link from the Slices page names the slice, not every user in it
+    members = session.slice_members(run, from_slice)
+    if members is None:
+        st.warning(
+            f"No slice called {from_slice!r} in this run; showing every user.", icon=":material/warning:"
+        )
+        members = table["user_id"].astype(str).tolist()
+    table = users.only(table, members)
     note, clear = st.columns([4, 1])
     note.info(
         f"{len(table):,} users of the slice {st.query_params.get('slice', '')!r} (from Slices).",
         icon=":material/pie_chart:",
     )
     if clear.button("Show every user", key="users_all"):
-        for name in ("users", "slice"):
-            st.query_params.pop(name, None)
+        st.query_params.pop("slice", None)
         st.rerun()
 
 left, right = st.columns([1, 2])

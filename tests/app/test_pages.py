@@ -134,18 +134,29 @@ def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
     group = at.selectbox(key="slices_group").value
     query = parse_qs(link.query_string)
     assert link.page == "users" and query["slice"] == [f"base position: {group}"]
-    assert len(query["users"][0].split(",")) == int(table.loc[table["group"] == group, "users"].iloc[0])
+    assert "users" not in query  # the explorer finds the slice's users: no ids in the URL
 
 
 def test_the_user_explorer_shows_a_slices_users(full):
-    users = [str(u) for u in llm_users(full)[:2]]
-    at = app(USERS, users=",".join(users), slice="activity: 1–17 likes")
+    from recranker_core.analysis import slices
+    from recranker_core.stages.create import evaluation_truth
+
+    tables = [
+        pd.read_parquet(full / name) for name in ("split.parquet", "items.parquet", "candidates.parquet")
+    ]
+    members = slices.groups(slices.user_features(*tables, evaluation_truth(full), "implicitmf"))
+    first = members[members["dimension"] == "activity"].iloc[0]
+    expected = sorted(members.loc[members["group"] == first["group"], "user_id"].astype(str))
+    name = f"activity: {first['group']}"
+    at = app(USERS, slice=name)
     assert not at.exception
-    assert "2 users of the slice 'activity: 1–17 likes'" in texts(at)
+    assert f"{len(expected)} users of the slice {name!r}" in texts(at)
     assert at.selectbox(key="users_filter").value == "All test users"
-    assert [str(o).split(" ")[1] for o in at.selectbox(key="users_user").options] == users
+    assert sorted(str(o).split(" ")[1] for o in at.selectbox(key="users_user").options) == expected
     at.button(key="users_all").click().run()
-    assert "users" not in at.query_params and len(at.selectbox(key="users_user").options) > 2
+    assert "slice" not in at.query_params and len(at.selectbox(key="users_user").options) > len(expected)
+    at = app(USERS, slice="activity: no such group")
+    assert "No slice called 'activity: no such group'" in at.warning[0].value
 
 
 def what_if_user(run) -> tuple[whatif.Scenario, dict, object]:
