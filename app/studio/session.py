@@ -276,10 +276,15 @@ def _features(_split, _items, _candidates, _truth, primary, key):
     return slices.user_features(_split, _items, _candidates, _truth, primary)
 
 
+def stamp(run: RunInfo) -> tuple:
+    """A cache key for what the run's rankings and split hold: its folder and their modification times."""
+    return (str(run.path), *((run.path / name).stat().st_mtime for name in (rundir.RANKINGS, rundir.SPLIT)))
+
+
 def user_features(run: RunInfo) -> pd.DataFrame:
     """Each evaluated user's activity, test item popularity, base position and genres (once per run; see
     ``analysis.slices.user_features``): what the slices group users by."""
-    key = (str(run.path), *((run.path / name).stat().st_mtime for name in (rundir.RANKINGS, rundir.SPLIT)))
+    key = stamp(run)
     primary = guarded(lambda: run.manifest.config.baselines.primary)
     tables = (table(run, name) for name in (rundir.SPLIT, rundir.ITEMS, rundir.CANDIDATES))
     return _features(*tables, truth(run), primary, key)

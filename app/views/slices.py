@@ -22,7 +22,7 @@ metrics = session.document(run, rundir.METRICS)
 others = sorted((m for m in metrics["methods"] if m != reference), key=tables.method_order)
 config = session.guarded(lambda: run.manifest.config)
 rankings, truth = session.table(run, rundir.RANKINGS), session.truth(run)
-key = (str(run.path), *((run.path / name).stat().st_mtime for name in (rundir.RANKINGS, rundir.SPLIT)))
+key = session.stamp(run)
 features = session.user_features(run)
 
 left, middle, right = st.columns([2, 1, 1])
