@@ -150,9 +150,9 @@ def beyond_document(
     are (same seed); ``delta`` against ``reference`` over the users both have lists for."""
     users = np.asarray(users)
     # How often each resample draws each user: the same draws as the accuracy metrics', counted once.
-    weights = np.stack(
-        [np.bincount(row, minlength=len(users)) for row in resamples(len(users), config, seed)]
-    )
+    draws = resamples(len(users), config, seed)
+    offsets = draws + len(users) * np.arange(len(draws))[:, None]
+    weights = np.bincount(offsets.ravel(), minlength=draws.size).reshape(draws.shape)
     per_method = {method: _per_user(rows, users, catalogue) for method, rows in rankings.groupby("method")}
     result: dict[str, dict] = {}
     for method, values in per_method.items():

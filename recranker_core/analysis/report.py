@@ -149,16 +149,8 @@ def _beyond(metrics: dict) -> str:
 def _metrics(metrics: dict, figure) -> str:
     long = tables.metrics_long(metrics)
     deltas = tables.deltas(metrics)
-    headline = long[long["metric"].isin(tables.HEADLINE)].assign(
-        text=lambda t: (
-            t["value"].map("{:.3f}".format)
-            + " ("
-            + t["ci_low"].map("{:.3f}".format)
-            + "–"
-            + t["ci_high"].map("{:.3f}".format)
-            + ")"
-        )
-    )
+    headline = long[long["metric"].isin(tables.HEADLINE)]
+    headline = headline.assign(text=tables.interval_text(headline))
     table = headline.pivot(index="method", columns="metric", values="text")[list(tables.HEADLINE)]
     table = table.loc[list(dict.fromkeys(headline["method"]))].rename_axis(columns=None).reset_index()
     paired = deltas[deltas["metric"] == METRIC].set_index("method")

@@ -54,6 +54,18 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def interval_text(rows: pd.DataFrame) -> pd.Series:
+    """Each row's value and interval as one cell: "0.055 (0.025–0.090)"."""
+    return (
+        rows["value"].map("{:.3f}".format)
+        + " ("
+        + rows["ci_low"].map("{:.3f}".format)
+        + "–"
+        + rows["ci_high"].map("{:.3f}".format)
+        + ")"
+    )
+
+
 def metrics_compact(metrics: dict[str, Any], methods: list[str] | None = None) -> pd.DataFrame:
     """One row per method (only ``methods``, when given): coverage, then each metric as
     "value (low–high)", three decimals: one column a metric, so that the table fits the page."""
@@ -63,17 +75,9 @@ def metrics_compact(metrics: dict[str, Any], methods: list[str] | None = None) -
     if long.empty:
         return pd.DataFrame(columns=["method"])
     names = list(dict.fromkeys(long["metric"]))
-    text = long.assign(
-        cell=lambda t: (
-            t["value"].map("{:.3f}".format)
-            + " ("
-            + t["ci_low"].map("{:.3f}".format)
-            + "–"
-            + t["ci_high"].map("{:.3f}".format)
-            + ")"
-        )
-    )
-    table = text.pivot(index="method", columns="metric", values="cell")[names]
+    table = long.assign(cell=interval_text(long)).pivot(index="method", columns="metric", values="cell")[
+        names
+    ]
     table.insert(0, "coverage", pd.Series({m: e["coverage"] for m, e in metrics["methods"].items()}))
     table = table.rename_axis(columns=None).reset_index()
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
