@@ -18,6 +18,9 @@ from recranker_core.stages import written_by
 from studio import jobs
 
 RUN_KEY = "run"
+NARROW_KEY = "run_narrow"
+NARROW_PX = 768
+"""Streamlit folds the sidebar away below this width; there the run picker is shown on the page."""
 
 
 # Cached by path and modification time, so a run that a later stage extends is read afresh.
@@ -91,11 +94,22 @@ def pick_run() -> RunInfo | None:
         st.session_state["current_run"] = names[0]
     # Streamlit forgets a widget's value when the page changes: each page's selector starts from
     # the choice kept in "current_run", which the selector's callback updates.
-    st.session_state[RUN_KEY] = st.session_state["current_run"]
+    st.session_state[RUN_KEY] = st.session_state[NARROW_KEY] = st.session_state["current_run"]
     labels = {run.name: tables.run_label(run.name, run.manifest) for run in runs}
     choice = st.sidebar.selectbox(
         "Run", names, format_func=labels.get, key=RUN_KEY, on_change=_remember, args=(RUN_KEY, "current_run")
     )
+    # On a phone the sidebar is folded away: the same choice on the page itself, shown only there.
+    with st.container(key="narrow_run"):
+        st.selectbox(
+            "Run",
+            names,
+            format_func=labels.get,
+            key=NARROW_KEY,
+            on_change=_remember,
+            args=(NARROW_KEY, "current_run"),
+        )
+    st.html(f"<style>@media (min-width: {NARROW_PX}px) {{ .st-key-narrow_run {{ display: none; }} }}</style>")
     st.session_state["run_url"] = choice
     st.query_params["run"] = choice
     with st.sidebar:

@@ -5,7 +5,7 @@ import streamlit as st
 from studio import live, promptview, session, users
 
 from recranker_core import rundir
-from recranker_core.analysis import charts
+from recranker_core.analysis import charts, tables
 
 st.title("Live rerank")
 run = session.require_run()
@@ -72,11 +72,20 @@ rankings = pd.concat(
         ),
     ]
 )
-methods = users.methods_for(rankings, user, base, zeroshot=False)
-long = users.lineup(rankings, user, methods, base, test_item)
+available = users.methods_for(rankings, user, base, zeroshot=False)[1:]
 st.subheader("Fresh rankings")
+picked = st.multiselect(
+    f"Methods beside {base} (up to {users.LINEUP})",
+    available,
+    default=users.default_lineup(available, session.judged(run, session.table(run, rundir.RANKINGS))),
+    max_selections=users.LINEUP,
+    key="live_methods",
+)
+methods = [base, *sorted(picked, key=tables.method_order)]
+long = users.lineup(rankings, user, methods, base, test_item)
 grid, mask = users.lineup_grid(long, titles)
-st.dataframe(users.highlighted(grid, mask), width="stretch", key="live_lineup")
+st.caption(f"Highlighted: the test item. ▲/▼: places moved against {base}.")
+st.table(users.highlighted(grid, mask))  # whole titles, as in the User explorer
 st.plotly_chart(charts.bump(long, titles), width="stretch", key="live_bump")
 stored = session.table(run, rundir.RANKINGS)
 stored = stored[(stored["user_id"] == user) & stored["method"].isin(ranked["method"])]

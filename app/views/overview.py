@@ -5,19 +5,26 @@ from studio import session
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, glossary, tables, verdict
+from recranker_core.beyond import NAMES as BEYOND
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
 
 
-def difference_columns(label: str) -> dict:
-    """How a table of paired differences (value, ci_low, ci_high, p_value, verdict) is shown."""
-    return {
-        "value": st.column_config.NumberColumn(label, format="%+.3f"),
-        "ci_low": st.column_config.NumberColumn(format="%+.3f"),
-        "ci_high": st.column_config.NumberColumn(format="%+.3f"),
-        "p_value": st.column_config.NumberColumn("p", format="%.3f"),
-        "verdict": st.column_config.TextColumn("interval excludes 0"),
-    }
+def differences(table, label: str, key: str) -> None:
+    """A table of paired differences (value, ci_low, ci_high, p_value, verdict), each difference and its
+    interval in one cell; the numbers stay in the table (hidden) for sorting and the tests."""
+    st.dataframe(
+        table.assign(interval=tables.interval_text(table, signed=True)),
+        hide_index=True,
+        width="stretch",
+        column_order=[c for c in ("against", "method", "interval", "p_value", "verdict") if c in table],
+        column_config={
+            "interval": st.column_config.TextColumn(f"{label} (95% interval)"),
+            "p_value": st.column_config.NumberColumn("p", format="%.3f"),
+            "verdict": st.column_config.TextColumn("interval excludes 0"),
+        },
+        key=key,
+    )
 
 
 st.title("Runs")
@@ -68,13 +75,7 @@ if len(judged):
             )
         )
         st.markdown("\n".join(f"- {line}" for line in found))
-    st.dataframe(
-        judged,
-        hide_index=True,
-        width="stretch",
-        column_config=difference_columns("Δ NDCG@3"),
-        key="verdict",
-    )
+    differences(judged, "Δ NDCG@3", key="verdict")
     st.caption(
         f"{selected['method']} was chosen by {selected['chosen_by']} among the LLM methods before any test "
         "number was read; its test NDCG@3 minus each rival's on the same users and resamples. "
@@ -161,6 +162,15 @@ if len(beyond):
         "`[prompts] rerank_users`); Δ: minus "
         f"{metrics.get('reference')} over the users both have. Intervals and p: metrics.json `beyond`."
     )
+    pushed = tables.beyond_deltas(metrics)
+    pushed = pushed if every else pushed[pushed["method"].isin(short)]
+    names = [f"{name}@5" for name in BEYOND]
+    shown = st.segmented_control("Difference in", names, default="arp@5", key="overview_beyond_metric")
+    st.plotly_chart(
+        charts.delta_bars(pushed, shown or "arp@5", against=metrics.get("reference"), judged=judged_name),
+        width="stretch",
+        key="beyond_deltas",
+    )
 
 reference = metrics.get("reference")
 change = tables.deltas(metrics)
@@ -171,13 +181,8 @@ if len(change):
         st.segmented_control("Metric", tables.HEADLINE, default="NDCG@3", key="overview_change_metric")
         or "NDCG@3"
     )
-    st.plotly_chart(charts.delta_bars(change, metric), width="stretch", key="deltas")
-    st.dataframe(
-        change[change["metric"] == metric].drop(columns="metric"),
-        hide_index=True,
-        width="stretch",
-        column_config=difference_columns("difference"),
-    )
+    st.plotly_chart(charts.delta_bars(change, metric, judged=judged_name), width="stretch", key="deltas")
+    differences(change[change["metric"] == metric].drop(columns="metric"), f"Δ {metric}", key="delta_table")
     st.caption(
         f"Each method minus {reference} on the same test users, over the same bootstrap resamples "
         f"({metrics['ci_level']:.0%} interval, two-sided bootstrap p). "

@@ -57,7 +57,26 @@ if user is None:
 row = table.set_index("user_id").loc[user]
 test_item = row["test_item"]
 
-st.markdown(f"**Test item:** {titles.get(test_item, f'item {test_item}')}")
+item, story = st.columns([3, 1])
+item.markdown(f"**Test item:** {titles.get(test_item, f'item {test_item}')}")
+
+
+def story_html() -> str:
+    from recranker_core.analysis.report import user_story
+
+    return user_story(run.path, user)
+
+
+story.download_button(
+    "This user's story (HTML)",
+    story_html,
+    file_name=f"{run.name}-user-{user}.html",
+    mime="text/html",
+    icon=":material/download:",
+    help=f"One self-contained page: the held-out item, {base}'s and {judged or base}'s lists, the prompt "
+    "the model read and the user's history.",
+    key="users_story",
+)
 available = users.methods_for(rankings, user, base, zeroshot=True)[1:]
 if "users_methods" in st.session_state:  # another user may lack some of the methods picked for the last
     st.session_state["users_methods"] = [m for m in st.session_state["users_methods"] if m in available]

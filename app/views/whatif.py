@@ -156,18 +156,11 @@ prompt, changed = mine[index], edited[index]
 position = 0
 if task == "listwise":
     shown_items = list(prompt["meta"]["items"])
-    labels = [f"({chr(65 + i)})" for i in range(len(shown_items))]
-    first = shown_items.index(held_out) if held_out in shown_items else 0  # the held-out item, by default
+    # The held-out item's label says so and is the one scored by default.
+    held = shown_items.index(held_out) if held_out in shown_items else None
+    labels = [f"({chr(65 + i)})" + (" · held out" if i == held else "") for i in range(len(shown_items))]
     position = labels.index(
-        right.selectbox(
-            "Score of candidate",
-            labels,
-            index=first,
-            format_func=lambda label: (
-                label + (" · held out" if labels.index(label) == first and held_out in shown_items else "")
-            ),
-            key=f"whatif_label_{variant}",
-        )
+        right.selectbox("Score of candidate", labels, index=held or 0, key=f"whatif_label_{variant}")
     )
 with st.expander("The edited prompt"):
     st.code(changed["messages"][1]["content"], language=None, wrap_lines=True)
@@ -241,20 +234,33 @@ if result and result[0] == (run.name, user, family, scenario):
     fresh = result[1]
     stored_rankings = session.table(run, rundir.RANKINGS)
     stored_rankings = stored_rankings[stored_rankings["user_id"] == user]
-    methods = [base_method] + [m for m in dict.fromkeys(fresh["method"]) if m != base_method]
+    llm = [m for m in dict.fromkeys(fresh["method"]) if m != base_method]
+    # The judged method first (in the family scored here), then the listwise task and the hybrid.
+    wanted = [session.judged(run, stored_rankings), "listwise", "hybrid"]
+    first = [
+        m for w in wanted for m in llm if w and m.removeprefix("zeroshot:") == w.removeprefix("zeroshot:")
+    ]
     chosen = st.multiselect(
-        "Methods",
-        methods,
-        default=[m for m in methods if m.removeprefix("zeroshot:") in (base_method, "listwise", "hybrid")],
+        f"Methods beside {base_method} (up to 2: each shows its stored and its edited list)",
+        llm,
+        default=list(dict.fromkeys(first))[:2],
+        max_selections=2,
         key="whatif_methods",
     )
+    # The base list changes only where the candidates were edited.
+    chosen = ([base_method] if scenario.candidates != stored.candidates else []) + chosen
     test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]
     both = live.beside(stored_rankings, fresh, chosen)
+    reference = f"{base_method} · stored"
+    if base_method not in chosen:
+        both = pd.concat(
+            [stored_rankings[stored_rankings["method"] == base_method].assign(method=reference), both]
+        )
     names = list(dict.fromkeys(both["method"]))
-    long = users.lineup(both, user, names, f"{base_method} · stored", test_item)
+    long = users.lineup(both, user, names, reference, test_item)
     grid, mask = users.lineup_grid(long, titles)
     summary = whatif.moved(stored_rankings, fresh, test_item, [m for m in chosen if m != base_method])
     if summary:
         st.markdown(f"**{summary}**")
-    st.dataframe(users.highlighted(grid, mask), width="stretch", key="whatif_lineup")
+    st.table(users.highlighted(grid, mask))  # whole titles, as in the User explorer
     st.caption("▲/▼: places moved against the stored base list; the test item is highlighted.")

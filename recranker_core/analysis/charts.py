@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 PALETTE = ("#3b5bdb", "#12b886", "#f59f00", "#e8590c", "#7048e8", "#1098ad", "#d6336c", "#495057")
 HIGHLIGHT = "#e8590c"
 MUTED = "#adb5bd"
 
 
-# Okabe and Ito's colour-blind-safe palette, one fixed colour per method family, so that a method has
-# the same colour on every page, in every run and in the report.
+# Okabe and Ito's colour-blind-safe palette, with two of Paul Tol's muted colours (hybrid-tuned, the
+# control), one fixed colour per method family, so that a method has the same colour on every page, in
+# every run and in the report.
 METHOD_COLOURS = {
     "pointwise": "#0072B2",
     "pairwise": "#E69F00",
@@ -20,7 +23,7 @@ METHOD_COLOURS = {
     "hybrid": "#CC79A7",
     "hybrid-tuned": "#882255",
     "fusion": "#D55E00",
-    "control:hints": "#000000",
+    "control:hints": "#999933",  # a mid tone, seen on light and dark pages alike (black was not)
 }
 LIGHTER = {"#0072B2": "#56B4E9", "#E69F00": "#F0E442", "#009E73": "#88CCAA", "#D55E00": "#EE9977"}
 """Zero-shot and +prior variants: a lighter shade of their task's colour."""
@@ -39,13 +42,13 @@ def method_colour(method: str) -> str:
 
 
 def _layout(figure: go.Figure, height: int = 420, **extra) -> go.Figure:
-    figure.update_layout(
-        template="plotly_white",
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": 1.12, "x": 0, "title": None},
-        **extra,
-    )
+    look = {
+        "template": "plotly_white",
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "legend": {"orientation": "h", "y": 1.12, "x": 0, "title": None},
+    }
+    figure.update_layout(**(look | extra))
     return figure
 
 
@@ -71,8 +74,7 @@ def metric_bars(
             error_y=_whiskers(rows),
             hovertemplate="%{x}<br>" + str(name) + " = %{y:.4f}<extra></extra>",
         )
-    methods = list(dict.fromkeys(long["method"]))
-    ticks = {"tickvals": methods, "ticktext": [f"<b>{m} (judged)</b>" if m == judged else m for m in methods]}
+    ticks = _ticks(list(dict.fromkeys(long["method"])), judged)
     return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None, xaxis=ticks)
 
 
@@ -88,22 +90,34 @@ def _whiskers(rows: pd.DataFrame, value: str = "value", low: str = "ci_low", hig
     }
 
 
-def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
+UNDECIDED_OPACITY = 0.35
+"""How faint a paired difference's bar is drawn when its interval includes 0."""
+
+
+def delta_bars(
+    table: pd.DataFrame, metric: str, against: str = "the base model", judged: str | None = None
+) -> go.Figure:
     """Horizontal bars of each method's paired difference in ``metric`` from the reference, with its
-    interval; coloured where the interval excludes 0 (see :func:`analysis.tables.deltas`)."""
+    interval, in the method's colour; faint where the interval includes 0 (see
+    :func:`analysis.tables.deltas`); the ``judged`` method's name is bold."""
     rows = table[table["metric"] == metric]
-    colours = rows["verdict"].map({"better": PALETTE[1], "worse": HIGHLIGHT}).fillna(MUTED).tolist()
+    decided = rows["verdict"].astype(bool)
     figure = go.Figure(
         go.Bar(
             x=rows["value"],
             y=rows["method"],
             orientation="h",
-            marker_color=colours,
-            customdata=rows[["ci_low", "ci_high", "p_value"]],
+            marker={
+                "color": [method_colour(m) for m in rows["method"]],
+                "opacity": np.where(decided, 1.0, UNDECIDED_OPACITY).tolist(),
+            },
+            customdata=np.column_stack(
+                [rows["ci_low"], rows["ci_high"], rows["p_value"], np.where(decided, "", ", undecided")]
+            ),
             error_x=_whiskers(rows),
             hovertemplate=(
-                "%{y}: %{x:+.4f} (%{customdata[0]:+.4f} to %{customdata[1]:+.4f}, "
-                "p = %{customdata[2]:.3f})<extra></extra>"
+                "%{y}: %{x:+.3f} (%{customdata[0]:+.3f} to %{customdata[1]:+.3f}, "
+                "p = %{customdata[2]:.3f}%{customdata[3]})<extra></extra>"
             ),
         )
     )
@@ -111,9 +125,14 @@ def delta_bars(table: pd.DataFrame, metric: str) -> go.Figure:
     return _layout(
         figure,
         height=max(220, 34 * len(rows)),
-        xaxis_title=f"{metric}: paired difference from the base model",
-        yaxis={"autorange": "reversed"},
+        xaxis_title=f"{metric}: paired difference from {against} (faint: the interval includes 0)",
+        yaxis={"autorange": "reversed", **_ticks(list(rows["method"]), judged)},
     )
+
+
+def _ticks(methods: list[str], judged: str | None) -> dict:
+    """Axis labels naming ``methods``, the judged one bold."""
+    return {"tickvals": methods, "ticktext": [f"<b>{m} (judged)</b>" if m == judged else m for m in methods]}
 
 
 def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
@@ -295,37 +314,85 @@ def duplicate_bars(table: pd.DataFrame) -> go.Figure:
     )
 
 
-def slice_bars(table: pd.DataFrame, metric: str) -> go.Figure:
-    """One row of bars per slice group: each method's paired difference in ``metric`` from the reference,
-    with its interval (rows of ``analysis.slices.slice_metrics`` for one dimension)."""
+def slice_bars(
+    table: pd.DataFrame, metric: str, methods: list[str] | None = None, judged: str | None = None
+) -> go.Figure:
+    """Small multiples, one panel per method (of ``methods``, in order; default: every method compared):
+    one bar per slice group, the method's paired difference in ``metric`` from the reference with its
+    interval, on one scale across the panels (rows of ``analysis.slices.slice_metrics`` for one
+    dimension); the ``judged`` method's panel title is bold."""
     rows = table[(table["metric"] == metric) & table["delta"].notna()].sort_values("order", kind="stable")
-    labels = rows["group"] + " (" + rows["users"].astype(str) + " users)"
-    figure = go.Figure()
-    for method, part in rows.groupby("method", sort=False):
+    present = list(dict.fromkeys(rows["method"]))
+    methods = [m for m in (methods or present) if m in present]
+    sizes = rows.groupby("group", sort=False)["users"].agg(["min", "max"])
+    # A slice's size is in its label where every method counts the same users (accuracy metrics).
+    labels = {
+        group: f"{group} ({size['max']} users)" if size["min"] == size["max"] else str(group)
+        for group, size in sizes.iterrows()
+    }
+    figure = make_subplots(
+        rows=1,
+        cols=max(1, len(methods)),
+        shared_yaxes=True,
+        subplot_titles=[f"<b>{m} (judged)</b>" if m == judged else m for m in methods],
+        horizontal_spacing=0.015,
+    )
+    for column, method in enumerate(methods, start=1):
+        part = rows[rows["method"] == method]
         figure.add_bar(
-            name=method,
-            y=labels[part.index],
+            y=part["group"].map(labels),
             x=part["delta"],
             orientation="h",
             marker_color=method_colour(method),
             error_x=_whiskers(part, "delta", "delta_low", "delta_high"),
-            hovertemplate="%{y}<br>" + method + ": %{x:+.4f}<extra></extra>",
+            customdata=part[["users", "delta_low", "delta_high"]],
+            hovertemplate=(
+                f"%{{y}}<br>{method}: %{{x:+.3f}} (%{{customdata[1]:+.3f}} to %{{customdata[2]:+.3f}}), "
+                "%{customdata[0]} users<extra></extra>"
+            ),
+            showlegend=False,
+            row=1,
+            col=column,
         )
-    figure.add_vline(x=0, line_color=MUTED)
+        figure.add_vline(x=0, line_color=MUTED, row=1, col=column)
+    figure.update_xaxes(matches="x", tickformat="+.2f", nticks=4)
+    figure.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=list(labels.values()))
+    figure.update_annotations(font_size=13)
     return _layout(
         figure,
-        height=max(260, 28 * len(labels.unique()) * max(1, rows["method"].nunique()) // 2 + 80),
-        barmode="group",
-        xaxis_title=f"{metric} difference from the reference (95% CI)",
-        yaxis={"autorange": "reversed", "title": None},
+        height=max(240, 30 * len(labels) + 110),
+        title={"text": f"{metric} difference from the reference (95% CI)", "font_size": 13, "x": 0},
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )
 
 
-def rank_change_histogram(changes: pd.DataFrame) -> go.Figure:
-    """How many users each method moved the test item up (> 0) or down against the reference."""
-    colours = {method: method_colour(method) for method in changes["method"].unique()}
-    figure = px.histogram(changes, x="change", color="method", barmode="group", color_discrete_map=colours)
-    figure.update_traces(xbins={"size": 1})
+MOVE_COLOURS = {"down": HIGHLIGHT, "same place": MUTED, "up": PALETTE[1]}
+"""The moves chart's colours: as the paired differences' worse, unchanged and better."""
+
+
+def move_bars(counts: pd.DataFrame) -> go.Figure:
+    """One bar per method, split into the shares of users whose test item it moved down, left in place and
+    moved up against the reference (``analysis.slices.move_counts``)."""
+    methods = list(dict.fromkeys(counts["method"]))
+    figure = go.Figure()
+    for direction, colour in MOVE_COLOURS.items():
+        part = counts[counts["direction"] == direction]
+        figure.add_bar(
+            name=f"moved {direction}" if direction != "same place" else direction,
+            y=part["method"],
+            x=part["share"],
+            orientation="h",
+            marker_color=colour,
+            customdata=part["users"],
+            text=[f"{share:.0%}" if share >= 0.04 else "" for share in part["share"]],
+            textposition="inside",
+            hovertemplate="%{y}: %{x:.1%} (%{customdata} users)<extra>" + direction + "</extra>",
+        )
     return _layout(
-        figure, height=320, xaxis_title="places moved up (against the reference)", yaxis_title="users"
+        figure,
+        height=max(200, 34 * len(methods) + 110),
+        barmode="stack",
+        legend={"orientation": "h", "y": 1.12, "x": 0, "title": None, "traceorder": "normal"},
+        xaxis={"title": "share of the users whose test item the reference lists", "tickformat": ".0%"},
+        yaxis={"autorange": "reversed", "title": None, "categoryorder": "array", "categoryarray": methods},
     )

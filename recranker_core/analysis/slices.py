@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recranker_core import beyond
 from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import per_user_metrics, summarize
 
@@ -22,6 +23,13 @@ DIMENSIONS = {
 }
 POSITIONS = ((1, 3, "1–3"), (4, 6, "4–6"), (7, 10, "7–10"))
 NOT_LISTED = "not in the ten"
+MIN_USERS = 20
+"""Where two or more genres (not all of them) hold fewer users than this, they are folded into one: alone,
+their intervals are too wide to read (six users of Film-Noir). The other dimensions' slices are ordered
+ranges, which a fold would mix up: quartiles are equal by construction, and a small base-position range
+is itself a finding."""
+FOLDED = ("genre",)
+"""The dimensions whose small slices are folded together."""
 
 
 def user_features(
@@ -41,15 +49,38 @@ def user_features(
     return table
 
 
-def groups(features: pd.DataFrame) -> pd.DataFrame:
-    """dimension, group, order, user_id: which users each slice holds (see ``DIMENSIONS``)."""
+def groups(features: pd.DataFrame, minimum: int = MIN_USERS) -> pd.DataFrame:
+    """dimension, group, order, user_id: which users each slice holds (see ``DIMENSIONS``), slices under
+    ``minimum`` users folded together (:func:`fold`)."""
     frames = [
         _quartiles(features, "activity", "likes"),
         _quartiles(features, "popularity", "likes"),
         _positions(features),
         _genres(features),
     ]
-    return pd.concat(frames, ignore_index=True)
+    return fold(pd.concat(frames, ignore_index=True), minimum)
+
+
+def fold(members: pd.DataFrame, minimum: int) -> pd.DataFrame:
+    """``members`` with, in each dimension of :data:`FOLDED` where two or more slices but not all hold
+    fewer than ``minimum`` users, those slices made one, named for how many it holds and placed last (a
+    user of two is in it once)."""
+    sizes = members[members["dimension"].isin(FOLDED)].groupby(["dimension", "group"], sort=False)["user_id"]
+    sizes = sizes.nunique()
+    small = sizes[sizes < minimum]
+    count = small.groupby(level="dimension").size()
+    # Where every slice is small (a tiny run), folding would leave nothing to compare: they stay.
+    kept = count[(count >= 2) & (count < sizes.groupby(level="dimension").size().reindex(count.index))]
+    small = small[small.index.get_level_values("dimension").isin(kept.index)]
+    if small.empty:
+        return members
+    folded = pd.MultiIndex.from_frame(members[["dimension", "group"]]).isin(small.index)
+    out = members.copy()
+    out.loc[folded, "group"] = out.loc[folded, "dimension"].map(
+        lambda d: f"{count[d]} slices under {minimum} users"
+    )
+    out.loc[folded, "order"] = members.groupby("dimension")["order"].transform("max")[folded] + 1
+    return out.drop_duplicates(["dimension", "group", "user_id"], ignore_index=True)
 
 
 def slice_metrics(
@@ -65,22 +96,47 @@ def slice_metrics(
         for method, entry in summarize(subset, config, seed, reference).items():
             for metric, value in entry["metrics"].items():
                 delta = entry.get("delta", {}).get(metric, {})
-                rows.append(
-                    {
-                        "dimension": dimension,
-                        "group": group,
-                        "order": order,
-                        "users": entry["users"],
-                        "method": method,
-                        "metric": metric,
-                        **value,
-                        "delta": delta.get("value", np.nan),
-                        "delta_low": delta.get("ci_low", np.nan),
-                        "delta_high": delta.get("ci_high", np.nan),
-                        "p_value": delta.get("p_value", np.nan),
-                    }
-                )
+                rows.append(_row(dimension, group, order, entry["users"], method, metric, value, delta))
     return pd.DataFrame(rows)
+
+
+def beyond_slices(
+    rankings: pd.DataFrame,
+    catalogue: beyond.Catalogue,
+    members: pd.DataFrame,
+    config: EvaluationConfig,
+    seed: int,
+    reference: str,
+) -> pd.DataFrame:
+    """``slice_metrics``' rows for the beyond-accuracy metrics (``beyond.beyond_document`` over each slice's
+    users): a method's value over the slice's users it has lists for, its difference from ``reference`` over
+    those both have."""
+    rows = []
+    for (dimension, group, order), users in members.groupby(["dimension", "group", "order"], sort=False):
+        ids = np.sort(users["user_id"].unique())
+        document = beyond.beyond_document(rankings, catalogue, ids, config, seed, reference)
+        for method, entries in document.items():
+            for metric, entry in entries.items():
+                value = {name: entry[name] for name in ("value", "ci_low", "ci_high")}
+                delta = entry.get("delta", {})
+                rows.append(_row(dimension, group, order, entry["users"], method, metric, value, delta))
+    return pd.DataFrame(rows)
+
+
+def _row(dimension, group, order, users, method, metric, value: dict, delta: dict) -> dict:
+    return {
+        "dimension": dimension,
+        "group": group,
+        "order": order,
+        "users": users,
+        "method": method,
+        "metric": metric,
+        **value,
+        "delta": delta.get("value", np.nan),
+        "delta_low": delta.get("ci_low", np.nan),
+        "delta_high": delta.get("ci_high", np.nan),
+        "p_value": delta.get("p_value", np.nan),
+    }
 
 
 def all_slices(
@@ -90,10 +146,11 @@ def all_slices(
     config: EvaluationConfig,
     seed: int,
     reference: str,
+    minimum: int = MIN_USERS,
 ) -> pd.DataFrame:
     """``slice_metrics`` of every method in ``rankings`` over the evaluated users in ``truth``."""
     per_user = per_user_metrics(rankings, truth, config.ks)
-    return slice_metrics(per_user, groups(features), config, seed, reference)
+    return slice_metrics(per_user, groups(features, minimum), config, seed, reference)
 
 
 def extremes(
@@ -103,6 +160,7 @@ def extremes(
     ``metric`` from the reference is lowest (worst first) and highest (best first): dimension, group, users,
     delta, delta_low, delta_high, p_value."""
     rows = table[(table["method"] == method) & (table["metric"] == metric) & table["delta"].notna()]
+    rows = rows[(rows["delta_low"] != 0) | (rows["delta_high"] != 0)]  # nothing moved there (not listed)
     columns = ["dimension", "group", "users", "delta", "delta_low", "delta_high", "p_value"]
     ordered = rows.sort_values(["delta", "users"], ascending=[True, False], kind="stable")[columns]
     return ordered.head(count).reset_index(drop=True), ordered.iloc[::-1].head(count).reset_index(drop=True)
@@ -116,6 +174,25 @@ def rank_changes(rankings: pd.DataFrame, truth: pd.DataFrame, reference: str) ->
     moved = hits[hits["method"] != reference].join(base, on="user_id", how="inner")
     moved["change"] = moved["base_rank"] - moved["rank"]
     return moved[["user_id", "method", "base_rank", "rank", "change"]].reset_index(drop=True)
+
+
+MOVES = ("down", "same place", "up")
+
+
+def move_counts(changes: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """method, direction (:data:`MOVES`), users, share: how many users each of ``methods`` moved the test
+    item down, left in place or moved up (``rank_changes``), the methods in the order given."""
+    direction = np.select([changes["change"] < 0, changes["change"] > 0], ["down", "up"], "same place")
+    counts = (
+        changes.assign(direction=direction)
+        .groupby(["method", "direction"])
+        .size()
+        .reindex(pd.MultiIndex.from_product([methods, MOVES], names=["method", "direction"]), fill_value=0)
+        .rename("users")
+        .reset_index()
+    )
+    totals = counts.groupby("method")["users"].transform("sum")
+    return counts.assign(share=counts["users"] / totals.where(totals > 0, 1))
 
 
 def _quartiles(features: pd.DataFrame, column: str, unit: str) -> pd.DataFrame:

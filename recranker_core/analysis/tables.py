@@ -12,6 +12,8 @@ from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
 
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
+DELTA_FIELDS = ("value", "ci_low", "ci_high", "p_value")
+"""What a paired difference holds in metrics.json."""
 
 
 def method_order(method: str) -> tuple[int, str]:
@@ -54,14 +56,19 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def interval_text(rows: pd.DataFrame) -> pd.Series:
-    """Each row's value and interval as one cell: "0.055 (0.025–0.090)"."""
+def interval_text(
+    rows: pd.DataFrame, value: str = "value", low: str = "ci_low", high: str = "ci_high", signed: bool = False
+) -> pd.Series:
+    """Each row's ``value`` and interval as one cell: "0.055 (0.025–0.090)"; ``signed`` (a difference):
+    "+0.012 (−0.030 to +0.050)"."""
+    number = "{:+.3f}" if signed else "{:.3f}"
+    between = " to " if signed else "–"
     return (
-        rows["value"].map("{:.3f}".format)
+        rows[value].map(number.format)
         + " ("
-        + rows["ci_low"].map("{:.3f}".format)
-        + "–"
-        + rows["ci_high"].map("{:.3f}".format)
+        + rows[low].map(number.format)
+        + between
+        + rows[high].map(number.format)
         + ")"
     )
 
@@ -192,7 +199,24 @@ def deltas(metrics: dict[str, Any]) -> pd.DataFrame:
         for method, entry in metrics["methods"].items()
         for name, interval in entry.get("delta", {}).items()
     ]
-    table = pd.DataFrame(rows, columns=["method", "metric", "value", "ci_low", "ci_high", "p_value"])
+    return _deltas(rows)
+
+
+def beyond_deltas(metrics: dict[str, Any]) -> pd.DataFrame:
+    """:func:`deltas` of the beyond-accuracy metrics (``higher``/``lower`` in place of better and worse:
+    more popular items are not better or worse in themselves); empty for runs evaluated before them."""
+    rows = [
+        {"method": method, "metric": name, **{k: cell["delta"][k] for k in DELTA_FIELDS}}
+        for method, entry in metrics.get("beyond", {}).items()
+        for name, cell in entry.items()
+        if "delta" in cell
+    ]
+    table = _deltas(rows)
+    return table.assign(verdict=table["verdict"].map({"better": "higher", "worse": "lower", "": ""}))
+
+
+def _deltas(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=["method", "metric", *DELTA_FIELDS])
     table["verdict"] = verdicts(table)
     return table.sort_values("method", key=lambda s: s.map(method_order), kind="stable").reset_index(
         drop=True

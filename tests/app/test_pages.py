@@ -74,6 +74,8 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     judged = metrics["selected"]["method"]
     labelled = [o for o in at.selectbox(key="users_user").options if "→" in o]
     assert labelled and all(f"→ {judged} #" in o for o in labelled)  # the judged method, as on every page
+    story = [b.proto for b in at.get("download_button") if b.proto.label == "This user's story (HTML)"]
+    assert len(story) == 1 and judged in story[0].help  # the page (report.user_story) is tested on its own
 
 
 def test_user_filters_and_a_user_without_llm_results(full):
@@ -102,7 +104,7 @@ def test_an_exact_user_id_goes_to_that_user(full):
 
 
 def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
-    from recranker_core.analysis import verdict
+    from recranker_core.analysis import slices, verdict
 
     at = app(SLICES)
     assert not at.exception
@@ -111,22 +113,23 @@ def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
     assert at.multiselect(key="slices_methods").value == short  # the short set, the rest a click away
     frames = [d.value for d in at.dataframe]
     table = next(f for f in frames if "method" in f.columns)
-    hurt, helped = (f for f in frames if "dimension" in f.columns)
+    hurt, helped = (f for f in frames if "slice" in f.columns)
     # The judged method's slices, worst first and best first, over every kind of slice.
     assert list(hurt["delta"]) == sorted(hurt["delta"]) and list(helped["delta"]) == sorted(
         helped["delta"], reverse=True
     )
     assert (
         hurt["delta"].iloc[0] <= helped["delta"].iloc[0]
-        and len(set(hurt["dimension"]) | set(helped["dimension"])) >= 1
+        and all(": " in name for name in [*hurt["slice"], *helped["slice"]])  # "dimension: group"
     )
-    assert f"Where {metrics['selected']['method']} hurt and helped most" in texts(at)
+    assert f"Where {metrics['selected']['method']} hurt and helped NDCG@3 most" in texts(at)
     evaluated = metrics["test_users"]
     by_group = table.drop_duplicates("group")
     assert by_group["users"].sum() == evaluated  # activity quartiles hold every user once
     at.selectbox(key="slices_dimension").select("base position").run()
     table = next(d.value for d in at.dataframe if "method" in d.value.columns)
-    assert set(table["group"]) <= {"1–3", "4–6", "7–10", "not in the ten"}
+    folded = {f"{n} slices under {slices.MIN_USERS} users" for n in range(2, 5)}
+    assert set(table["group"]) <= {"1–3", "4–6", "7–10", "not in the ten"} | folded
     missed = table[table["group"] == "not in the ten"]
     assert (missed["delta"].dropna() == 0).all()  # no method can rerank an item the base model did not list
     assert {"slices_chart", "slices_changes"} <= set(charts(at))
@@ -135,6 +138,14 @@ def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
     query = parse_qs(link.query_string)
     assert link.page == "users" and query["slice"] == [f"base position: {group}"]
     assert "users" not in query  # the explorer finds the slice's users: no ids in the URL
+    at.selectbox(key="slices_metric").select("arp@5").run()
+    assert not at.exception
+    judged = metrics["selected"]["method"]
+    assert f"Where {judged} lowered and raised arp@5 most" in texts(at)
+    table = next(d.value for d in at.dataframe if "method" in d.value.columns)
+    # The reference lists every evaluated user; a slice's beyond-accuracy values are over those users.
+    reference = table[table["method"] == metrics["reference"]]
+    assert reference["users"].sum() == evaluated and (reference["value"] > 0).all()
 
 
 def test_the_user_explorer_shows_a_slices_users(full):
@@ -146,7 +157,8 @@ def test_the_user_explorer_shows_a_slices_users(full):
     ]
     members = slices.groups(slices.user_features(*tables, evaluation_truth(full), "implicitmf"))
     first = members[members["dimension"] == "activity"].iloc[0]
-    expected = sorted(members.loc[members["group"] == first["group"], "user_id"].astype(str))
+    same = (members["dimension"] == "activity") & (members["group"] == first["group"])
+    expected = sorted(members.loc[same, "user_id"].astype(str))
     name = f"activity: {first['group']}"
     at = app(USERS, slice=name)
     assert not at.exception
@@ -207,7 +219,10 @@ def test_what_if_reranks_the_whole_user_with_a_replaced_candidate_and_another_hi
     assert not at.exception and f'"{new}"' in at.code[0].value and f'"{old}"' not in at.code[0].value
     at.button(key="whatif_rerank").click().run()
     assert not at.exception
-    lineup = at.dataframe[0].value
+    judged = json.loads((full / "metrics.json").read_text())["selected"]["method"].removeprefix("zeroshot:")
+    assert judged in at.multiselect(key="whatif_methods").value  # the judged method, as on every page
+    at.multiselect(key="whatif_methods").set_value(["listwise", "hybrid"]).run()
+    lineup = at.table[0].value
     assert list(lineup.columns) == [
         f"{name} · {kind}"
         for name in ("base:implicitmf", "listwise", "hybrid")
@@ -233,7 +248,7 @@ def test_what_if_attribution_of_a_listwise_prompt_belongs_to_the_candidate_score
         and p["meta"]["task"] == "listwise"
     )
     truth = pd.read_parquet(full / "split.parquet").query("role == 'test'").set_index("user_id")["item_id"]
-    assert label.value == f"({chr(65 + list(prompt['meta']['items']).index(truth[user]))})"
+    assert label.value == f"({chr(65 + list(prompt['meta']['items']).index(truth[user]))}) · held out"
     assert "Held-out test item:" in texts(at) and any(
         "history as the prompts show it" in e.label for e in at.expander
     )
@@ -337,6 +352,11 @@ def test_live_rerank_matches_the_stored_rankings(full):
     assert "live_bump" in charts(at)
     # Fusion and the hint control are recomputed with the run's lambdas, and are among the identical ones.
     assert {"fusion", "control:hints"} <= set(at.session_state["live_result"][2]["method"])
+    judged = json.loads((full / "metrics.json").read_text())["selected"]["method"]
+    picked = at.multiselect(key="live_methods").value
+    assert list(at.table[0].value.columns) == ["base:implicitmf", *picked] and len(picked) <= 4
+    # Live rerank scores the tuned model: the judged method there, unless it is a zero-shot one.
+    assert (judged in picked) != judged.startswith("zeroshot:")
 
 
 def test_pages_of_a_run_without_llm_stages_say_what_to_run(runs):
@@ -395,8 +415,10 @@ def test_a_run_with_collaborative_tokens_shows_them_and_scores_its_what_ifs(
     at.segmented_control(key="whatif_family").set_value("zero-shot").run()
     at.button(key="whatif_rerank").click().run()
     assert not at.exception
-    lineup = at.dataframe[0].value
-    assert list(lineup.columns)[2:] == ["zeroshot:listwise · stored", "zeroshot:listwise · edited"]
+    columns = list(at.table[0].value.columns)
+    # The candidates are unchanged: the stored base list, then each method's stored and edited lists.
+    assert columns[0] == "base:implicitmf · stored" and len(columns) in (3, 5)
+    assert "zeroshot:listwise · edited" in columns and all(c.startswith("zeroshot:") for c in columns[1:])
 
 
 OVERVIEW = "views/overview.py"

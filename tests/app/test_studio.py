@@ -299,8 +299,10 @@ def test_deltas_mark_intervals_that_exclude_zero_and_run_comparison():
     }
     table = tables.deltas(metrics).set_index("method")
     assert table["verdict"].to_dict() == {"pointwise": "", "pairwise": "worse", "hybrid": "better"}
-    colours = charts.delta_bars(tables.deltas(metrics), "HR@3").data[0].marker.color
-    assert colours[0] == charts.MUTED and charts.MUTED not in colours[1:]
+    bars = charts.delta_bars(tables.deltas(metrics), "HR@3").data[0]
+    assert list(bars.y) == ["pointwise", "pairwise", "hybrid"]
+    assert list(bars.marker.color) == [charts.method_colour(m) for m in bars.y]  # a method's own colour
+    assert list(bars.marker.opacity) == [charts.UNDECIDED_OPACITY, 1.0, 1.0]  # faint: interval holds 0
     other = {**METRICS, "methods": {m: e for m, e in METRICS["methods"].items() if m != "hybrid"}}
     long = tables.compare_runs({"a": METRICS, "b": METRICS, "c": other})
     wide = tables.compare_wide(long, "HR@3", ("a", "b", "c"))
@@ -363,9 +365,23 @@ def test_a_method_has_one_colour_in_every_chart_and_run():
     # zero-shot and +prior rows share their task's hue, lighter
     assert charts.method_colour("zeroshot:pointwise") == charts.LIGHTER[charts.method_colour("pointwise")]
     assert charts.method_colour("pairwise+prior") == charts.LIGHTER[charts.method_colour("pairwise")]
-    changes = pd.DataFrame({"method": ["listwise", "fusion", "listwise"], "change": [1, -2, 0]})
-    figure = charts.rank_change_histogram(changes)
-    assert {t.name: t.marker.color for t in figure.data} == {
-        "listwise": charts.method_colour("listwise"),
-        "fusion": charts.method_colour("fusion"),
-    }
+    table = pd.DataFrame(
+        {
+            "group": ["q1", "q2"] * 2,
+            "order": [0, 1] * 2,
+            "users": [30, 40] * 2,
+            "method": ["listwise", "listwise", "fusion", "fusion"],
+            "metric": "NDCG@3",
+            "delta": [0.01, -0.02, 0.03, 0.0],
+            "delta_low": -0.05,
+            "delta_high": 0.05,
+        }
+    )
+    figure = charts.slice_bars(table, "NDCG@3", ["fusion", "listwise", "hybrid"], judged="listwise")
+    # One panel per method asked for and present, in that order, each in its method's colour.
+    assert [(t.xaxis, t.marker.color) for t in figure.data] == [
+        ("x", charts.method_colour("fusion")),
+        ("x2", charts.method_colour("listwise")),
+    ]
+    assert list(figure.data[0].y) == ["q1 (30 users)", "q2 (40 users)"]
+    assert [a.text for a in figure.layout.annotations] == ["fusion", "<b>listwise (judged)</b>"]
