@@ -22,6 +22,7 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto; color: #212529; }
 h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #dee2e6; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
+table { display: block; overflow-x: auto; } /* a wide table scrolls inside itself */
 th, td { border: 1px solid #dee2e6; padding: 0.25rem 0.5rem; text-align: left; }
 th { background: #f1f3f5; } .muted { color: #868e96; } .test { background: #fff3bf; font-weight: 600; }
 .lists { display: flex; gap: 2rem; } pre { white-space: pre-wrap; background: #f8f9fa; padding: 0.6rem; }
@@ -31,26 +32,33 @@ METRIC = verdict.METRIC
 
 
 def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
-    """The report of the run folder ``run`` (and its comparison with the runs in ``compare``) as HTML."""
+    """The report of the run folder ``run`` (and its comparison with the runs in ``compare``) as HTML:
+    the answer first (verdict, findings and three charts), then the details."""
     manifest = Manifest.read(run)
     metrics = _read(run, rundir.METRICS, rundir.read_json)
     figures = _Figures()
     sections = [
-        _summary(run, manifest, metrics),
-        _verdict(run, metrics),
-        _beyond(metrics),
+        _heading(run),
+        _answer(run, metrics, figures),
+        "<h2 class='part'>Details</h2>",
+        _facts(manifest, metrics),
+        _rivals(metrics),
         _metrics(metrics, figures),
-        _slices(run, manifest, figures),
-        _bias(run, figures),
+        _beyond(metrics),
+        _slices(run, manifest, metrics, figures),
         _hybrid(run),
         _stories(run, manifest, metrics),
         _comparison(run, manifest, metrics, compare, figures),
         _settings(manifest),
     ]
-    body = "\n".join(section for section in sections if section)
+    return page(f"RecRanker report: {run.name}", "\n".join(section for section in sections if section))
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained HTML document in the report's style."""
     return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>RecRanker report: "
-        f"{html.escape(run.name)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
     )
 
 
@@ -69,6 +77,42 @@ def write(run: Path, out: Path, compare: tuple[Path, ...] = ()) -> Path:
     return out
 
 
+def user_story(run: Path, user) -> str:
+    """One test user's story as a self-contained HTML page: the run's verdict, the held-out item, the
+    reference's and the judged method's lists, the prompt the model read and the user's history."""
+    from recranker_core.stages.create import evaluation_truth
+
+    manifest = Manifest.read(run)
+    metrics = _read(run, rundir.METRICS, rundir.read_json)
+    rankings = rundir.read_table(run / rundir.RANKINGS)
+    reference = manifest.primary_method
+    method = verdict.judged_method(metrics, set(rankings["method"])) or reference
+    prompts_file = run / rundir.INSTRUCTIONS / "test.jsonl"
+    prompts = rundir.read_prompts(prompts_file) if prompts_file.is_file() else []
+    told = stories.story(rankings, evaluation_truth(run), prompts, user, method, reference)
+    titles = title_map(rundir.read_table(run / rundir.ITEMS))
+    split = rundir.read_table(run / rundir.SPLIT)
+    rated = split[(split["user_id"] == user) & (split["role"] != "test")].sort_values("seq", ascending=False)
+    history = pd.DataFrame(
+        {
+            "title": [titles.get(i, f"item {i}") for i in rated["item_id"]],
+            "feedback": rated["feedback"],
+            "rating": rated["rating"],
+        }
+    )
+    said = verdict.sentence(metrics)
+    body = (
+        f"<h1>User {html.escape(str(user))}: {html.escape(method)} against {html.escape(reference)}</h1>"
+        f"<p class='muted'>From the run {html.escape(run.name)}, by RecRanker Studio."
+        + (f" The run's verdict: {html.escape(said)}." if said else "")
+        + "</p>"
+        + _story(told, titles, method, reference)
+        + f"<h3>History: {len(history)} rated before the test item, most recent first</h3>"
+        + _html_table(history)
+    )
+    return page(f"RecRanker story: user {user} in {run.name}", body)
+
+
 class _Figures:
     """plotly figures as HTML: the first carries plotly.js inline, the rest use it."""
 
@@ -82,7 +126,54 @@ class _Figures:
         )
 
 
-def _summary(run: Path, manifest: Manifest, metrics: dict) -> str:
+def _heading(run: Path) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"<h1>RecRanker report: {html.escape(run.name)}</h1><p class='muted'>Made {when} by RecRanker "
+        "Studio. Every interval is a 95% bootstrap interval over the evaluated test users; every difference "
+        "is paired (same users, same resamples) against the base model whose candidates the LLM reranks."
+        "</p>"
+    )
+
+
+def _answer(run: Path, metrics: dict, figure) -> str:
+    """The verdict, the measured findings and three charts: the paired difference in accuracy, the
+    position bias, and the difference in how popular the listed items are."""
+    said = verdict.sentence(metrics)
+    parts = ["<h2>The answer</h2>"]
+    if said:
+        answer, _, rest = said.partition(": ")
+        found = verdict.findings(
+            metrics,
+            rundir.read_table(run / rundir.LLM_OUTPUTS),
+            rundir.read_table(run / rundir.TASK_SCORES),
+            rundir.read_table(run / rundir.RANKINGS),
+        )
+        parts.append(
+            f"<p class='verdict'><b>{html.escape(answer)}</b>: {html.escape(rest)}</p><ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in found)
+            + "</ul>"
+        )
+    short, judged = verdict.default_methods(metrics), verdict.judged_method(metrics, set(metrics["methods"]))
+    reference = metrics["reference"]
+    accuracy = tables.deltas(metrics)
+    if len(accuracy):
+        parts += [
+            f"<h3>Does the LLM beat {html.escape(reference)}?</h3>",
+            figure(charts.delta_bars(accuracy[accuracy["method"].isin(short)], METRIC, reference, judged)),
+        ]
+    parts.append(_bias(run, figure))
+    popular = tables.beyond_deltas(metrics)
+    if len(popular):
+        parts += [
+            "<h3>Does it push popular items?</h3><p class='muted'>arp@5: the mean popularity (share of "
+            "users who rated an item in training) of the top 5, minus the reference's on the same users.</p>",
+            figure(charts.delta_bars(popular[popular["method"].isin(short)], "arp@5", reference, judged)),
+        ]
+    return "".join(parts)
+
+
+def _facts(manifest: Manifest, metrics: dict) -> str:
     config = manifest.config
     facts = {
         "dataset": manifest.dataset.get("name", "?"),
@@ -95,31 +186,13 @@ def _summary(run: Path, manifest: Manifest, metrics: dict) -> str:
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()
     )
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"<h1>RecRanker report: {html.escape(run.name)}</h1><p class='muted'>Made {when} by RecRanker "
-        "Studio. Every interval is a 95% bootstrap interval over the evaluated test users; every difference "
-        "is paired (same users, same resamples) against the base model whose candidates the LLM reranks."
-        f"</p><table>{rows}</table>"
-    )
+    return f"<h3>The run</h3><table>{rows}</table>"
 
 
-def _verdict(run: Path, metrics: dict) -> str:
+def _rivals(metrics: dict) -> str:
     judged = tables.verdict(metrics, METRIC)
     if judged.empty:
         return ""
-    found = verdict.findings(
-        metrics,
-        rundir.read_table(run / rundir.LLM_OUTPUTS),
-        rundir.read_table(run / rundir.TASK_SCORES),
-        rundir.read_table(run / rundir.RANKINGS),
-    )
-    answer, _, rest = verdict.sentence(metrics).partition(": ")
-    summary = (
-        f"<p class='verdict'><b>{html.escape(answer)}</b>: {html.escape(rest)}</p><ul>"
-        + "".join(f"<li>{html.escape(line)}</li>" for line in found)
-        + "</ul>"
-    )
     selected, indexed = metrics["selected"], judged.set_index("against")
     rows = "".join(
         f"<tr><th>{html.escape(rival)}</th><td>{_delta_text(indexed, rival)}</td>"
@@ -127,10 +200,10 @@ def _verdict(run: Path, metrics: dict) -> str:
         for rival in indexed.index
     )
     return (
-        f"<h2>Does the LLM beat its base model?</h2>{summary}"
-        f"<p>Judged method: <b>{html.escape(selected['method'])}</b>, chosen by "
-        f"{html.escape(selected['chosen_by'])} before any test number was read. Its test {METRIC} minus each "
-        "rival's, paired; control:hints fuses the hint models' scores with the base score and no LLM.</p>"
+        f"<h3>The judged method against its rivals</h3><p>Judged method: "
+        f"<b>{html.escape(selected['method'])}</b>, chosen by {html.escape(selected['chosen_by'])} before "
+        f"any test number was read. Its test {METRIC} minus each rival's, paired; control:hints fuses the "
+        "hint models' scores with the base score and no LLM.</p>"
         f"<table><tr><th>against</th><th>Δ {METRIC}</th><th>p</th></tr>{rows}</table>"
     )
 
@@ -140,32 +213,27 @@ def _beyond(metrics: dict) -> str:
     if table.empty:
         return ""
     return (
-        "<h2>Beyond accuracy: does the LLM push popular items?</h2><p class='muted'>At k = 5, each method "
+        "<h3>Beyond accuracy</h3><p class='muted'>At k = 5, each method "
         "over the users it has lists for; Δ: minus the reference over the users both have (definitions: "
-        "docs/run-format.md).</p>" + _html_table(table.round(3))
+        "docs/run-format.md).</p>" + _html_table(table)
     )
 
 
 def _metrics(metrics: dict, figure) -> str:
     long = tables.metrics_long(metrics)
-    deltas = tables.deltas(metrics)
     headline = long[long["metric"].isin(tables.HEADLINE)]
     headline = headline.assign(text=tables.interval_text(headline))
     table = headline.pivot(index="method", columns="metric", values="text")[list(tables.HEADLINE)]
     table = table.loc[list(dict.fromkeys(headline["method"]))].rename_axis(columns=None).reset_index()
-    paired = deltas[deltas["metric"] == METRIC].set_index("method")
+    paired = tables.deltas(metrics)
+    paired = paired[paired["metric"] == METRIC].set_index("method")
     table[f"Δ {METRIC}"] = table["method"].map(lambda m: _delta_text(paired, m))
-    parts = [
-        "<h2>Metrics</h2>",
-        _html_table(table, escape=False),
-        figure(charts.metric_bars(long[long["metric"].isin(tables.HEADLINE)], tables.HEADLINE)),
-    ]
-    if not deltas.empty:
-        parts += [
-            f"<h3>Paired difference from {html.escape(metrics['reference'])} ({METRIC})</h3>",
-            figure(charts.delta_bars(deltas, METRIC)),
-        ]
-    return "".join(parts)
+    judged = verdict.judged_method(metrics, set(metrics["methods"]))
+    return (
+        "<h3>Metrics</h3>"
+        + _html_table(table, escape=False)
+        + figure(charts.metric_bars(headline, tables.HEADLINE, judged=judged))
+    )
 
 
 def _delta_text(deltas: pd.DataFrame, method: str) -> str:
@@ -176,18 +244,16 @@ def _delta_text(deltas: pd.DataFrame, method: str) -> str:
     return f"<span class='{row['verdict']}'>{text}</span>" if row["verdict"] else text
 
 
-def _slices(run: Path, manifest: Manifest, figure) -> str:
+def _slices(run: Path, manifest: Manifest, metrics: dict, figure) -> str:
+    """The judged method's paired difference by each kind of slice."""
     if not all((run / f).is_file() for f in (rundir.RANKINGS, rundir.SPLIT, rundir.CANDIDATES)):
         return ""
     from recranker_core.stages.create import evaluation_truth
 
     config, reference = manifest.config, manifest.primary_method
-    rankings, truth = (
-        rundir.read_table(run / rundir.RANKINGS),
-        evaluation_truth(run),
-    )
-    methods = [m for m in rankings["method"].unique() if not m.startswith(("base:", "zeroshot:"))]
-    if not methods:
+    rankings, truth = rundir.read_table(run / rundir.RANKINGS), evaluation_truth(run)
+    judged = verdict.judged_method(metrics, set(rankings["method"]))
+    if judged is None:
         return ""
     features = slices.user_features(
         rundir.read_table(run / rundir.SPLIT),
@@ -196,13 +262,13 @@ def _slices(run: Path, manifest: Manifest, figure) -> str:
         truth,
         config.baselines.primary,
     )
-    chosen = rankings[rankings["method"].isin([reference, *methods])]
+    chosen = rankings[rankings["method"].isin([reference, judged])]
     table = slices.all_slices(chosen, truth, features, config.evaluation, config.seed, reference)
-    parts = [f"<h2>Slices ({METRIC} difference from {html.escape(reference)})</h2>"]
+    parts = [f"<h3>Slices: {html.escape(judged)}'s {METRIC} minus {html.escape(reference)}'s</h3>"]
     for dimension, text in slices.DIMENSIONS.items():
         parts += [
-            f"<h3>By {html.escape(text)}</h3>",
-            figure(charts.slice_bars(table[table["dimension"] == dimension], METRIC)),
+            f"<h4>By {html.escape(text)}</h4>",
+            figure(charts.slice_bars(table[table["dimension"] == dimension], METRIC, [judged], judged)),
         ]
     return "".join(parts)
 
@@ -219,9 +285,9 @@ def _bias(run: Path, figure) -> str:
     if per_prompt.empty:
         return ""
     return (
-        "<h2>Position bias</h2><p>Listwise: how often the held-out item is the model's first choice, by the "
-        "position it was shown at (a flat profile means no position bias).</p>"
-        + figure(charts.position_accuracy(bias.accuracy_by_position(per_prompt)))
+        "<h3>Does it copy the order it was shown?</h3><p class='muted'>Listwise: how often the held-out "
+        "item is the model's first choice, by the position it was shown at (a flat profile means no "
+        "position bias).</p>" + figure(charts.position_accuracy(bias.accuracy_by_position(per_prompt)))
     )
 
 
@@ -235,7 +301,7 @@ def _hybrid(run: Path) -> str:
         columns=["a1 · pairwise wins", "a2 · base position", "a3 · listwise position"],
     )
     return (
-        "<h2>Hybrid weights</h2><p>score = expected rating + a1 · pairwise wins + a2 · (10 − base position) "
+        "<h3>Hybrid weights</h3><p>score = expected rating + a1 · pairwise wins + a2 · (10 − base position) "
         f"+ a3 · (5 − listwise position); tuned on {hybrid.get('validation_users', '?')} validation "
         "users.</p>" + weights.to_html(float_format="{:.3f}".format)
     )
@@ -256,9 +322,9 @@ def _stories(run: Path, manifest: Manifest, metrics: dict) -> str:
     titles = title_map(rundir.read_table(run / rundir.ITEMS))
     prompts = rundir.read_prompts(run / rundir.INSTRUCTIONS / "test.jsonl")
     helped, hurt = stories.stories(rankings, evaluation_truth(run), prompts, method, reference)
-    parts = [f"<h2>User stories: {html.escape(method)} against {html.escape(reference)}</h2>"]
+    parts = [f"<h3>User stories: {html.escape(method)} against {html.escape(reference)}</h3>"]
     for heading, told in (("Helped most", helped), ("Hurt most", hurt)):
-        parts.append(f"<h3>{heading}</h3>")
+        parts.append(f"<h4>{heading}</h4>")
         parts += [_story(story, titles, method, reference) for story in told] or [
             "<p class='muted'>None.</p>"
         ]
@@ -280,9 +346,9 @@ def _story(story: stories.Story, titles: dict, method: str, reference: str) -> s
         else ""
     )
     return (
-        f"<h4>User {html.escape(str(story.user_id))}: test item "
+        f"<h5>User {html.escape(str(story.user_id))}: test item "
         f"<span class='test'>{_title(titles, story.test_item)}</span>, "
-        f"{METRIC} {story.change:+.3f}</h4><div class='lists'><div><b>{html.escape(reference)}</b>"
+        f"{METRIC} {story.change:+.3f}</h5><div class='lists'><div><b>{html.escape(reference)}</b>"
         f"{ranked(story.reference)}</div><div><b>{html.escape(method)}</b>{ranked(story.method)}</div></div>"
         + prompt
     )
@@ -303,10 +369,10 @@ def _comparison(run: Path, manifest: Manifest, metrics: dict, compare: tuple[Pat
     long = tables.compare_runs(documents)
     configs = {run.name: manifest.config.to_dict()} | {n: m.config.to_dict() for n, m in others.items()}
     return (
-        "<h2>Compared runs</h2><p>Methods every run has; intervals are each run's own.</p>"
+        "<h3>Compared runs</h3><p>Methods every run has; intervals are each run's own.</p>"
         + _html_table(tables.compare_wide(long, METRIC, names))
         + figure(charts.metric_bars(long[long["metric"] == METRIC], names, by="run", ytitle=METRIC))
-        + "<h3>Settings that differ</h3>"
+        + "<h4>Settings that differ</h4>"
         + _html_table(tables.settings_diff(configs))
     )
 
@@ -314,11 +380,11 @@ def _comparison(run: Path, manifest: Manifest, metrics: dict, compare: tuple[Pat
 def _settings(manifest: Manifest) -> str:
     # As a profile writes them (4.0, not the tables' 4.0000).
     table = tables.settings_table(manifest.config.to_dict()).assign(value=lambda t: t["value"].map(str))
-    return "<h2>Settings</h2>" + _html_table(table)
+    return f"<details><summary><b>Settings</b> ({len(table)})</summary>{_html_table(table)}</details>"
 
 
 def _html_table(table: pd.DataFrame, escape: bool = True) -> str:
-    return table.to_html(index=False, escape=escape, float_format="{:.4f}".format, na_rep="–")
+    return table.to_html(index=False, escape=escape, float_format="{:.3f}".format, na_rep="–")
 
 
 def _read(run: Path, name: str, reader):

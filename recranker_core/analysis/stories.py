@@ -36,26 +36,56 @@ def stories(
 ) -> tuple[list[Story], list[Story]]:
     """The ``count`` users ``method`` helped most and hurt most by NDCG@``k`` against ``reference``, among
     the users both rank (ties by user id)."""
-    per_user = per_user_metrics(rankings[rankings["method"].isin([method, reference])], truth, (k,))
-    wide = per_user.pivot(index="user_id", columns="method", values=f"NDCG@{k}")
-    ranked = rankings[rankings["method"] == method]["user_id"].unique()
-    change = (wide[method] - wide[reference]).loc[lambda s: s.index.isin(ranked)].sort_index()
+    change = _changes(rankings, truth, method, reference, k)
     helped = change[change > 0].sort_values(ascending=False, kind="stable").head(count)
     hurt = change[change < 0].sort_values(kind="stable").head(count)
-    listwise = {
+    listwise = _listwise(prompts)
+
+    def told(user, value) -> Story:
+        return _story(rankings, truth, listwise, user, float(value), method, reference)
+
+    return [told(u, v) for u, v in helped.items()], [told(u, v) for u, v in hurt.items()]
+
+
+def story(
+    rankings: pd.DataFrame,
+    truth: pd.DataFrame,
+    prompts: list[dict],
+    user,
+    method: str,
+    reference: str,
+    *,
+    k: int = 3,
+) -> Story:
+    """One user's story (``method``'s list empty and the change 0 where it has none for the user)."""
+    mine = rankings[rankings["user_id"] == user]
+    change = _changes(mine, truth[truth["user_id"] == user], method, reference, k)
+    return _story(mine, truth, _listwise(prompts), user, float(change.get(user, 0.0)), method, reference)
+
+
+def _changes(rankings: pd.DataFrame, truth: pd.DataFrame, method: str, reference: str, k: int) -> pd.Series:
+    """Per user both rank: ``method``'s NDCG@k minus ``reference``'s, by user id."""
+    per_user = per_user_metrics(rankings[rankings["method"].isin([method, reference])], truth, (k,))
+    wide = per_user.pivot(index="user_id", columns="method", values=f"NDCG@{k}")
+    if method not in wide or reference not in wide:
+        return pd.Series(dtype=float)
+    ranked = rankings[rankings["method"] == method]["user_id"].unique()
+    return (wide[method] - wide[reference]).loc[lambda s: s.index.isin(ranked)].sort_index()
+
+
+def _listwise(prompts: list[dict]) -> dict:
+    """user -> the listwise test prompt in base order, as the model read it."""
+    return {
         p["meta"]["user_id"]: p["messages"][1]["content"]
         for p in prompts
         if p["meta"]["task"] == "listwise" and p["meta"]["variant"] == "copy 0"
     }
-    test_items = truth.set_index("user_id")["item_id"]
 
-    def story(user, value) -> Story:
-        lists = {
-            name: rows.sort_values("rank")["item_id"].tolist()
-            for name, rows in rankings[rankings["user_id"] == user].groupby("method")
-        }
-        return Story(
-            user, test_items[user], float(value), lists[reference], lists[method], listwise.get(user)
-        )
 
-    return [story(u, v) for u, v in helped.items()], [story(u, v) for u, v in hurt.items()]
+def _story(rankings, truth, listwise: dict, user, change: float, method: str, reference: str) -> Story:
+    lists = {
+        name: rows.sort_values("rank")["item_id"].tolist()
+        for name, rows in rankings[rankings["user_id"] == user].groupby("method")
+    }
+    test_item = truth.set_index("user_id")["item_id"][user]
+    return Story(user, test_item, change, lists.get(reference, []), lists.get(method, []), listwise.get(user))

@@ -48,7 +48,7 @@ def test_the_report_draws_its_charts_offline(smoke_run, tmp_path):
         page.wait_for_selector(".js-plotly-plot .main-svg")
         drawn = page.locator(".js-plotly-plot:has(.main-svg)").count()
         page.screenshot(path=str(tmp_path / "report.png"))
-    assert drawn >= 7  # metrics, paired differences, four slices, position bias
+    assert drawn >= 8  # the answer's three, the metrics, four slices
 
 
 def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tmp_path):
@@ -64,8 +64,9 @@ def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tm
 
 
 def test_a_fresh_server_answers_at_a_glance_in_the_dark_too(smoke_run, tmp_path):
-    """The verdict on the first page a visitor sees, the glossary and the beyond-accuracy table open, and
-    the viewer's dark setting followed (a dark screenshot, looked at: tmp_path/runs-dark.png)."""
+    """The verdict on the first page a visitor sees, the glossary and the beyond-accuracy table open, the
+    worst-first slices, the viewer's dark setting followed and the run picker on a phone (screenshots,
+    looked at: tmp_path/runs-dark.png, slices-dark.png, slices-390.png)."""
     from recranker_core.analysis import verdict
     from tests.app.browser import settle
 
@@ -84,5 +85,16 @@ def test_a_fresh_server_answers_at_a_glance_in_the_dark_too(smoke_run, tmp_path)
         page.get_by_text("Intra-list diversity: the mean genre").wait_for()
         page.screenshot(path=str(tmp_path / "runs-dark.png"))
         background = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+        assert not page.locator(".st-key-narrow_run").is_visible()  # the sidebar's picker serves here
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Slices", exact=True).click()
+        page.get_by_text(f"Where {metrics['selected']['method']} hurt and helped NDCG@3 most").wait_for()
+        settle(page)
+        assert page.get_by_text("Hurt most:").is_visible() and page.get_by_text("Helped most:").is_visible()
+        assert page.locator('[data-testid="stDataFrame"]').count() >= 3  # hurt, helped, the slices
+        page.screenshot(path=str(tmp_path / "slices-dark.png"))
+        # On a phone the sidebar folds away; the run picker is then on the page itself.
+        page.set_viewport_size({"width": 390, "height": 900})
+        page.locator(".st-key-narrow_run").wait_for(state="visible")
+        page.screenshot(path=str(tmp_path / "slices-390.png"))
     red, green, blue = (int(v) for v in background[background.index("(") + 1 : -1].split(",")[:3])
     assert red + green + blue < 120, background  # the dark theme's background, not white
