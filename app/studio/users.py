@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from recranker_core.analysis.stories import item_genres, item_titles
 from recranker_core.analysis.tables import method_order
 
 FILTERS = {
@@ -58,22 +59,6 @@ def filter_users(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[FILTERS[name](table).to_numpy(dtype=bool)]
 
 
-def history(split: pd.DataFrame, items: pd.DataFrame, user) -> pd.DataFrame:
-    """Everything the user rated before the test item, most recent first."""
-    rows = split[(split["user_id"] == user) & (split["role"] != "test")].sort_values("seq", ascending=False)
-    rows = rows.merge(items, on="item_id", how="left")
-    return pd.DataFrame(
-        {
-            "feedback": rows["feedback"],
-            "title": _titles(rows),
-            "rating": rows["rating"],
-            "date": pd.to_datetime(rows["timestamp"], unit="s", errors="coerce").dt.date,
-            "genres": _genres(rows),
-            "role": rows["role"],
-        }
-    ).reset_index(drop=True)
-
-
 def candidates(candidates: pd.DataFrame, items: pd.DataFrame, user, model: str, test_item) -> pd.DataFrame:
     """The base model's ten test candidates for ``user``: rank, title, genres, score, whether it is the
     test item."""
@@ -84,8 +69,8 @@ def candidates(candidates: pd.DataFrame, items: pd.DataFrame, user, model: str, 
     return pd.DataFrame(
         {
             "rank": rows["rank"],
-            "title": _titles(rows),
-            "genres": _genres(rows),
+            "title": item_titles(rows),
+            "genres": item_genres(rows),
             "score": rows["score"],
             "test item": rows["item_id"] == test_item,
         }
@@ -141,15 +126,3 @@ def default_lineup(methods: list[str], judged: str | None) -> list[str]:
     wanted = [judged, "control:hints", "hybrid", "listwise", "pointwise", "pairwise"]
     chosen = [m for m in dict.fromkeys(wanted) if m in methods][:LINEUP]
     return sorted(chosen, key=method_order)
-
-
-def _titles(rows: pd.DataFrame) -> pd.Series:
-    return (
-        rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}"))
-        if "title" in rows
-        else rows["item_id"].map(str)
-    )
-
-
-def _genres(rows: pd.DataFrame) -> pd.Series:
-    return rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else "")

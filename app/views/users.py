@@ -4,7 +4,7 @@ import streamlit as st
 from studio import session, users
 
 from recranker_core import rundir
-from recranker_core.analysis import charts, tables
+from recranker_core.analysis import charts, stories, tables
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -107,7 +107,7 @@ else:
 history, cands = st.columns([3, 2])
 with history:
     st.subheader("History")
-    rated = users.history(split, items, user)
+    rated = stories.history(split, items, user)
     liked = (rated["feedback"] == "like").sum()
     disliked = (rated["feedback"] == "dislike").sum()
     st.caption(

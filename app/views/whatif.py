@@ -236,14 +236,12 @@ if result and result[0] == (run.name, user, family, scenario):
     stored_rankings = stored_rankings[stored_rankings["user_id"] == user]
     llm = [m for m in dict.fromkeys(fresh["method"]) if m != base_method]
     # The judged method first (in the family scored here), then the listwise task and the hybrid.
-    wanted = [session.judged(run, stored_rankings), "listwise", "hybrid"]
-    first = [
-        m for w in wanted for m in llm if w and m.removeprefix("zeroshot:") == w.removeprefix("zeroshot:")
-    ]
+    plain = {m.removeprefix("zeroshot:"): m for m in llm}
+    wanted = [(session.judged(run, stored_rankings) or "").removeprefix("zeroshot:"), "listwise", "hybrid"]
     chosen = st.multiselect(
         f"Methods beside {base_method} (up to 2: each shows its stored and its edited list)",
         llm,
-        default=list(dict.fromkeys(first))[:2],
+        default=[plain[w] for w in dict.fromkeys(wanted) if w in plain][:2],
         max_selections=2,
         key="whatif_methods",
     )

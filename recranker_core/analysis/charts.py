@@ -388,11 +388,11 @@ def move_bars(counts: pd.DataFrame) -> go.Figure:
             textposition="inside",
             hovertemplate="%{y}: %{x:.1%} (%{customdata} users)<extra>" + direction + "</extra>",
         )
+    figure.update_layout(legend_traceorder="normal")  # down, same, up: as the bars are stacked
     return _layout(
         figure,
         height=max(200, 34 * len(methods) + 110),
         barmode="stack",
-        legend={"orientation": "h", "y": 1.12, "x": 0, "title": None, "traceorder": "normal"},
         xaxis={"title": "share of the users whose test item the reference lists", "tickformat": ".0%"},
         yaxis={"autorange": "reversed", "title": None, "categoryorder": "array", "categoryarray": methods},
     )

@@ -14,12 +14,13 @@ import pandas as pd
 
 from recranker_core import rundir
 from recranker_core.analysis import bias, charts, slices, stories, tables, verdict
-from recranker_core.analysis.titles import title_map
+from recranker_core.analysis.titles import distinct_titles, title_map
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
 
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto; color: #212529; }
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; }
+body { color: #212529; }
 h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #dee2e6; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
 table { display: block; overflow-x: auto; } /* a wide table scrolls inside itself */
@@ -57,7 +58,9 @@ def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
 def page(title: str, body: str) -> str:
     """A whole self-contained HTML document in the report's style."""
     return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # a phone: no zoomed-out page
+        f"<title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>"
     )
 
@@ -90,16 +93,9 @@ def user_story(run: Path, user) -> str:
     prompts_file = run / rundir.INSTRUCTIONS / "test.jsonl"
     prompts = rundir.read_prompts(prompts_file) if prompts_file.is_file() else []
     told = stories.story(rankings, evaluation_truth(run), prompts, user, method, reference)
-    titles = title_map(rundir.read_table(run / rundir.ITEMS))
-    split = rundir.read_table(run / rundir.SPLIT)
-    rated = split[(split["user_id"] == user) & (split["role"] != "test")].sort_values("seq", ascending=False)
-    history = pd.DataFrame(
-        {
-            "title": [titles.get(i, f"item {i}") for i in rated["item_id"]],
-            "feedback": rated["feedback"],
-            "rating": rated["rating"],
-        }
-    )
+    items = distinct_titles(rundir.read_table(run / rundir.ITEMS))
+    titles = dict(zip(items["item_id"], items["title"]))
+    history = stories.history(rundir.read_table(run / rundir.SPLIT), items, user)  # the explorer's
     said = verdict.sentence(metrics)
     body = (
         f"<h1>User {html.escape(str(user))}: {html.escape(method)} against {html.escape(reference)}</h1>"
@@ -239,9 +235,9 @@ def _metrics(metrics: dict, figure) -> str:
 def _delta_text(deltas: pd.DataFrame, method: str) -> str:
     if method not in deltas.index:
         return "–"
-    row = deltas.loc[method]
-    text = f"{row['value']:+.3f} ({row['ci_low']:+.3f} to {row['ci_high']:+.3f})"
-    return f"<span class='{row['verdict']}'>{text}</span>" if row["verdict"] else text
+    row = deltas.loc[[method]]
+    text, verdict_ = tables.interval_text(row, signed=True).iloc[0], row["verdict"].iloc[0]
+    return f"<span class='{verdict_}'>{text}</span>" if verdict_ else text
 
 
 def _slices(run: Path, manifest: Manifest, metrics: dict, figure) -> str:

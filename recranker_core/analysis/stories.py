@@ -1,10 +1,11 @@
-"""User stories: the test users a method helped and hurt most against the reference, with their lists
-and the prompt the model read."""
+"""User stories: the test users a method helped and hurt most against the reference, with their lists,
+the prompt the model read and their history."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from recranker_core.evaluation import per_user_metrics
@@ -89,3 +90,33 @@ def _story(rankings, truth, listwise: dict, user, change: float, method: str, re
     }
     test_item = truth.set_index("user_id")["item_id"][user]
     return Story(user, test_item, change, lists.get(reference, []), lists.get(method, []), listwise.get(user))
+
+
+def history(split: pd.DataFrame, items: pd.DataFrame, user) -> pd.DataFrame:
+    """Everything the user rated before the test item, most recent first."""
+    rows = split[(split["user_id"] == user) & (split["role"] != "test")].sort_values("seq", ascending=False)
+    rows = rows.merge(items, on="item_id", how="left")
+    return pd.DataFrame(
+        {
+            "feedback": rows["feedback"],
+            "title": item_titles(rows),
+            "rating": rows["rating"],
+            "date": pd.to_datetime(rows["timestamp"], unit="s", errors="coerce").dt.date,
+            "genres": item_genres(rows),
+            "role": rows["role"],
+        }
+    ).reset_index(drop=True)
+
+
+def item_titles(rows: pd.DataFrame) -> pd.Series:
+    """Each row's title (its item id where it has none)."""
+    return (
+        rows["title"].fillna(rows["item_id"].map(lambda i: f"item {i}"))
+        if "title" in rows
+        else rows["item_id"].map(str)
+    )
+
+
+def item_genres(rows: pd.DataFrame) -> pd.Series:
+    """Each row's genres as one text."""
+    return rows["genres"].map(lambda g: ", ".join(g) if isinstance(g, (list, np.ndarray)) else "")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from studio import hybrid, jobs, promptview, sampling, users
 
-from recranker_core.analysis import bias, charts, tables
+from recranker_core.analysis import bias, charts, stories, tables
 
 METRICS = {
     "test_users": 3,
@@ -126,7 +126,7 @@ def test_history_is_everything_before_the_test_item_newest_first():
         }
     )
     items = pd.DataFrame({"item_id": [10, 11], "title": ["Ten", "Eleven"], "genres": [["Drama"], []]})
-    rows = users.history(split, items, 1)
+    rows = stories.history(split, items, 1)
     assert rows["title"].tolist() == ["Eleven", "Ten"] and rows["feedback"].tolist() == ["dislike", "like"]
     assert rows["genres"].tolist() == ["", "Drama"]
 
