@@ -56,7 +56,8 @@ def main() -> None:
             batch = variants(
                 args.run, tables, config, user, [p for p in prompts if p["meta"]["user_id"] == user], task
             )
-            sequences, ids = label_inputs(model, tokenizer, batch, scale, {})
+            inputs = label_inputs(model, tokenizer, batch, scale, {})
+            sequences, ids = inputs.sequences, inputs.ids
             counts = {"alone": TokenCount(), "variants": TokenCount()}
             started = time.perf_counter()
             alone = [

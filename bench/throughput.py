@@ -80,8 +80,8 @@ def score_before(legacy, model, tokenizer, prompts, scale) -> list[np.ndarray]:
     out = []
     history = lambda p: (p["meta"]["user_id"], p["messages"][1]["content"].split("\n", 1)[0])  # noqa: E731
     for _, group in groupby(prompts, key=history):
-        sequences, ids = label_inputs(model, tokenizer, list(group), scale, {})
-        out += legacy.LabelScorer(model, batch_size=64).score(sequences, ids)
+        inputs = label_inputs(model, tokenizer, list(group), scale, {})
+        out += inputs.fold(legacy.LabelScorer(model, batch_size=64).score(inputs.sequences, inputs.ids))
     return out
 
 
@@ -103,7 +103,7 @@ def scoring(run: Path, manifest: Manifest, users: int, rounds: int, legacy_file:
     options["batch_tokens"] = rerank.batch_tokens
     legacy = legacy_scoring(legacy_file)
     model, tokenizer = model_of(run, manifest)
-    tokens = sum(map(len, label_inputs(model, tokenizer, mine, scale, {})[0]))
+    tokens = sum(map(len, label_inputs(model, tokenizer, mine, scale, {}).sequences))
     paths = {
         "before (per user, float32, unmerged)": lambda: score_before(legacy, model, tokenizer, mine, scale)
     }

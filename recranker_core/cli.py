@@ -151,7 +151,8 @@ def _write_error(exc: OSError) -> str:
 def _data(args: argparse.Namespace) -> int:
     from recranker_core.config import load_profile
     from recranker_core.data import load_dataset
-    from recranker_core.data.split import check_enough_data, split_likes
+    from recranker_core.data.split import split_likes
+    from recranker_core.stages.create import check_usable
 
     config = load_profile(args.profile)
     data = load_dataset(args.dataset, args.items)
@@ -160,10 +161,7 @@ def _data(args: argparse.Namespace) -> int:
     print(f"fingerprint  {data.fingerprint()}")
     for key, value in {**data.summary(), **split.summary()}.items():
         print(f"{key:<20} {value:>10}")
-    baselines = config.baselines
-    check_enough_data(
-        split, config.data, n_candidates=baselines.n_candidates, exclude=baselines.exclude, name=data.source
-    )
+    check_usable(split, data, config)
     return 0
 
 

@@ -58,21 +58,43 @@ Distinct = AfterValidator(distinct)
 
 @dataclass(frozen=True, config=SECTION)
 class DataConfig:
-    like_threshold: float = 4.0
-    """Ratings at or above this count as likes."""
-    dislike_threshold: float = 3.0
-    """Ratings strictly below this count as dislikes; ratings in between are dropped."""
+    like_threshold: float | None = None
+    """Ratings at or above this count as likes (unset: 80% of the scale's top, 4 of 5, 8 of 10)."""
+    dislike_threshold: float | None = None
+    """Ratings strictly below this count as dislikes, those in between are dropped (unset: 60% of the
+    scale's top, 3 of 5, 6 of 10)."""
     min_likes: Annotated[int, Field(ge=3)] = 3
     """Users with fewer likes are left out: one like each is needed for test, validation and training."""
+    min_user_ratings: Count = 0
+    """k-core filter: users with fewer ratings are left out, with items, until none is left (0: none)."""
+    min_item_ratings: Count = 0
+    """k-core filter: items with fewer ratings are left out, with users, until none is left (0: none)."""
 
     @model_validator(mode="after")
     def _thresholds(self) -> DataConfig:
-        if self.dislike_threshold > self.like_threshold:
-            raise ValueError(
-                f"data.dislike_threshold = {self.dislike_threshold} is above "
-                f"data.like_threshold = {self.like_threshold}"
-            )
+        if None not in (self.like_threshold, self.dislike_threshold):
+            self.thresholds(0.0)
         return self
+
+    def thresholds(self, top: float) -> tuple[float, float]:
+        """(like, dislike) thresholds for ratings whose scale tops out at ``top``."""
+        like = self.like_threshold if self.like_threshold is not None else round(LIKE_SHARE * top, 6)
+        dislike = (
+            self.dislike_threshold if self.dislike_threshold is not None else round(DISLIKE_SHARE * top, 6)
+        )
+        if dislike > like:
+            unset = (
+                "" if None not in (self.like_threshold, self.dislike_threshold) else f" (scale top {top:g})"
+            )
+            raise ValueError(
+                f"data.dislike_threshold = {dislike} is above data.like_threshold = {like}{unset}"
+            )
+        return like, dislike
+
+
+LIKE_SHARE, DISLIKE_SHARE = 0.8, 0.6
+"""The default thresholds as shares of the scale's top: MovieLens's 4 and 3 of 5 (the paper's), and the
+same shares of BookCrossing's 10."""
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -150,8 +172,9 @@ class SamplingConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class PromptConfig:
-    domain: str = "movie"
-    """The noun for items in prompts ("movie", "book", ...)."""
+    domain: str = ""
+    """What the items are called in prompts ("movie"; empty: the dataset's own: movie for MovieLens, book for
+    BookCrossing, product for Amazon, item for a ratings CSV)."""
     history: Literal["random", "recent"] = "random"
     """Which rated items a prompt's history shows: "random" (drawn at random, in random order: the
     paper's) or "recent" (the most recent, newest first). The sequential scenario always shows the most
@@ -447,6 +470,13 @@ def _build(cls: type, values: dict[str, Any], where: str, prefix: str) -> Any:
 
 
 SCENARIOS = ("direct", "sequential")
+
+
+def with_domain(config: RunConfig, domain: str) -> RunConfig:
+    """``config`` with the dataset's ``domain`` where the profile names none."""
+    if config.prompts.domain:
+        return config
+    return dataclasses.replace(config, prompts=dataclasses.replace(config.prompts, domain=domain))
 
 
 def with_scenario(config: RunConfig, scenario: str) -> RunConfig:

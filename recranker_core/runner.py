@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recranker_core import rundir
-from recranker_core.config import RunConfig
+from recranker_core.config import RunConfig, with_domain
 from recranker_core.data import load_dataset
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest, package_versions
@@ -106,6 +106,8 @@ def create_run(
     made."""
     check_out(out)
     data = load_dataset(dataset, items)
+    config = with_domain(config, data.domain)
+    check_fits(data, config)
     fingerprint = data.fingerprint()
     if out.exists() and (out / rundir.MANIFEST).is_file():
         try:
@@ -126,6 +128,16 @@ def create_run(
                 ),
             )
     return True
+
+
+def check_fits(data, config: RunConfig) -> None:
+    """Refuse, before any stage runs, a sequential scenario on data without times (the data stage refuses
+    data too small and a rating scale the model cannot score)."""
+    if config.prompts.sequential and not data.timed:
+        raise InputError(
+            f"{data.source}: {data.layout} has no timestamps; --scenario sequential (prompts.sequential) "
+            "needs each user's ratings in time order"
+        )
 
 
 def _new_manifest(out: Path, config: RunConfig, data, fingerprint: str) -> dict[str, Any]:

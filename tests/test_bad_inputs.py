@@ -136,7 +136,7 @@ def test_items_file_without_title_column(tmp_path, capsys):
 def test_folder_that_is_not_movielens(tmp_path, capsys):
     (tmp_path / "stuff").mkdir()
     code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "stuff"))
-    assert code == 2 and "not a MovieLens folder or zip" in error_line(err)
+    assert code == 2 and "not a dataset this tool reads" in error_line(err)
 
 
 def test_too_few_likes_for_any_user(tmp_path, capsys):
@@ -237,7 +237,7 @@ def test_folder_holding_the_dataset_one_level_down(tmp_path, capsys):
     shutil.copytree(MINI, tmp_path / "downloads" / "ml-100k")
     code, err = run_cli(capsys, "data", "--dataset", str(tmp_path / "downloads"))
     line = error_line(err)
-    assert code == 2 and "not a MovieLens folder or zip" in line
+    assert code == 2 and "not a dataset this tool reads" in line
     assert line.endswith(f"did you mean --dataset {tmp_path / 'downloads' / 'ml-100k'}?")
 
 

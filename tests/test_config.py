@@ -52,7 +52,7 @@ def test_round_trip_through_a_dict():
         ({"evaluation": {"ci_level": 1.5}}, "evaluation.ci_level = 1.5: input should be less than 1"),
         ({"data": {"min_likes": 2}}, "data.min_likes = 2: input should be greater than or equal to 3"),
         (
-            {"data": {"like_threshold": 2.0}},
+            {"data": {"like_threshold": 2.0, "dislike_threshold": 3.0}},
             "data.dislike_threshold = 3.0 is above data.like_threshold = 2.0",
         ),
         ({"seed": "x"}, "seed = 'x': input should be a valid integer"),

@@ -69,6 +69,8 @@ def load_ml100k() -> RatingData:
         source=f"recbole==1.2.1 wheel: {folder}",
         ratings=ratings,
         items=complete_items(ratings, items, item_path),
+        layout="MovieLens ML-100K (embedded)",
+        domain="movie",
     )
 
 

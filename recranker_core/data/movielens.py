@@ -46,6 +46,8 @@ def load_movielens_path(path: Path) -> RatingData:
             ratings = dataset.interaction_table(format="pandas", original_ids=True)
             titles = dataset.entities("item").attribute("title").pandas()
             genres = _genres(dataset, ml)
+            if ml.version in DAT_VERSIONS:
+                titles, genres = _movies_dat(path)
         except InputError:
             raise
         except _read_errors() as exc:
@@ -74,7 +76,43 @@ def load_movielens_path(path: Path) -> RatingData:
         source=str(path),
         ratings=ratings,
         items=complete_items(ratings, items, path),
+        layout=f"MovieLens {LAYOUTS[ml.version][0]}",
+        domain="movie",
     )
+
+
+DAT_VERSIONS = ("ml-1m", "ml-10m")
+"""Layouts whose movies.dat we read ourselves: lenskit's loader splits it on every ':' (a title with a colon,
+"Star Wars: Episode IV - A New Hope (1977)", lost its end and its genres, or failed the whole load) and
+decodes ML-10M's UTF-8 as Latin-1."""
+NO_GENRES = "(no genres listed)"
+
+
+def _movies_dat(path: Path) -> tuple[pd.Series, dict[int, list[str]]]:
+    """Titles (by item) and genres of ``movies.dat`` (``MovieID::Title::Genres``) in folder or zip ``path``:
+    UTF-8 (ML-10M) or, where the bytes are not, Latin-1 (ML-1M)."""
+    if path.is_dir():
+        data = (path / "movies.dat").read_bytes()
+    else:
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read(_dataset_folder(archive, path) + "movies.dat")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    titles, genres = {}, {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("::", 2)
+        if len(fields) != 3 or not fields[0].strip().isdigit():
+            raise InputError(
+                f"{path}: movies.dat, line {number}: {line[:60]!r} is not MovieID::Title::Genres"
+            )
+        item = int(fields[0])
+        titles[item] = fields[1].strip()
+        genres[item] = [g for g in fields[2].strip().split("|") if g and g != NO_GENRES]
+    return pd.Series(titles, dtype=object), genres
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:

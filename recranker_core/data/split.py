@@ -2,8 +2,10 @@
 
 Rules (docs/run-format.md repeats them for readers of ``split.parquet``):
 
+* k-core (``min_user_ratings``, ``min_item_ratings``; off by default): users and items with fewer
+  ratings are ``dropped``, again until every one left has enough.
 * feedback: rating >= like_threshold -> ``like``; < dislike_threshold -> ``dislike``;
-  otherwise ``neutral``.
+  otherwise ``neutral`` (unset thresholds: 80% and 60% of the scale's top, ``DataConfig.thresholds``).
 * Each user's ratings are put in one total order: by timestamp, and among equal
   timestamps by CRC-32 of ``"<user_id>\\t<item_id>"`` (then by item_id). ML-100K
   has many equal timestamps; the hash makes the held-out item a fixed, seed-free
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.config import DataConfig
+from recranker_core.data.types import rating_scale
 from recranker_core.errors import InputError
 
 ROLES = ("train", "valid", "test", "dropped")
@@ -42,6 +45,10 @@ class Split:
     """Columns: user_id, item_id, rating, timestamp, feedback, seq (position in the user's order), role."""
     users_too_few_likes: int
     """Users left out for having fewer than min_likes likes."""
+    thresholds: tuple[float, float] = (4.0, 3.0)
+    """The (like, dislike) thresholds used."""
+    k_core_dropped: int = 0
+    """Ratings left out by the k-core filter."""
 
     @property
     def train_rated(self) -> pd.DataFrame:
@@ -62,9 +69,8 @@ class Split:
         return {user: items.to_numpy() for user, items in kept.groupby("user_id")["item_id"]}
 
     def rating_scale(self) -> tuple[int, int]:
-        """The whole-number rating scale prompts ask for (1-5 for MovieLens; half stars widen outward)."""
-        ratings = self.table["rating"]
-        return int(np.floor(ratings.min())), int(np.ceil(ratings.max()))
+        """The whole-number rating scale prompts ask for (``RatingData.scale``)."""
+        return rating_scale(self.table["rating"])
 
     def summary(self) -> dict[str, int]:
         counts = self.table["role"].value_counts()
@@ -76,6 +82,9 @@ class Split:
             **{role: int(counts.get(role, 0)) for role in ROLES},
             "users_kept": int(self.table.loc[self.table["role"] == "test", "user_id"].nunique()),
             "users_too_few_likes": self.users_too_few_likes,
+            "like_threshold": self.thresholds[0],
+            "dislike_threshold": self.thresholds[1],
+            **({"k_core_dropped": self.k_core_dropped} if self.k_core_dropped else {}),
         }
 
 
@@ -85,18 +94,37 @@ def tie_break_key(users: pd.Series, items: pd.Series) -> np.ndarray:
     )
 
 
+def k_core(ratings: pd.DataFrame, min_user: int, min_item: int) -> pd.Series:
+    """Which ratings survive dropping users with fewer than ``min_user`` ratings and items with fewer than
+    ``min_item``, repeated until every user and item left has enough."""
+    kept = pd.Series(True, index=ratings.index)
+    while True:
+        users = ratings.loc[kept, "user_id"].value_counts()
+        items = ratings.loc[kept, "item_id"].value_counts()
+        enough = (
+            kept & ratings["user_id"].map(users).ge(min_user) & ratings["item_id"].map(items).ge(min_item)
+        )
+        if enough.equals(kept):
+            return kept
+        kept = enough
+
+
 def split_likes(ratings: pd.DataFrame, config: DataConfig, name: str = "dataset") -> Split:
     table = ratings[["user_id", "item_id", "rating", "timestamp"]].copy()
+    try:
+        like, dislike = config.thresholds(float(table["rating"].max()))
+    except ValueError as exc:
+        raise InputError(f"{name}: {exc}") from None
     table["feedback"] = np.select(
-        [table["rating"] >= config.like_threshold, table["rating"] < config.dislike_threshold],
-        ["like", "dislike"],
-        "neutral",
+        [table["rating"] >= like, table["rating"] < dislike], ["like", "dislike"], "neutral"
     )
+    table["_core"] = k_core(table, config.min_user_ratings, config.min_item_ratings)
     table["_tie"] = tie_break_key(table["user_id"], table["item_id"])
     table = table.sort_values(["user_id", "timestamp", "_tie", "item_id"], kind="stable")
     table["seq"] = table.groupby("user_id").cumcount().astype("int64")
+    cored = table["_core"]
 
-    is_like = table["feedback"] == "like"
+    is_like = (table["feedback"] == "like") & cored
     likes_from_end = table[is_like].groupby("user_id").cumcount(ascending=False)
     n_likes = table[is_like].groupby("user_id").size()
     kept_users = n_likes.index[n_likes >= config.min_likes]
@@ -108,18 +136,30 @@ def split_likes(ratings: pd.DataFrame, config: DataConfig, name: str = "dataset"
 
     valid_seq = table.loc[role == "valid"].set_index("user_id")["seq"]
     before_valid = table["seq"] < table["user_id"].map(valid_seq).fillna(-1)
-    role[(table["feedback"] == "dislike") & before_valid] = "train"
+    role[(table["feedback"] == "dislike") & before_valid & cored] = "train"
     role[~table["user_id"].isin(kept_users)] = "dropped"
     table["role"] = role
 
     if not len(kept_users):
         raise InputError(
-            f"{name}: no user has {config.min_likes} or more likes (rating >= {config.like_threshold}); "
-            "nothing to evaluate"
+            f"{name}: no user has {config.min_likes} or more likes (rating >= {like:g}"
+            f"{_after_k_core(config)}); nothing to evaluate"
         )
     return Split(
-        table=table.drop(columns="_tie").reset_index(drop=True),
-        users_too_few_likes=int(table["user_id"].nunique() - len(kept_users)),
+        table=table.drop(columns=["_tie", "_core"]).reset_index(drop=True),
+        users_too_few_likes=int(table.loc[cored, "user_id"].nunique() - len(kept_users)),
+        thresholds=(like, dislike),
+        k_core_dropped=int((~cored).sum()),
+    )
+
+
+def _after_k_core(config: DataConfig) -> str:
+    """Where a k-core filter is on, the words that say so in a refusal."""
+    if not (config.min_user_ratings or config.min_item_ratings):
+        return ""
+    return (
+        f", after the k-core filter: data.min_user_ratings = {config.min_user_ratings}, "
+        f"data.min_item_ratings = {config.min_item_ratings}"
     )
 
 
@@ -147,7 +187,7 @@ def check_enough_data(
     table = split.table
     test = table.loc[table["role"] == "test"].set_index("user_id")
     kept = len(test)
-    likes = f"rating >= {config.like_threshold:g}"
+    likes = f"rating >= {split.thresholds[0]:g}{_after_k_core(config)}"
     if kept < MIN_TEST_USERS:
         raise InputError(
             f"{name}: only {kept} user{'s' if kept != 1 else ''} ha{'ve' if kept != 1 else 's'} "

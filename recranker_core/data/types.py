@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -25,6 +26,13 @@ class RatingData:
     """One row per (user, item): user_id, item_id, rating, timestamp."""
     items: pd.DataFrame
     """One row per item: item_id, title, genres."""
+    layout: str = "ratings CSV"
+    """The format it was read as (``MovieLens ML-1M``, ``BookCrossing``, ``Amazon 2018``, ...)."""
+    domain: str = "item"
+    """What its items are called in prompts unless the profile says (``prompts.domain``)."""
+    timed: bool = True
+    """Whether the ratings carry real times. Without them (BookCrossing) every timestamp is 0, so each
+    user's order is the split's fixed hash order, and the sequential scenario is refused."""
 
     def fingerprint(self) -> str:
         """A content hash of ratings and titles, stable across runs and machines."""
@@ -35,12 +43,25 @@ class RatingData:
         digest.update(pd.util.hash_pandas_object(items, index=False).to_numpy().tobytes())
         return digest.hexdigest()[:16]
 
-    def summary(self) -> dict[str, int | float]:
+    def scale(self) -> tuple[int, int]:
+        """The whole-number rating scale prompts ask for (1-5 for MovieLens; half stars widen outward)."""
+        return rating_scale(self.ratings["rating"])
+
+    def summary(self) -> dict[str, int | float | str]:
         ratings = self.ratings
+        low, high = self.scale()
         return {
+            "format": self.layout,
             "users": int(ratings["user_id"].nunique()),
             "items": int(ratings["item_id"].nunique()),
             "ratings": len(ratings),
             "rating_min": float(ratings["rating"].min()),
             "rating_max": float(ratings["rating"].max()),
+            "scale": f"{low}-{high}",
+            "order": "time" if self.timed else "fixed hash (no timestamps)",
         }
+
+
+def rating_scale(ratings: pd.Series) -> tuple[int, int]:
+    """The whole numbers from the lowest rating down to the highest rating up."""
+    return int(np.floor(ratings.min())), int(np.ceil(ratings.max()))

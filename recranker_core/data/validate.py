@@ -148,16 +148,57 @@ def to_number(
     return numbers.astype("float64")
 
 
-def check_ids(values: pd.Series, path: Path | str, column: str) -> pd.Series:
-    """IDs must be non-empty; all-integer IDs become int64 so they sort and join as numbers."""
+def check_ids(values: pd.Series, path: Path | str, column: str, *, text: bool = False) -> pd.Series:
+    """IDs must be non-empty; all-integer IDs become int64 so they sort and join as numbers, unless they
+    are ``text`` (ISBNs, ASINs: a leading zero is part of the ID)."""
     stripped = values.str.strip()
     empty = stripped == ""
     if empty.any():
         position = int(np.flatnonzero(empty.to_numpy())[0])
         raise InputError(f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: empty value")
-    if stripped.str.fullmatch(r"-?\d{1,18}").all():
+    if not text and stripped.str.fullmatch(r"-?\d{1,18}").all():
         return stripped.astype("int64")
     return stripped
+
+
+def off_scale(
+    numbers: pd.Series,
+    values: pd.Series,
+    path: Path | str,
+    where: str,
+    scale: tuple[float, float],
+    whose: str,
+    *,
+    whole: bool = False,
+    first_line: int = 1 + HEADER_LINES,
+) -> None:
+    """Refuse the first rating outside the ``scale`` a format declares (or, ``whole``, not a whole number);
+    ``where`` names the column or field."""
+    bad = (numbers < scale[0]) | (numbers > scale[1])
+    if whole:
+        bad |= numbers != np.floor(numbers)
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{path}: {where}, line {position + first_line}: {values.iloc[position]!r} is outside "
+            f"{whose} {scale[0]:g}-{scale[1]:g} scale"
+        )
+
+
+def text_encoding(path: Path) -> str:
+    """UTF-8 where the bytes are UTF-8, else Latin-1 (older dumps such as BookCrossing's); UTF-16 and binary
+    files, which Latin-1 would read as garbage, are refused."""
+    if not path.is_file():
+        raise InputError(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
+        kind = "UTF-16 text" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "binary (a NUL byte)"
+        raise InputError(f"{path}: {kind}, not UTF-8 or Latin-1 text (save the file as UTF-8)")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
 
 
 def finish_ratings(ratings: pd.DataFrame, path: Path | str) -> pd.DataFrame:

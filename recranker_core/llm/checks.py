@@ -196,3 +196,26 @@ def needs_checkpointing(folder: Path, llm, tokens: int, facts: ModelFacts | None
     return gradient_checkpointing(
         facts, device_memory(device), weight_bytes, llm.full_finetune, tokens, adapter
     )
+
+
+def check_scale(model: str, scale: tuple[int, int], source: str) -> None:
+    """Refuse, before any stage runs, a rating scale whose pointwise answers cannot be scored: a single
+    value, or answers the model's tokenizer cannot tell apart (``scoring.label_tokens``)."""
+    from recranker_core.llm.models import load_tokenizer, resolve_model
+    from recranker_core.llm.rerank import task_labels
+    from recranker_core.llm.scoring import label_tokens
+    from recranker_core.prompts import templates
+
+    low, high = scale
+    if high <= low:
+        raise InputError(
+            f"{source}: every rating is {low}; pointwise answers need a scale of two or more values"
+        )
+    messages = [
+        {"role": "system", "content": templates.SYSTEM.format(domain="item")},
+        {"role": "user", "content": templates.pointwise('"an item"', "item", low, high)},
+    ]
+    try:
+        label_tokens(load_tokenizer(resolve_model(model)), messages, task_labels("pointwise", 1, scale))
+    except InputError as exc:
+        raise InputError(f"{source}: ratings on a {low}-{high} scale: {exc}") from None

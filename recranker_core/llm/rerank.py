@@ -11,13 +11,21 @@ is counted.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from recranker_core.llm.parsing import parse_ranking, parse_rating, parse_yes_no
-from recranker_core.llm.scoring import LabelScorer, TokenCount, generate, label_tokens, prompt_ids
+from recranker_core.llm.scoring import (
+    LabelScorer,
+    LabelTokens,
+    TokenCount,
+    generate,
+    label_tokens,
+    prompt_ids,
+)
 from recranker_core.prompts.templates import LABELS, NO, YES
 
 log = logging.getLogger("recranker")
@@ -58,9 +66,9 @@ def score_prompts(
             model, batch_size=batch_size, batch_tokens=batch_tokens, prefix_cache=prefix_cache
         )
         scorer.counter = counter
-        sequences, ids = label_inputs(model, tokenizer, prompts, scale, {})
-        groups = [(p["meta"]["split"], p["meta"]["user_id"], _history_line(p)) for p in prompts]
-        scored = scorer.score(sequences, ids, groups)
+        inputs = label_inputs(model, tokenizer, prompts, scale, {})
+        keys = [(p["meta"]["split"], p["meta"]["user_id"], _history_line(p)) for p in prompts]
+        scored = inputs.fold(scorer.score(inputs.sequences, inputs.ids, [keys[i] for i in inputs.owners]))
         return pd.DataFrame(
             [_row(p, probs, raw=None, parsed=True) for p, probs in zip(prompts, scored)], columns=COLUMNS
         )
@@ -75,8 +83,15 @@ def score_prompts(
 def score_variants(model, tokenizer, prompts: list[dict], *, scale: tuple[int, int]) -> list[np.ndarray]:
     """Label probabilities of a prompt and its variants (``prompts[1:]``), each variant reusing the first
     prompt's KV cache up to where its text departs from it (``LabelScorer.score_variants``)."""
-    sequences, ids = label_inputs(model, tokenizer, prompts, scale, {})
-    return LabelScorer(model).score_variants(sequences, ids)
+    inputs = label_inputs(model, tokenizer, prompts, scale, {})
+    scorer, scored = LabelScorer(model), [None] * len(inputs.sequences)
+    # One call per step: a variant reuses the first prompt's cache at the same step
+    for step in sorted(set(inputs.steps)):
+        rows = [i for i, s in enumerate(inputs.steps) if s == step]
+        probs = scorer.score_variants([inputs.sequences[i] for i in rows], [inputs.ids[i] for i in rows])
+        for i, p in zip(rows, probs):
+            scored[i] = p
+    return inputs.fold(scored)
 
 
 def model_ids(model, tokenizer, prompt: dict) -> list[int]:
@@ -86,22 +101,50 @@ def model_ids(model, tokenizer, prompt: dict) -> list[int]:
     return marked(model, tokenizer, prompt_ids(tokenizer, prompt["messages"]), prompt["meta"])
 
 
-def label_inputs(
-    model, tokenizer, prompts: list[dict], scale: tuple[int, int], labels: dict
-) -> tuple[list, list]:
-    """(``model``'s token ids of each prompt followed by its labels' shared prefix, each prompt's label
-    tokens); ``labels`` caches the label tokens per (task, number of items)."""
-    sequences, ids = [], []
-    for prompt in prompts:
+@dataclass(frozen=True)
+class LabelInputs:
+    """What the scorer reads for a list of prompts: one sequence per prompt and step of its label set
+    (one step where one token tells its labels apart; see ``scoring.LabelTokens``)."""
+
+    sequences: list[list[int]]
+    """The prompt's tokens, its labels' shared prefix and the tokens leading to the step."""
+    ids: list[tuple[int, ...]]
+    """The tokens chosen among at the end of each sequence."""
+    owners: list[int]
+    """The prompt each sequence belongs to."""
+    steps: list[int]
+    """The step of its prompt's label set each sequence reads."""
+    labels: list[LabelTokens]
+    """Each prompt's label set."""
+
+    def fold(self, scored: list[np.ndarray]) -> list[np.ndarray]:
+        """Each prompt's label probabilities from the scorer's output for :attr:`sequences`."""
+        steps: list[list[np.ndarray]] = [[] for _ in self.labels]
+        for owner, probs in zip(self.owners, scored):
+            steps[owner].append(probs)
+        return [labels.probabilities(own) for labels, own in zip(self.labels, steps)]
+
+
+def label_inputs(model, tokenizer, prompts: list[dict], scale: tuple[int, int], cache: dict) -> LabelInputs:
+    """``model``'s token ids of each prompt followed by its labels' shared prefix, once per step of its
+    label set; ``cache`` keeps the label tokens per (task, number of items)."""
+    inputs = LabelInputs([], [], [], [], [])
+    for index, prompt in enumerate(prompts):
         meta = prompt["meta"]
         key = (meta["task"], len(meta["items"]))
-        if key not in labels:
-            labels[key] = label_tokens(
+        if key not in cache:
+            cache[key] = label_tokens(
                 tokenizer, prompt["messages"], task_labels(meta["task"], len(meta["items"]), scale)
             )
-        sequences.append(model_ids(model, tokenizer, prompt) + list(labels[key].prefix))
-        ids.append(labels[key].ids)
-    return sequences, ids
+        labels = cache[key]
+        ids = model_ids(model, tokenizer, prompt) + list(labels.prefix)
+        for step, (path, choices) in enumerate(labels.steps):
+            inputs.sequences.append(ids + list(path))
+            inputs.ids.append(choices)
+            inputs.owners.append(index)
+            inputs.steps.append(step)
+        inputs.labels.append(labels)
+    return inputs
 
 
 def _history_line(prompt: dict) -> str:

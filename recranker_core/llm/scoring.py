@@ -1,10 +1,18 @@
 """Scoring prompts with a causal LM: label probabilities (with a shared-prefix KV cache) or generation.
 
-Every answer the model may give is a *label*: a rating digit, "Yes." / "No.",
+Every answer the model may give is a *label*: a rating, "Yes." / "No.",
 or a candidate label "(A)".."(J)". A label set is tokenized once in context:
 the tokens all labels share (e.g. "(") are appended to each prompt, and the
 next-token distribution at the end is read at each label's first distinct
 token. The probabilities are renormalised over the labels.
+
+Labels that one token cannot tell apart (ratings 1 and 10 both start with the
+token "1") are told apart by the tokens after it: the label set is a tree of
+*steps*, each a point where the answer branches, read at the end of the prompt
+followed by the tokens before that point; the label "1" ends where "10" goes on,
+so that branch is the end of the answer (the token the model was trained to write
+after it). A label's probability is the product of its choices along the tree,
+each renormalised among the choices of its step.
 
 With ``prefix_cache``, a group of prompts (one user's) is tokenized, their
 longest common token prefix is encoded once, and the remaining tokens of every
@@ -28,8 +36,23 @@ class LabelTokens:
     labels: tuple[str, ...]
     prefix: tuple[int, ...]
     """Answer tokens every label starts with; appended to the prompt."""
-    ids: tuple[int, ...]
-    """Each label's first distinct token."""
+    steps: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+    """Where the answers branch: (the tokens after ``prefix`` that lead there, the tokens to choose among);
+    the first step is right after ``prefix``."""
+    routes: tuple[tuple[tuple[int, int], ...], ...]
+    """Each label's choices, as (step, choice) pairs."""
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """The tokens chosen among at the first step: each label's first distinct token where one token
+        tells every label apart."""
+        return self.steps[0][1]
+
+    def probabilities(self, steps: list[np.ndarray]) -> np.ndarray:
+        """The labels' probabilities from each step's probabilities over its choices."""
+        if len(self.steps) == 1:
+            return steps[0]
+        return np.array([np.prod([steps[s][c] for s, c in route]) for route in self.routes])
 
 
 @dataclass
@@ -61,11 +84,48 @@ def label_tokens(tokenizer, messages: list[dict], labels: tuple[str, ...]) -> La
                 f"the tokenizer merges the answer '{label}' into the prompt; cannot score labels"
             )
         continuations.append(ids[len(prompt) :])
+    if len(set(map(tuple, continuations))) != len(labels) or len(labels) < 2:
+        raise InputError(f"the tokenizer cannot tell the answers {list(labels)} apart")
+    if any(_starts(longer, c) for c in continuations for longer in continuations if len(longer) > len(c)):
+        end = answer_end(tokenizer, messages, labels[0], len(prompt) + len(continuations[0]))
+        continuations = [c + [end] for c in continuations]
     shared = _common_prefix(continuations)
-    firsts = [c[shared] if len(c) > shared else None for c in continuations]
-    if None in firsts or len(set(firsts)) != len(firsts):
-        raise InputError(f"the tokenizer cannot tell the answers {list(labels)} apart by one token")
-    return LabelTokens(labels=tuple(labels), prefix=tuple(continuations[0][:shared]), ids=tuple(firsts))
+    steps: list = []
+    routes = _branch([c[shared:] for c in continuations], (), steps)
+    return LabelTokens(
+        labels=tuple(labels),
+        prefix=tuple(continuations[0][:shared]),
+        steps=tuple(steps),
+        routes=tuple(routes[i] for i in range(len(labels))),
+    )
+
+
+def _branch(tails: list[list[int]], path: tuple[int, ...], steps: list) -> dict[int, tuple]:
+    """Route of each of ``tails`` (labels' tokens after ``path``, which they all start with): the step
+    added here for their next token, then, where one token leads to several labels, the steps below."""
+    index = len(steps)
+    choices = tuple(dict.fromkeys(t[len(path)] for t in tails))
+    steps.append((path, choices))
+    routes = {}
+    for choice, token in enumerate(choices):
+        members = [i for i, t in enumerate(tails) if t[len(path)] == token]
+        below = _branch([tails[i] for i in members], (*path, token), steps) if len(members) > 1 else {0: ()}
+        for k, i in enumerate(members):
+            routes[i] = ((index, choice), *below[k])
+    return routes
+
+
+def _starts(sequence: list[int], prefix: list[int]) -> bool:
+    return sequence[: len(prefix)] == prefix
+
+
+def answer_end(tokenizer, messages: list[dict], label: str, after: int) -> int:
+    """The token the chat template puts after an answer (its end-of-turn), which tells a label from a
+    longer one it begins (1 from 10); the end-of-sequence token for a template that puts none."""
+    answered = [*messages[:2], {"role": "assistant", "content": label}]
+    ids = tokenizer(tokenizer.apply_chat_template(answered, tokenize=False), add_special_tokens=False)
+    ids = ids["input_ids"]
+    return ids[after] if len(ids) > after else tokenizer.eos_token_id
 
 
 def _common_prefix(sequences: list[list[int]]) -> int:

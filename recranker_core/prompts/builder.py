@@ -97,6 +97,8 @@ class PromptBuilder:
     ):
         self.config = config
         self.catalogue = catalogue
+        # A config no dataset has filled in (config.with_domain) reads as the paper's movies
+        self.domain = config.domain or templates.DEFAULT_DOMAIN
         self.low, self.high = scale
         self.labels = labels
         """model name -> how hints call it."""
@@ -120,7 +122,7 @@ class PromptBuilder:
             perm = shift.permutation(
                 len(history.liked), rng, self.config.shift and not self.config.sequential
             )
-        question = templates.pointwise(self._candidate(item), self.config.domain, self.low, self.high)
+        question = templates.pointwise(self._candidate(item), self.domain, self.low, self.high)
         hint_lines, hint_meta = [], {}
         if rating_hint is not None:
             hint_lines.append(hints.rating(self.labels[self.config.rating_hint_model], rating_hint))
@@ -152,7 +154,7 @@ class PromptBuilder:
         """pair: the two items in original order; scores: hint model -> (score of pair[0], of pair[1])."""
         perm = [1, 0] if swap else [0, 1]
         first, second = pair[perm[0]], pair[perm[1]]
-        question = templates.pairwise(self._candidate(first), self._candidate(second), self.config.domain)
+        question = templates.pairwise(self._candidate(first), self._candidate(second), self.domain)
         hint_lines = [
             hints.pairwise(self.labels[model], pair_scores[perm[0]], pair_scores[perm[1]])
             for model, pair_scores in scores.items()
@@ -181,7 +183,7 @@ class PromptBuilder:
         """items: candidates in original (base-score) order; scores: hint model -> scores in that order;
         ranking: the answer's items, best first (train/valid); the first is recorded as the target."""
         shown = [items[i] for i in perm]
-        question = templates.listwise([self._candidate(i) for i in shown], self.config.domain, self._top)
+        question = templates.listwise([self._candidate(i) for i in shown], self.domain, self._top)
         hint_lines, hint_meta = [], {}
         for model, model_scores in scores.items():
             shown_scores = np.asarray(model_scores, dtype=float)[perm]
@@ -225,7 +227,7 @@ class PromptBuilder:
         text = templates.history(
             texts(history.liked),
             texts(history.disliked),
-            self.config.domain,
+            self.domain,
             in_order=self.config.sequential,
             marked=self.config.collab_tokens,
         )
@@ -233,7 +235,7 @@ class PromptBuilder:
         if hint_lines:
             text += "\n" + "\n".join(hint_lines)
         messages = [
-            {"role": "system", "content": templates.SYSTEM.format(domain=self.config.domain)},
+            {"role": "system", "content": templates.SYSTEM.format(domain=self.domain)},
             {"role": "user", "content": text},
         ]
         meta["history"] = {

@@ -7,6 +7,8 @@ from string import ascii_uppercase
 
 from recranker_core.prompts.markers import MARKER
 
+DEFAULT_DOMAIN = "movie"
+"""What items are called where neither the profile nor the dataset says (the paper's MovieLens)."""
 SYSTEM = "You are a {domain} recommender. From a user's ratings you judge which {domain}s they will like."
 YES, NO = "Yes.", "No."
 LABELS = tuple(f"({letter})" for letter in ascii_uppercase)

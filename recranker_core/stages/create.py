@@ -20,20 +20,25 @@ log = logging.getLogger("recranker")
 
 def data(stage: StageRun) -> None:
     """Split the loaded ratings (``extras["data"]``) into likes, dislikes and the leave-one-out roles; refuse
-    data too small for a run."""
+    data too small for a run, or rated on a scale the model cannot score, before anything is fitted."""
     loaded, config = stage.extras["data"], stage.config
     split = split_likes(loaded.ratings, config.data, name=loaded.name)
-    check_enough_data(
-        split,
-        config.data,
-        n_candidates=config.baselines.n_candidates,
-        exclude=config.baselines.exclude,
-        name=loaded.source,
-    )
+    check_usable(split, loaded, config)
     rundir.write_table(stage.run / rundir.SPLIT, split.table)
     rundir.write_table(stage.run / rundir.ITEMS, loaded.items)
     stage.manifest.dataset["split"] = split.summary()
     log.info("split: %s", split.summary())
+
+
+def check_usable(split: Split, loaded, config) -> None:
+    """Enough data for a run (``data.split.check_enough_data``) on a scale the model can score."""
+    from recranker_core.llm.checks import check_scale
+
+    baselines = config.baselines
+    check_enough_data(
+        split, config.data, n_candidates=baselines.n_candidates, exclude=baselines.exclude, name=loaded.source
+    )
+    check_scale(config.llm.model, loaded.scale(), loaded.source)
 
 
 def baselines(stage: StageRun) -> None:
@@ -82,9 +87,12 @@ def evaluate(stage: StageRun) -> dict:
 
 
 def load_split(run: Path, manifest) -> Split:
-    table = rundir.read_table(run / rundir.SPLIT)
+    table, summary = rundir.read_table(run / rundir.SPLIT), manifest.dataset.get("split", {})
     return Split(
-        table=table, users_too_few_likes=manifest.dataset.get("split", {}).get("users_too_few_likes", 0)
+        table=table,
+        users_too_few_likes=summary.get("users_too_few_likes", 0),
+        thresholds=(summary.get("like_threshold", 4.0), summary.get("dislike_threshold", 3.0)),
+        k_core_dropped=summary.get("k_core_dropped", 0),
     )
 
 

@@ -14,11 +14,14 @@ from tests.conftest import MINI
 
 def test_embedded_ml100k_has_the_published_counts(ml100k):
     assert ml100k.summary() == {
+        "format": "MovieLens ML-100K (embedded)",
         "users": 943,
         "items": 1682,
         "ratings": 100_000,
         "rating_min": 1.0,
         "rating_max": 5.0,
+        "scale": "1-5",
+        "order": "time",
     }
     assert list(ml100k.ratings.columns) == ["user_id", "item_id", "rating", "timestamp"]
     assert ml100k.ratings.duplicated(["user_id", "item_id"]).sum() == 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from recranker_core.config import DataConfig
-from recranker_core.data.split import split_likes, tie_break_key
+from recranker_core.data.split import k_core, split_likes, tie_break_key
+from recranker_core.errors import InputError
 
 
 def test_roles_and_counts_on_ml100k(ml100k_split):
@@ -93,3 +95,42 @@ def test_dislikes_after_validation_and_users_with_few_likes_are_dropped():
     }
     assert (roles[2] == "dropped").all()
     assert split.users_too_few_likes == 1
+
+
+def test_unset_thresholds_follow_the_scale():
+    """A 1-10 scale likes 8 and up and dislikes below 6, as 4 and 3 of 5 (the paper's MovieLens rule)."""
+    rows = [(1, item, rating, item) for item, rating in enumerate([10.0, 8.0, 7.0, 6.0, 5.0, 9.0], start=1)]
+    split = split_likes(frame(rows), DataConfig())
+    feedback = split.table.set_index("item_id")["feedback"].to_dict()
+    assert feedback == {1: "like", 2: "like", 3: "neutral", 4: "neutral", 5: "dislike", 6: "like"}
+    assert split.summary()["like_threshold"] == 8.0 and split.summary()["dislike_threshold"] == 6.0
+    assert split_likes(frame(rows), DataConfig(like_threshold=7.0)).thresholds == (7.0, 6.0)
+
+
+def test_a_set_like_threshold_below_the_default_dislike_is_refused_with_the_scale():
+    rows = [(1, item, 5.0, item) for item in range(1, 5)]
+    with pytest.raises(
+        InputError, match=r"dislike_threshold = 3.0 is above data.like_threshold = 2.0 \(scale top 5\)"
+    ):
+        split_likes(frame(rows), DataConfig(like_threshold=2.0))
+
+
+def test_the_k_core_filter_repeats_until_every_user_and_item_has_enough():
+    # Item 9 has two ratings; without it users 3 and 4 keep one each and go, which leaves item 8 with two.
+    rows = [(u, i, 5.0, i) for u in (1, 2, 5) for i in (1, 2, 3)] + [(u, 8, 5.0, 8) for u in (1, 2, 3)]
+    rows += [(3, 9, 5.0, 9), (4, 9, 5.0, 9), (4, 1, 5.0, 1)]
+    config = DataConfig(min_user_ratings=2, min_item_ratings=3)
+    kept = k_core(frame(rows), config.min_user_ratings, config.min_item_ratings)
+    survivors = frame(rows)[kept]
+    assert sorted(survivors["item_id"].unique()) == [1, 2, 3]
+    assert sorted(survivors["user_id"].unique()) == [1, 2, 5]
+    split = split_likes(frame(rows), config)
+    assert split.k_core_dropped == len(rows) - 9
+    assert (split.table.loc[split.table["item_id"].isin([8, 9]), "role"] == "dropped").all()
+    assert (split.table.loc[split.table["user_id"].isin([3, 4]), "role"] == "dropped").all()
+
+
+def test_too_few_users_after_the_k_core_filter_names_the_filter():
+    rows = [(u, i, 5.0, i) for u in range(1, 4) for i in range(1, 5)]
+    with pytest.raises(InputError, match="after the k-core filter: data.min_user_ratings = 5"):
+        split_likes(frame(rows), DataConfig(min_user_ratings=5))

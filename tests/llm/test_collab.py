@@ -111,7 +111,8 @@ def test_the_model_reads_the_projected_vector_at_each_marker():
 def test_every_scoring_path_reads_the_same_vectors():
     model, tokenizer, _ = with_collab()
     mine = user_prompts()
-    sequences, ids = label_inputs(model, tokenizer, mine, (1, 5), {})
+    inputs = label_inputs(model, tokenizer, mine, (1, 5), {})
+    sequences, ids = inputs.sequences, inputs.ids
     cached = LabelScorer(model, batch_size=3, prefix_cache=True).score(sequences, ids)
     plain = LabelScorer(model, prefix_cache=False).score(sequences, ids)
     variants = LabelScorer(model).score_variants(sequences, ids)
@@ -119,9 +120,8 @@ def test_every_scoring_path_reads_the_same_vectors():
         assert np.abs(a - b).max() < 1e-6 and np.abs(a - c).max() < 1e-6
     # Another user's vectors (the same text) change what the model reads, far beyond the paths' rounding
     # (the tiny random model's answers barely move with its input).
-    other = LabelScorer(model, prefix_cache=False).score(
-        *label_inputs(model, tokenizer, user_prompts(2), (1, 5), {})
-    )
+    theirs = label_inputs(model, tokenizer, user_prompts(2), (1, 5), {})
+    other = LabelScorer(model, prefix_cache=False).score(theirs.sequences, theirs.ids)
     assert max(np.abs(a - b).max() for a, b in zip(plain, other)) > 2e-5
 
 

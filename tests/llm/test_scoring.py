@@ -71,7 +71,50 @@ def test_label_tokens_share_the_parenthesis_and_differ_by_one_token(tiny):
 def test_labels_that_cannot_be_told_apart_are_refused(tiny):
     _, tokenizer = tiny
     with pytest.raises(InputError, match="cannot tell the answers"):
-        label_tokens(tokenizer, messages("?"), ("Yes", "Yes."))
+        label_tokens(tokenizer, messages("?"), ("Yes", "Yes"))
+
+
+def test_a_ten_point_scale_branches_after_the_shared_first_digit(tiny):
+    """1 and 10 start with the same token: the label set gets a second step after "1", where the answer
+    either ends (the template's end of turn) or goes on with "0"."""
+    _, tokenizer = tiny
+    labels = label_tokens(tokenizer, messages("?"), task_labels("pointwise", 0, (1, 10)))
+    assert len(labels.steps) == 2 and len(labels.ids) == 9
+    (path, choices) = labels.steps[1]
+    assert tokenizer.decode(list(path)) == "1"
+    assert sorted(tokenizer.decode([c]) for c in choices) == ["0", "<|im_end|>"]
+    assert [len(route) for route in labels.routes] == [2] + [1] * 8 + [2]
+
+
+def test_multi_token_ratings_are_scored_as_the_product_of_their_choices(tiny):
+    """On a 1-10 scale each rating's probability is, from full forward passes, its first token's share among
+    the first tokens times (for 1 and 10) its share between ending the answer and going on with "0"; the
+    ten sum to 1, and one-token scales are read in one step as before."""
+    import torch
+
+    from recranker_core.llm.rerank import score_prompts
+
+    model, tokenizer = tiny
+    chat = messages(templates.pointwise('"Heat (1995)"', "movie", 1, 10))
+    meta = {"split": "test", "user_id": 1, "task": "pointwise", "variant": 0, "items": [7]}
+    row = score_prompts(model, tokenizer, [{"messages": chat, "meta": meta}], mode="logits", scale=(1, 10))
+    probs = np.array(row["probs"][0])
+    labels = label_tokens(tokenizer, chat, task_labels("pointwise", 1, (1, 10)))
+    prompt = prompt_ids(tokenizer, chat)
+
+    def shares(ids, choices):
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+        return torch.softmax(logits[list(choices)].double(), 0).numpy()
+
+    root, one = (
+        shares(prompt, labels.steps[0][1]),
+        shares(prompt + list(labels.steps[1][0]), labels.steps[1][1]),
+    )
+    expected = [np.prod([(root, one)[s][c] for s, c in route]) for route in labels.routes]
+    assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.abs(probs - expected).max() < 1e-5
+    assert len(label_tokens(tokenizer, chat, task_labels("pointwise", 1, (1, 5))).steps) == 1
 
 
 def test_only_the_label_rows_of_the_output_matrix_are_computed(tiny, monkeypatch):
