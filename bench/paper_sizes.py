@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -48,14 +48,11 @@ def synthetic(users: int, items: int, ratings: int, seed: int = 0) -> pd.DataFra
 def measured(argv: list[str]) -> dict:
     """Wall seconds and peak resident memory (GiB) of one command in a process of its own."""
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "recranker_core", *argv, "-q"], check=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of the children is the largest child so far: commands run from the smallest stage up
-    return {
-        "seconds": round(time.perf_counter() - started, 1),
-        "peak_gib": round(max(peak, before) / 2**20, 2),
-    }
+    process = subprocess.Popen([sys.executable, "-m", "recranker_core", *argv, "-q"])
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(argv)}: failed")
+    return {"seconds": round(time.perf_counter() - started, 1), "peak_gib": round(usage.ru_maxrss / 2**20, 2)}
 
 
 def expected_llm(run: Path) -> dict:
@@ -92,8 +89,12 @@ def main() -> None:
         base = (Path(__file__).parents[1] / "recranker_core" / "profiles" / "paper.toml").read_text()
         profile.write_text(base.replace("n_users = 5000", f"n_users = {ML1M_DRAWS}"))
         run = folder / "run"
-        common = ["--profile", str(profile), "--dataset", str(data), "--out", str(run)]
-        stages = {name: measured([name, *common]) for name in ("baselines", "sample", "instructions")}
+        stages = {
+            "baselines": measured(
+                ["baselines", "--profile", str(profile), "--dataset", str(data), "--out", str(run)]
+            )
+        }
+        stages |= {name: measured([name, "--run", str(run)]) for name in ("sample", "instructions")}
         result = {
             "data": {"users": args.users, "items": args.items, "ratings": args.ratings},
             "profile": f"paper, [sampling] n_users = {ML1M_DRAWS}",

@@ -50,9 +50,20 @@ middle.metric(
 )
 right.metric("Profile", manifest.get("profile", "?"), help=f"seed {manifest.get('seed', '?')}")
 last.metric("Model", session.guarded(lambda: manifest.config.llm.model))
+data_facts = [
+    dataset.get("format"),
+    dataset.get("scale") and f"ratings {dataset['scale']}",
+    (like := dataset.get("split", {}).get("like_threshold")) is not None and f"likes ≥ {like:g}",
+    dataset.get("order") and f"order: {dataset['order']}",
+]
 st.caption(
-    f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC · "
-    f"seed {manifest.get('seed', '?')}"
+    " · ".join(
+        [
+            f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC",
+            f"seed {manifest.get('seed', '?')}",
+            *filter(None, data_facts),
+        ]
+    )
 )
 if metrics is None:
     st.error(f"No metrics to show: {problem}", icon=":material/error:")

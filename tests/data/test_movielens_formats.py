@@ -13,27 +13,9 @@ import pytest
 from recranker_core.cli import main
 from recranker_core.data import load_dataset
 from recranker_core.errors import InputError
+from tests.fixtures.make_ml100k_mini import GENRES as MOVIELENS_GENRES
 
-GENRES = [
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-]
+GENRES = MOVIELENS_GENRES[1:]  # without "unknown"
 # Lines of the published files: rated movies, and one listed that nobody rated (each file's last line).
 ML1M_MOVIES = {
     1: ("Toy Story (1995)", ["Animation", "Children's", "Comedy"]),
