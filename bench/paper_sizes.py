@@ -26,6 +26,7 @@ import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
 H200 = RESULTS / "paper-ml100k-h200-manifest.json"
+THROUGHPUT = RESULTS / "throughput.json"
 ML1M_DRAWS = 10_000
 """The paper's sampled users for ML-1M (5,000 for ML-100K and BookCrossing)."""
 
@@ -63,11 +64,25 @@ def expected_llm(run: Path) -> dict:
     examples = sum(mine["train_examples"].values()) / sum(theirs["train_examples"].values())
     prompts = sum(mine["test_prompts"].values()) + sum(mine["valid_rerank_prompts"].values())
     prompts /= sum(theirs["test_prompts"].values()) + sum(theirs["valid_rerank_prompts"].values())
-    return {
+    counts = {
         "train_examples": sum(mine["train_examples"].values()),
         "rerank_prompts": sum(mine["test_prompts"].values()) + sum(mine["valid_rerank_prompts"].values()),
         "train_seconds_h200": round(h200["train"]["seconds"] * examples),
         "rerank_seconds_h200": round(h200["rerank"]["seconds"] * prompts),
+    }
+    return counts | on_this_cpu(counts)
+
+
+def on_this_cpu(counts: dict) -> dict:
+    """The same work at the throughput bench's best CPU rates (bench/results/throughput.json: the embedded
+    model, 2 threads), its training examples' mean length taken for these."""
+    bench = json.loads(THROUGHPUT.read_text())
+    scoring = max(p["prompts_per_second"] for p in bench["scoring"]["paths"].values())
+    training = max(p["tokens_per_second"] for p in bench["training"]["paths"].values())
+    tokens = counts["train_examples"] * bench["training"]["tokens"] / bench["training"]["examples"]
+    return {
+        "train_seconds_cpu": round(tokens / training),
+        "rerank_seconds_cpu": round(counts["rerank_prompts"] / scoring),
     }
 
 
@@ -122,9 +137,12 @@ def report(result: dict) -> str:
         "",
         f"LLM stages, expected on one H200 (the ML-100K paper run's seconds scaled by examples and prompts): "
         f"train {llm['train_examples']:,} examples in about {llm['train_seconds_h200'] / 60:.0f} min, rerank "
-        f"{llm['rerank_prompts']:,} prompts in about {llm['rerank_seconds_h200'] / 60:.0f} min.",
+        f"{llm['rerank_prompts']:,} prompts in about {llm['rerank_seconds_h200'] / 60:.0f} min. "
+        "On the CPU of bench/results/throughput.md (best path, 2 threads): "
+        f"train about {llm['train_seconds_cpu'] / 3600:.0f} h, "
+        f"rerank about {llm['rerank_seconds_cpu'] / 3600:.1f} h.",
         "",
-        f"Machine: {result['machine']}.",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in result["machine"].items()) + ".",
         "",
         "Reproduce: `.venv/bin/python bench/paper_sizes.py`.",
         "",
