@@ -27,8 +27,8 @@ from recranker_core.config import RunConfig, load_profile
 from recranker_core.evaluation import paired_deltas, per_user_metrics
 from recranker_core.fusion import CONTROL
 from recranker_core.manifest import Manifest
+from recranker_core.runfiles import evaluation_truth
 from recranker_core.runner import run_all
-from recranker_core.stages.create import evaluation_truth
 
 RUNS = Path("runs/ablation-levers")
 VALID_USERS = 40

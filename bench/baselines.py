@@ -72,7 +72,7 @@ def trained_run(run: Path, users: int):
     from recranker_core.launch import set_threads
     from recranker_core.llm.device import resolve_dtype
     from recranker_core.manifest import Manifest
-    from recranker_core.stages.rerank import load_tuned
+    from recranker_core.runfiles import load_tuned
 
     manifest = Manifest.read(run)
     set_threads(manifest.config.rerank.threads)

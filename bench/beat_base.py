@@ -23,7 +23,7 @@ from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import paired_deltas, per_user_metrics
 from recranker_core.fusion import CONTROL
 from recranker_core.manifest import Manifest
-from recranker_core.stages.create import evaluation_truth
+from recranker_core.runfiles import evaluation_truth
 
 OUT = Path(__file__).parent / "results" / "beat-base"
 FILES = (rundir.METRICS, rundir.RANKINGS, rundir.SPLIT, rundir.MANIFEST)

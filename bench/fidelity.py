@@ -23,7 +23,7 @@ from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import metrics_document
 from recranker_core.instructions import list_shape
 from recranker_core.manifest import Manifest
-from recranker_core.stages.create import evaluation_truth
+from recranker_core.runfiles import evaluation_truth
 
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 

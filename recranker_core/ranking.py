@@ -268,3 +268,16 @@ def select(ndcg: dict[str, float]) -> str | None:
     ties go to the first by name."""
     llm = {m: v for m, v in ndcg.items() if not m.startswith(("base:", "control:"))}
     return max(llm, key=llm.get) if llm else None
+
+
+def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The test candidate lists as rankings of the methods ``base:<model>``."""
+    test = candidates[candidates["target"] == "test"]
+    return pd.DataFrame(
+        {
+            "user_id": test["user_id"].to_numpy(),
+            "method": "base:" + test["model"].astype(str).to_numpy(),
+            "item_id": test["item_id"].to_numpy(),
+            "rank": test["rank"].to_numpy(),
+        }
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recranker_core.errors import InputError
+
+log = logging.getLogger("recranker")
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
@@ -119,6 +122,25 @@ def fingerprint(path: Path) -> str | None:
         return None
     with open(path, "rb") as content:
         return hashlib.file_digest(content, "sha256").hexdigest()[:16]
+
+
+def digest(value: Any) -> str:
+    """A short hash of anything JSON can hold (settings, inputs), the same on every machine."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resume_folder(folder: Path, *inputs) -> None:
+    """A folder of partial work that lets a stopped stage resume; emptied when the inputs it was made
+    from (anything JSON can hold) have changed."""
+    key = digest(inputs)
+    stamp = folder / "key.txt"
+    if folder.is_dir() and (not stamp.is_file() or stamp.read_text() != key):
+        shutil.rmtree(folder)
+    if folder.is_dir():
+        log.info("resuming from the partial work in %s", folder)
+    else:
+        folder.mkdir()
+        stamp.write_text(key)
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from recranker_core.config import RunConfig, with_domain
 from recranker_core.data import load_dataset
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest, package_versions
+from recranker_core.ranking import base_rankings
 from recranker_core.runlock import writing
 from recranker_core.stages import CREATION, LATER, REGISTRY
-from recranker_core.stages.create import base_rankings
 
 log = logging.getLogger("recranker")
 CREATION_SETTINGS = ("seed", "data", "baselines", "evaluation")

@@ -256,7 +256,7 @@ def _tuned_model(path: str, trained: str):
     from recranker_core.launch import set_threads
     from recranker_core.llm.device import resolve_dtype
     from recranker_core.manifest import Manifest
-    from recranker_core.stages.rerank import load_tuned
+    from recranker_core.runfiles import load_tuned
 
     manifest = Manifest.read(Path(path))
     set_threads(manifest.config.rerank.threads)
@@ -360,13 +360,13 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _truth(path: str, stamp: tuple[float, ...]) -> pd.DataFrame:
-    from recranker_core.stages.create import evaluation_truth
+    from recranker_core.runfiles import evaluation_truth
 
     return evaluation_truth(Path(path))
 
 
 def truth(run: RunInfo) -> pd.DataFrame:
-    """user_id, item_id of the evaluated test items (see ``stages.create.evaluation_truth``)."""
+    """user_id, item_id of the evaluated test items (see ``runfiles.evaluation_truth``)."""
     files = (run.path / rundir.SPLIT, run.path / rundir.EVALUATION_USERS)
     return guarded(_truth, str(run.path), tuple(f.stat().st_mtime for f in files if f.is_file()))
 

@@ -235,7 +235,7 @@ downloads[1].download_button(
 
 
 def rankings_csv() -> str:
-    from recranker_core.stages.create import evaluation_truth
+    from recranker_core.runfiles import evaluation_truth
 
     rankings = session.read_table(run, rundir.RANKINGS)
     return tables.rankings_with_titles(rankings, session.items(run), evaluation_truth(run.path)).to_csv(

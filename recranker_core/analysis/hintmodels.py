@@ -14,7 +14,7 @@ from recranker_core.manifest import Manifest
 def refit(run: Path, name: str):
     """Model ``name`` fitted on ``run``'s training rows with its settings and seed (a lenskit pipeline)."""
     from recranker_core.baselines.fitting import fit
-    from recranker_core.stages.create import load_split
+    from recranker_core.runfiles import load_split
 
     manifest = Manifest.read(run)
     config = manifest.config

@@ -83,7 +83,7 @@ def write(run: Path, out: Path, compare: tuple[Path, ...] = ()) -> Path:
 def user_story(run: Path, user) -> str:
     """One test user's story as a self-contained HTML page: the run's verdict, the held-out item, the
     reference's and the judged method's lists, the prompt the model read and the user's history."""
-    from recranker_core.stages.create import evaluation_truth
+    from recranker_core.runfiles import evaluation_truth
 
     manifest = Manifest.read(run)
     metrics = _read(run, rundir.METRICS, rundir.read_json)
@@ -244,7 +244,7 @@ def _slices(run: Path, manifest: Manifest, metrics: dict, figure) -> str:
     """The judged method's paired difference by each kind of slice."""
     if not all((run / f).is_file() for f in (rundir.RANKINGS, rundir.SPLIT, rundir.CANDIDATES)):
         return ""
-    from recranker_core.stages.create import evaluation_truth
+    from recranker_core.runfiles import evaluation_truth
 
     config, reference = manifest.config, manifest.primary_method
     rankings, truth = rundir.read_table(run / rundir.RANKINGS), evaluation_truth(run)
@@ -306,7 +306,7 @@ def _hybrid(run: Path) -> str:
 def _stories(run: Path, manifest: Manifest, metrics: dict) -> str:
     if not (run / rundir.INSTRUCTIONS / "test.jsonl").is_file():
         return ""
-    from recranker_core.stages.create import evaluation_truth
+    from recranker_core.runfiles import evaluation_truth
 
     rankings, reference = (
         rundir.read_table(run / rundir.RANKINGS),

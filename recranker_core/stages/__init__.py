@@ -7,7 +7,7 @@ decide what `run` redoes, and the dashboard's progress all come from ``REGISTRY`
 from __future__ import annotations
 
 from recranker_core import rundir
-from recranker_core.stages import create, prepare, rerank, tune
+from recranker_core.stages import create, prepare, rerank, train
 from recranker_core.stages.base import Stage, StageRun
 
 _INSTRUCTION = {name: f"{rundir.INSTRUCTIONS}/{name}" for name in rundir.INSTRUCTION_FILES}
@@ -56,14 +56,14 @@ REGISTRY: dict[str, Stage] = {
         Stage(
             "train",
             "instruction-tune the LLM (LoRA) on the run's instructions",
-            tune.train,
+            train.train,
             reads=(_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"], rundir.COLLAB_VECTORS),
             settings=("seed", "llm"),
             writes=(rundir.ADAPTER, rundir.TRAIN_LOG),
             after="instructions",
             version=2,
             launchable=True,
-            requires=tune.model_fits,
+            requires=train.model_fits,
         ),
         Stage(
             "rerank",

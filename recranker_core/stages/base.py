@@ -9,8 +9,6 @@ the error, so that `run` can redo exactly the stages that are not done or whose 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -141,14 +139,10 @@ def settings_digest(config: RunConfig, name: str) -> str:
     """Fingerprint of a config section by the values that differ from its defaults, so that a field a
     later version adds (at its default) leaves the stages done before it up to date."""
     if name in ("seed", "seeds"):
-        return digest(getattr(config, name))
+        return rundir.digest(getattr(config, name))
     section = getattr(config, name)
     values, defaults = as_dict(section), as_dict(type(section)())
-    return digest({key: value for key, value in values.items() if value != defaults[key]})
-
-
-def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return rundir.digest({key: value for key, value in values.items() if value != defaults[key]})
 
 
 def _record_failure(manifest: Manifest, name: str, record: dict[str, Any]) -> None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recranker_core import rundir
 from recranker_core.beyond import Catalogue, beyond_document
 from recranker_core.data.split import Split, check_enough_data, split_likes
 from recranker_core.evaluation import across_seeds, metrics_document
 from recranker_core.fusion import CONTROL, TUNE_K, VALIDATION_NDCG
+from recranker_core.ranking import base_rankings
+from recranker_core.runfiles import evaluation_truth, load_split
 from recranker_core.stages.base import StageRun
 
 log = logging.getLogger("recranker")
@@ -84,36 +84,3 @@ def evaluate(stage: StageRun) -> dict:
         metrics["seeds"] = across_seeds(documents, [config.seed + k for k in range(len(documents))])
     rundir.write_json(run / rundir.METRICS, metrics)
     return metrics
-
-
-def load_split(run: Path, manifest) -> Split:
-    table, summary = rundir.read_table(run / rundir.SPLIT), manifest.dataset.get("split", {})
-    return Split(
-        table=table,
-        users_too_few_likes=summary.get("users_too_few_likes", 0),
-        thresholds=(summary.get("like_threshold", 4.0), summary.get("dislike_threshold", 3.0)),
-        k_core_dropped=summary.get("k_core_dropped", 0),
-    )
-
-
-def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
-    """The test candidate lists as rankings of the methods ``base:<model>``."""
-    test = candidates[candidates["target"] == "test"]
-    return pd.DataFrame(
-        {
-            "user_id": test["user_id"].to_numpy(),
-            "method": "base:" + test["model"].astype(str).to_numpy(),
-            "item_id": test["item_id"].to_numpy(),
-            "rank": test["rank"].to_numpy(),
-        }
-    )
-
-
-def evaluation_truth(run: Path) -> pd.DataFrame:
-    """user_id, item_id of the test items every method is evaluated on (the seeded subset, if any)."""
-    split = rundir.read_table(run / rundir.SPLIT, columns=["user_id", "item_id", "role"])
-    truth = split.loc[split["role"] == "test", ["user_id", "item_id"]]
-    subset = run / rundir.EVALUATION_USERS
-    if subset.is_file():
-        truth = truth[truth["user_id"].isin(rundir.read_table(subset)["user_id"])]
-    return truth.reset_index(drop=True)

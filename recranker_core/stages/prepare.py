@@ -11,8 +11,8 @@ import pandas as pd
 from recranker_core import memory, rundir
 from recranker_core.config import RunConfig
 from recranker_core.errors import InputError
+from recranker_core.runfiles import load_split
 from recranker_core.stages.base import StageRun
-from recranker_core.stages.create import load_split
 
 log = logging.getLogger("recranker")
 

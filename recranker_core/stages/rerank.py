@@ -14,11 +14,9 @@ import pandas as pd
 
 from recranker_core import rundir
 from recranker_core.config import RunConfig
-from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
+from recranker_core.runfiles import load_split, load_tuned, trained_model
 from recranker_core.stages.base import StageRun
-from recranker_core.stages.create import load_split
-from recranker_core.stages.tune import collab_vectors, resume_folder
 
 log = logging.getLogger("recranker")
 
@@ -35,16 +33,6 @@ def scoring_fits(config: RunConfig) -> None:
     from recranker_core.llm.models import resolve_model
 
     scoring_fits(resolve_model(config.llm.model), config.llm, config.rerank.batch_tokens)
-
-
-def trained_model(run: Path, manifest: Manifest) -> Path:
-    """The model folder the run's train stage tuned (its adapter applies to that model alone)."""
-    model = manifest.stage("train").get("model")
-    if not isinstance(model, str):
-        raise InputError(
-            f"{run / rundir.MANIFEST}: stages.train has no 'model'; --force train to train again"
-        )
-    return Path(model)
 
 
 def rerank(stage: StageRun) -> dict | None:
@@ -130,7 +118,7 @@ def score_blocks(stage: StageRun, prompts: list[dict]) -> tuple[pd.DataFrame, li
     blocks = _user_blocks(prompts, config.rerank.checkpoint_users)
     partial = run / rundir.RERANK_PARTIAL
     if state.is_main_process:
-        resume_folder(partial, stage.record["inputs"])
+        rundir.resume_folder(partial, stage.record["inputs"])
     state.wait_for_everyone()
     families = ("tuned", "zeroshot") if config.rerank.zeroshot else ("tuned",)
     saved = {(f, i): partial / f"{f}-{i:05d}.parquet" for f in families for i in range(len(blocks))}
@@ -172,24 +160,6 @@ def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
         for _, group in itertools.groupby(prompts, key=lambda p: (p["meta"]["split"], p["meta"]["user_id"]))
     ]
     return [[p for group in groups[i : i + users] for p in group] for i in range(0, len(groups), users)]
-
-
-def load_tuned(run: Path, manifest: Manifest, dtype=None):
-    """(model, tokenizer) of a trained run: the base model with the run's adapter (and its collaborative
-    tokens' projector, when it has one), or its full fine-tune; weights in ``dtype`` (default float32)."""
-    from recranker_core.llm import collab
-    from recranker_core.llm.models import load
-
-    if manifest.config.llm.full_finetune:
-        return load(run / rundir.ADAPTER, dtype=dtype)
-    model, tokenizer = load(trained_model(run, manifest), run / rundir.ADAPTER, dtype=dtype)
-    projector = run / rundir.ADAPTER / collab.FILE
-    if projector.is_file():
-        vectors = collab_vectors(run)
-        if vectors is None:
-            raise InputError(f"{run / rundir.COLLAB_VECTORS}: missing (run the 'instructions' stage)")
-        collab.attach(model, vectors, tokenizer, projector)
-    return model, tokenizer
 
 
 def _scorer(run: Path, manifest: Manifest, device):

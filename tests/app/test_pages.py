@@ -150,7 +150,7 @@ def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
 
 def test_the_user_explorer_shows_a_slices_users(full):
     from recranker_core.analysis import slices
-    from recranker_core.stages.create import evaluation_truth
+    from recranker_core.runfiles import evaluation_truth
 
     tables = [
         pd.read_parquet(full / name) for name in ("split.parquet", "items.parquet", "candidates.parquet")

@@ -11,8 +11,7 @@ from recranker_core.llm import collab
 from recranker_core.llm.models import load, resolve_model
 from recranker_core.llm.rerank import score_prompts
 from recranker_core.manifest import Manifest
-from recranker_core.stages.rerank import load_tuned
-from recranker_core.stages.tune import collab_vectors
+from recranker_core.runfiles import collab_vectors, load_tuned
 
 
 def test_the_projector_is_trained_saved_and_read_back(collab_run):

@@ -7,7 +7,8 @@ import shutil
 from contextlib import nullcontext
 
 from recranker_core import rundir
-from recranker_core.stages.base import StageRun, digest
+from recranker_core.runfiles import collab_vectors
+from recranker_core.stages.base import StageRun
 
 log = logging.getLogger("recranker")
 
@@ -27,7 +28,7 @@ def train(stage: StageRun) -> dict:
     vectors = collab_vectors(run)
     checkpoints = run / rundir.TRAIN_PARTIAL
     if state.is_main_process:
-        resume_folder(checkpoints, stage.record["inputs"], str(model_dir))
+        rundir.resume_folder(checkpoints, stage.record["inputs"], str(model_dir))
     state.wait_for_everyone()
     with rundir.staged_folder(run / rundir.ADAPTER) if state.is_main_process else nullcontext() as partial:
         summary = tune(
@@ -72,27 +73,3 @@ def model_fits(config) -> None:
         checks.check_targets(facts, llm.target_modules, folder)
     tokens = llm.batch_size * min(llm.max_length or checks.NOMINAL_LENGTH, checks.NOMINAL_LENGTH)
     checks.needs_checkpointing(folder, llm, tokens, facts)
-
-
-def collab_vectors(run):
-    """The vectors the run's collaborative tokens carry (``llm.collab.Vectors``), or None without them."""
-    path = run / rundir.COLLAB_VECTORS
-    if not path.is_file():
-        return None
-    from recranker_core.llm.collab import Vectors
-
-    return Vectors.from_table(rundir.read_table(path))
-
-
-def resume_folder(folder, *inputs) -> None:
-    """A folder of partial work that lets a stopped stage resume; emptied when the inputs it was made
-    from (anything JSON can hold) have changed."""
-    key = digest(inputs)
-    stamp = folder / "key.txt"
-    if folder.is_dir() and (not stamp.is_file() or stamp.read_text() != key):
-        shutil.rmtree(folder)
-    if folder.is_dir():
-        log.info("resuming from the partial work in %s", folder)
-    else:
-        folder.mkdir()
-        stamp.write_text(key)

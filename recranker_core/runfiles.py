@@ -1,0 +1,76 @@
+"""A run's files read back as the pipeline's values: the split, the evaluated truth, the prompts, the
+collaborative vectors and the tuned model.
+
+Stages, analysis, the dashboard and the benchmarks all read a run through here; file names and the
+checks on each file are rundir.py's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from recranker_core import rundir
+from recranker_core.data.split import Split
+from recranker_core.errors import InputError
+from recranker_core.manifest import Manifest
+
+
+def load_split(run: Path, manifest: Manifest) -> Split:
+    """The run's leave-one-out split, with the figures the data stage recorded beside it."""
+    table, summary = rundir.read_table(run / rundir.SPLIT), manifest.dataset.get("split", {})
+    return Split(
+        table=table,
+        users_too_few_likes=summary.get("users_too_few_likes", 0),
+        thresholds=(summary.get("like_threshold", 4.0), summary.get("dislike_threshold", 3.0)),
+        k_core_dropped=summary.get("k_core_dropped", 0),
+    )
+
+
+def evaluation_truth(run: Path) -> pd.DataFrame:
+    """user_id, item_id of the test items every method is evaluated on (the seeded subset, if any)."""
+    split = rundir.read_table(run / rundir.SPLIT, columns=["user_id", "item_id", "role"])
+    truth = split.loc[split["role"] == "test", ["user_id", "item_id"]]
+    subset = run / rundir.EVALUATION_USERS
+    if subset.is_file():
+        truth = truth[truth["user_id"].isin(rundir.read_table(subset)["user_id"])]
+    return truth.reset_index(drop=True)
+
+
+def collab_vectors(run: Path):
+    """The vectors the run's collaborative tokens carry (``llm.collab.Vectors``), or None without them."""
+    path = run / rundir.COLLAB_VECTORS
+    if not path.is_file():
+        return None
+    from recranker_core.llm.collab import Vectors
+
+    return Vectors.from_table(rundir.read_table(path))
+
+
+def trained_model(run: Path, manifest: Manifest) -> Path:
+    """The model folder the run's train stage tuned (its adapter applies to that model alone)."""
+    model = manifest.stage("train").get("model")
+    if not isinstance(model, str):
+        raise InputError(
+            f"{run / rundir.MANIFEST}: stages.train has no 'model'; --force train to train again"
+        )
+    return Path(model)
+
+
+def load_tuned(run: Path, manifest: Manifest, dtype=None):
+    """(model, tokenizer) of a trained run: the base model with the run's adapter (and its collaborative
+    tokens' projector, when it has one), or its full fine-tune; weights in ``dtype`` (default float32)."""
+    from recranker_core.llm import collab
+    from recranker_core.llm.models import load
+
+    if manifest.config.llm.full_finetune:
+        return load(run / rundir.ADAPTER, dtype=dtype)
+    model, tokenizer = load(trained_model(run, manifest), run / rundir.ADAPTER, dtype=dtype)
+    projector = run / rundir.ADAPTER / collab.FILE
+    if projector.is_file():
+        vectors = collab_vectors(run)
+        if vectors is None:
+            raise InputError(f"{run / rundir.COLLAB_VECTORS}: missing (run the 'instructions' stage)")
+        collab.attach(model, vectors, tokenizer, projector)
+    return model, tokenizer
