@@ -22,6 +22,13 @@ def metric_names(ks: tuple[int, ...]) -> list[str]:
     return [f"{name}@{k}" for k in ks for name in ("HR", "NDCG")]
 
 
+def ndcg_at(ranks, k: int) -> np.ndarray:
+    """NDCG@k of one relevant item at each of ``ranks`` (1 is the top; NaN, absent, or past k scores 0)."""
+    ranks = np.asarray(ranks, dtype=float)
+    inside = ranks <= k  # NaN compares False
+    return np.where(inside, 1.0 / np.log2(np.where(inside, ranks, 1.0) + 1.0), 0.0)
+
+
 def per_user_metrics(rankings: pd.DataFrame, truth: pd.DataFrame, ks: tuple[int, ...]) -> pd.DataFrame:
     """One row per (method, test user): the test item's rank (NaN if absent) and each metric.
 
@@ -35,9 +42,8 @@ def per_user_metrics(rankings: pd.DataFrame, truth: pd.DataFrame, ks: tuple[int,
     table = grid.merge(hits, on=["method", "user_id"], how="left")
     rank = table["rank"].to_numpy(dtype=float)
     for k in ks:
-        inside = rank <= k  # NaN compares False: a missing test item is a miss
-        table[f"HR@{k}"] = inside.astype(float)
-        table[f"NDCG@{k}"] = np.where(inside, 1.0 / np.log2(np.where(inside, rank, 1.0) + 1.0), 0.0)
+        table[f"HR@{k}"] = (rank <= k).astype(float)  # NaN compares False: a missing test item is a miss
+        table[f"NDCG@{k}"] = ndcg_at(rank, k)
     table["listed"] = ~np.isnan(rank)
     return table
 

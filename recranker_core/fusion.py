@@ -16,13 +16,16 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from recranker_core.evaluation import ndcg_at
+from recranker_core.methods import Method, scored
+
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 """The lambdas tried for each fused score."""
 TUNE_K = 3
 """NDCG@k that the weights (and the selected method) are chosen by: the deciding metric's k."""
 KEYS = ["split", "family", "user_id"]
 VALIDATION_NDCG = f"validation_ndcg@{TUNE_K}"
-CONTROL = "control:hints"
+CONTROL = str(Method("control", "hints"))
 BASE = "base_score"
 HINT = "hint:"
 """Prefix of the task-score table's columns that hold a hint model's score."""
@@ -80,7 +83,8 @@ def tune(table: pd.DataFrame, columns: list[str], truth: pd.DataFrame) -> tuple[
     best, best_ndcg = (0.0,) * len(columns), -1.0
     for weights in itertools.product(GRID, repeat=len(columns)):
         score = z[:, 0] + z[:, 1:] @ np.asarray(weights)
-        value = ndcg(target_ranks(groups, score, base_rank, target), TUNE_K)
+        ranks = target_ranks(groups, score, base_rank, target)
+        value = float(ndcg_at(ranks, TUNE_K).mean()) if len(ranks) else 0.0
         if value > best_ndcg + 1e-12:
             best, best_ndcg = weights, value
     return dict(zip(columns, best)), round(float(best_ndcg), 6)
@@ -103,12 +107,6 @@ def target_ranks(
     return 1 + np.bincount(groups[inside], weights=ahead, minlength=len(at))[groups[rows]]
 
 
-def ndcg(ranks: np.ndarray, k: int) -> float:
-    if not len(ranks):
-        return 0.0
-    return float(np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
-
-
 def fusion_methods(table: pd.DataFrame, tasks: tuple[str, ...]) -> dict[str, tuple[str, list[str]]]:
     """method -> (family, the columns it fuses with the base score): ``fusion`` (and
     ``zeroshot:fusion``) over the LLM tasks the family scored; ``control:hints`` over the hint columns."""
@@ -116,7 +114,7 @@ def fusion_methods(table: pd.DataFrame, tasks: tuple[str, ...]) -> dict[str, tup
     for family, rows in table.groupby("family", sort=False):
         columns = [t for t in tasks if t in rows and rows[t].notna().any()]
         if columns:
-            methods["zeroshot:fusion" if family == "zeroshot" else "fusion"] = (family, columns)
+            methods[scored(family, "fusion")] = (family, columns)
     if hint_columns(table) and "tuned" in set(table["family"]):
         methods[CONTROL] = ("tuned", hint_columns(table))
     return methods

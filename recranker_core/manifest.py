@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from recranker_core import rundir
+from recranker_core import methods, rundir
 from recranker_core.config import RunConfig, config_from_dict
 from recranker_core.errors import InputError
 
@@ -114,7 +114,7 @@ class Manifest:
     @property
     def primary_method(self) -> str:
         """The method every other is compared with: the base model whose candidates the LLM reranks."""
-        return f"base:{self.config.baselines.primary}"
+        return methods.base(self.config.baselines.primary)
 
     @property
     def replicate(self) -> int:

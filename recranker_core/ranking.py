@@ -25,14 +25,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recranker_core import fusion
-from recranker_core.evaluation import per_user_metrics
+from recranker_core import fusion, methods
+from recranker_core.evaluation import ndcg_at, per_user_metrics
+from recranker_core.methods import Method
 
 GRID = {
     "a1": (0.0, 0.25, 0.5, 1.0, 2.0),
     "a2": (0.0, 0.025, 0.05, 0.1, 0.2, 0.4),
     "a3": (0.0, 0.025, 0.05, 0.1, 0.2),
 }
+HYBRID_K = 5
+"""NDCG@k that the hybrid's weights are tuned by, as the official code tunes them (the judged method and
+the fusions are chosen by ``fusion.TUNE_K``)."""
+HYBRID_NDCG = f"ndcg@{HYBRID_K}"
+"""The key of each hybrid grid point's validation NDCG in hybrid.json."""
 TASKS = ("pointwise", "pairwise", "listwise")
 GREEDY = ("pointwise_greedy", "pairwise_greedy")
 """The greedy readings behind the official rows: the most likely rating; the share of comparisons won."""
@@ -119,16 +125,16 @@ def method_rankings(
     """rankings rows (split, user_id, method, item_id, rank) for every LLM method in ``table``."""
     frames = []
     for family, rows in table.groupby("family", sort=False):
-        prefix = "zeroshot:" if family == "zeroshot" else ""
         for task in TASKS:
             if rows[task].notna().any():
-                frames.append(_ranked(rows, rows[task], prefix + task))
+                frames.append(_ranked(rows, rows[task], methods.scored(family, task)))
         if rows["pointwise_greedy"].notna().any():
             prior = rows["pointwise_greedy"] + paper_weights[1] * (10 - rows["base_rank"])
-            frames.append(_ranked(rows, prior, prefix + "pointwise+prior"))
+            frames.append(_ranked(rows, prior, methods.scored(family, "pointwise" + methods.PRIOR)))
         if rows["pairwise_greedy"].notna().any():
             # Ties (pairs the two orders disagree on) go by base rank.
-            frames.append(_ranked(rows, rows["pairwise_greedy"], prefix + "pairwise+prior"))
+            name = methods.scored(family, "pairwise" + methods.PRIOR)
+            frames.append(_ranked(rows, rows["pairwise_greedy"], name))
         if family == "tuned":
             frames.append(_ranked(rows, hybrid_score(rows, paper_weights), "hybrid"))
             frames.append(_ranked(rows, hybrid_score(rows, tuned_weights), "hybrid-tuned"))
@@ -164,7 +170,7 @@ def _ranked(rows: pd.DataFrame, score: pd.Series, method: str) -> pd.DataFrame:
 
 
 def tune_weights(table: pd.DataFrame, truth: pd.DataFrame) -> tuple[tuple[float, float, float], list[dict]]:
-    """Grid search of (a1, a2, a3) by mean NDCG@5 over the validation users (every user in ``table``).
+    """Grid search of (a1, a2, a3) by mean NDCG@HYBRID_K over the validation users (every user in ``table``).
 
     table: one family's validation rows; truth: user_id, item_id (the validation items).
     """
@@ -172,9 +178,9 @@ def tune_weights(table: pd.DataFrame, truth: pd.DataFrame) -> tuple[tuple[float,
     results = []
     for a1, a2, a3 in itertools.product(GRID["a1"], GRID["a2"], GRID["a3"]):
         ranks = rank_within_user(table, hybrid_score(table, (a1, a2, a3)))[target.to_numpy()]
-        ndcg = np.where(ranks <= 5, 1.0 / np.log2(ranks + 1.0), 0.0).mean() if len(ranks) else 0.0
-        results.append({"a1": a1, "a2": a2, "a3": a3, "ndcg@5": round(float(ndcg), 6)})
-    best = max(results, key=lambda r: r["ndcg@5"])  # first best in grid order on ties
+        ndcg = ndcg_at(ranks, HYBRID_K).mean() if len(ranks) else 0.0
+        results.append({"a1": a1, "a2": a2, "a3": a3, HYBRID_NDCG: round(float(ndcg), 6)})
+    best = max(results, key=lambda r: r[HYBRID_NDCG])  # first best in grid order on ties
     return (best["a1"], best["a2"], best["a3"]), results
 
 
@@ -193,7 +199,7 @@ class Reranked:
     """split, user_id, method, item_id, rank for every LLM method."""
     tuned_weights: tuple[float, ...]
     grid: list[dict]
-    """Every grid point with its validation NDCG@5."""
+    """Every grid point with its validation NDCG@HYBRID_K."""
     accuracy: pd.Series
     """Validation pairwise accuracy per method, base models included."""
     validation_users: int
@@ -244,7 +250,7 @@ def rank_outputs(
     valid_ranked = ranked[ranked["split"] == "valid-rerank"]
     users = valid_ranked["user_id"].unique()
     base_valid = candidates[(candidates["target"] == "valid") & candidates["user_id"].isin(users)]
-    base_valid = base_valid.assign(method="base:" + base_valid["model"])
+    base_valid = base_valid.assign(method=base_valid["model"].map(methods.base))
     accuracy = pd.concat(
         [pairwise_accuracy(base_valid, valid_truth), pairwise_accuracy(valid_ranked, valid_truth)]
     )
@@ -266,7 +272,7 @@ def validation_ndcg(rankings: pd.DataFrame, truth: pd.DataFrame) -> dict[str, fl
 def select(ndcg: dict[str, float]) -> str | None:
     """The LLM method (tuned or zero-shot; not a base model or a control) with the best validation NDCG;
     ties go to the first by name."""
-    llm = {m: v for m, v in ndcg.items() if not m.startswith(("base:", "control:"))}
+    llm = {m: v for m, v in ndcg.items() if Method.parse(m).llm}
     return max(llm, key=llm.get) if llm else None
 
 
@@ -276,7 +282,7 @@ def base_rankings(candidates: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "user_id": test["user_id"].to_numpy(),
-            "method": "base:" + test["model"].astype(str).to_numpy(),
+            "method": test["model"].astype(str).map(methods.base).to_numpy(),
             "item_id": test["item_id"].to_numpy(),
             "rank": test["rank"].to_numpy(),
         }

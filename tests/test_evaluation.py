@@ -92,3 +92,10 @@ def test_paired_delta_against_the_reference_uses_the_same_users_and_resamples():
     assert better["ci_low"] < base["ci_high"]
     same = doc["methods"]["same"]["delta"]["HR@3"]
     assert same == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0}
+
+
+def test_ndcg_at_scores_one_item_by_its_rank_and_nothing_past_k():
+    from recranker_core.evaluation import ndcg_at
+
+    got = ndcg_at([1, 2, 3, 4, np.nan], 3)
+    np.testing.assert_allclose(got, [1.0, 1 / np.log2(3), 0.5, 0.0, 0.0])

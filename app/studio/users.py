@@ -8,6 +8,8 @@ from pandas.io.formats.style import Styler
 
 from recranker_core.analysis.stories import item_genres, item_titles
 from recranker_core.analysis.tables import method_order
+from recranker_core.fusion import CONTROL
+from recranker_core.methods import Method
 
 FILTERS = {
     "With LLM results": lambda t: t["llm"],
@@ -33,7 +35,8 @@ def user_table(rankings: pd.DataFrame, truth: pd.DataFrame, base: str, judged: s
     table = truth.rename(columns={"item_id": "test_item"}).set_index("user_id")
     table["base_rank"] = rank_of(base)
     table["judged_rank"] = rank_of(judged)
-    llm = rankings.loc[~rankings["method"].str.startswith("base:"), "user_id"].unique()
+    scored = [m for m in rankings["method"].unique() if Method.parse(m).family != "base"]
+    llm = rankings.loc[rankings["method"].isin(scored), "user_id"].unique()
     table["llm"] = table.index.isin(llm)
     table["change"] = table["base_rank"] - table["judged_rank"]
     table = table.reset_index()
@@ -112,7 +115,8 @@ def highlighted(grid: pd.DataFrame, mask: pd.DataFrame) -> Styler:
 def methods_for(rankings: pd.DataFrame, user, base: str, zeroshot: bool) -> list[str]:
     """The base model, then the user's LLM methods in the usual order (zero-shot ones only if asked)."""
     present = set(rankings.loc[rankings["user_id"] == user, "method"])
-    llm = [m for m in present if not m.startswith("base:") and (zeroshot or not m.startswith("zeroshot:"))]
+    shown = ("tuned", "control", "zeroshot") if zeroshot else ("tuned", "control")
+    llm = [m for m in present if Method.parse(m).family in shown]
     return [base] + sorted(llm, key=method_order)
 
 
@@ -123,6 +127,6 @@ LINEUP = 4
 def default_lineup(methods: list[str], judged: str | None) -> list[str]:
     """The methods first lined up beside the base model: the judged one, the hint control, the hybrid and
     the listwise task (those the user has), in the usual order."""
-    wanted = [judged, "control:hints", "hybrid", "listwise", "pointwise", "pairwise"]
+    wanted = [judged, CONTROL, "hybrid", "listwise", "pointwise", "pairwise"]
     chosen = [m for m in dict.fromkeys(wanted) if m in methods][:LINEUP]
     return sorted(chosen, key=method_order)

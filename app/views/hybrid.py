@@ -8,6 +8,7 @@ from studio.hybrid import Weights, compare
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, tables, verdict
+from recranker_core.ranking import HYBRID_K, HYBRID_NDCG
 
 YOURS, PAPER, TUNED = "your weights", "paper weights", "tuned weights"
 
@@ -61,20 +62,18 @@ methods = compare(
 long = tables.metrics_long({"methods": methods})
 wide = tables.metrics_table({"methods": methods})
 left, right = st.columns([3, 2])
-metric = (
-    verdict.METRIC
-)  # the verdict's metric; the tuned weights were chosen by validation NDCG@5, as the paper did
+metric = verdict.METRIC  # the verdict's; the tuned weights were chosen by validation NDCG@HYBRID_K
 yours = long[(long["method"] == YOURS) & (long["metric"] == metric)]["value"].iloc[0]
 paper_value = long[(long["method"] == PAPER) & (long["metric"] == metric)]["value"].iloc[0]
 left.metric(f"Your {metric}", f"{yours:.4f}", delta=f"{yours - paper_value:+.4f} vs the paper's weights")
 right.markdown(
     f"**Paper's weights** a1={paper.pairwise}, a2={paper.base}, a3={paper.listwise}  \n"
     f"**Tuned on validation** a1={tuned.pairwise}, a2={tuned.base}, a3={tuned.listwise} "
-    f"(best validation NDCG@5 over {len(hybrid.get('grid', []))} grid points)"
+    f"(best validation NDCG@{HYBRID_K} over {len(hybrid.get('grid', []))} grid points)"
 )
 st.plotly_chart(charts.metric_bars(long, tables.HEADLINE), width="stretch", key="hybrid_bars")
 st.dataframe(wide, hide_index=True, width="stretch", key="hybrid_table")
 if hybrid.get("grid"):
     with st.expander("The validation grid"):
-        grid = pd.DataFrame(hybrid["grid"]).sort_values("ndcg@5", ascending=False)
+        grid = pd.DataFrame(hybrid["grid"]).sort_values(HYBRID_NDCG, ascending=False)
         st.dataframe(grid, hide_index=True, width="stretch")

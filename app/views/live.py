@@ -6,6 +6,7 @@ from studio import live, promptview, session, users
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, tables
+from recranker_core.methods import Method
 
 st.title("Live rerank")
 run = session.require_run()
@@ -29,7 +30,7 @@ mine = [p for p in prompts if p["meta"]["user_id"] == user]
 test_item = split.loc[(split["user_id"] == user) & (split["role"] == "test"), "item_id"].iloc[0]
 base_rows = candidates[
     (candidates["target"] == "test")
-    & (candidates["model"] == base.removeprefix("base:"))
+    & (candidates["model"] == Method.parse(base).name)
     & (candidates["user_id"] == user)
 ]
 st.caption(

@@ -8,6 +8,7 @@ from recranker_core.analysis import charts, glossary, tables, verdict
 from recranker_core.beyond import NAMES as BEYOND
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
+from recranker_core.methods import Method
 
 
 def differences(table, label: str, key: str) -> None:
@@ -205,7 +206,7 @@ elif len(metrics["methods"]) > 1:
         "This run's metrics.json has no paired differences: recompute it with "
         "`python -m recranker_core evaluate --run RUN`."
     )
-if all(m.startswith("base:") for m in metrics["methods"]):
+if all(Method.parse(m).family == "base" for m in metrics["methods"]):
     st.caption(
         "No LLM methods in this run yet: its LLM stages have not run "
         "(finish it with the command in *Run details*)."

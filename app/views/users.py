@@ -5,6 +5,7 @@ from studio import session, users
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, stories, tables
+from recranker_core.methods import Method
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -119,7 +120,7 @@ with cands:
     st.subheader("Candidates")
     st.caption(f"{base}'s ten unseen items with the highest scores: what the LLM reranks.")
     st.dataframe(
-        users.candidates(candidates, items, user, base.removeprefix("base:"), test_item),
+        users.candidates(candidates, items, user, Method.parse(base).name, test_item),
         hide_index=True,
         width="stretch",
         height=380,

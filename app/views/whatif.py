@@ -15,6 +15,7 @@ from recranker_core import rundir
 from recranker_core.analysis import charts, hintmodels, whatif
 from recranker_core.errors import InputError
 from recranker_core.instructions.phase import labels as hint_labels
+from recranker_core.methods import FAMILY_LABELS, Method
 
 st.title("What-if")
 run = session.require_run()
@@ -34,8 +35,13 @@ base_method = session.primary(run)
 stored = whatif.stored(mine)
 models = whatif.hint_models(config.baselines.models)
 model_names = hint_labels()
-families = ["tuned"] if config.llm.full_finetune else ["tuned", "zero-shot"]
-family = st.segmented_control("Model", families, default="tuned", key="whatif_family") or "tuned"
+families = ["tuned"] if config.llm.full_finetune else ["tuned", "zeroshot"]
+family = (
+    st.segmented_control(
+        "Model", families, default="tuned", format_func=FAMILY_LABELS.get, key="whatif_family"
+    )
+    or "tuned"
+)
 
 
 def title(item) -> str:
@@ -125,7 +131,7 @@ def chosen_model():
     from recranker_core.llm.collab import untuned
 
     model, tokenizer = session.tuned_model(run)
-    with untuned(model) if family == "zero-shot" else nullcontext():
+    with untuned(model) if family == "zeroshot" else nullcontext():
         yield model, tokenizer
 
 
@@ -183,7 +189,8 @@ if kept and kept[0] == key:
     before, after = (whatif.prompt_score(task, p, scale, position) for p in kept[1])
     unit = {"pointwise": "expected rating", "pairwise": "P(Yes)", "listwise": "label probability"}[task]
     st.caption(
-        f"{unit}: {before:.4f} stored, {after:.4f} edited; change {after - before:+.4f} ({family} model)."
+        f"{unit}: {before:.4f} stored, {after:.4f} edited; change {after - before:+.4f} "
+        f"({FAMILY_LABELS[family]} model)."
     )
 found = st.session_state.get("whatif_parts")
 if found and found[0] == (*key, position):
@@ -221,7 +228,7 @@ if st.button("Rerank the user with these edits", icon=":material/bolt:", key="wh
             batch_size=config.rerank.batch_size,
             paper=tuple(hybrid["paper_weights"]),
             tuned=tuple(hybrid["tuned_weights"]),
-            family="zeroshot" if family == "zero-shot" else "tuned",
+            family=family,
             progress=lambda fraction, text: bar.progress(fraction, text=text),
             fused=hybrid.get("fusion"),
             primary=config.baselines.primary,
@@ -236,8 +243,9 @@ if result and result[0] == (run.name, user, family, scenario):
     stored_rankings = stored_rankings[stored_rankings["user_id"] == user]
     llm = [m for m in dict.fromkeys(fresh["method"]) if m != base_method]
     # The judged method first (in the family scored here), then the listwise task and the hybrid.
-    plain = {m.removeprefix("zeroshot:"): m for m in llm}
-    wanted = [(session.judged(run, stored_rankings) or "").removeprefix("zeroshot:"), "listwise", "hybrid"]
+    plain = {Method.parse(m).name: m for m in llm}
+    judged = session.judged(run, stored_rankings)
+    wanted = [Method.parse(judged).name if judged else None, "listwise", "hybrid"]
     chosen = st.multiselect(
         f"Methods beside {base_method} (up to 2: each shows its stored and its edited list)",
         llm,

@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from recranker_core.evaluation import ndcg_at
 from recranker_core.ranking import rank_within_user, task_scores
 
 PAIR = re.compile(r"pair (\S+) (ab|ba)$")
@@ -137,7 +138,7 @@ def copies_effect(
                     "users": len(rank),
                     "HR@1": float((rank <= 1).mean()),
                     "HR@3": float((rank <= 3).mean()),
-                    "NDCG@5": float(np.where(rank <= 5, 1 / np.log2(rank + 1), 0).mean()),
+                    "NDCG@5": float(ndcg_at(rank, 5).mean()),
                 }
             )
     return pd.DataFrame(records, columns=["family", "copies", "users", "HR@1", "HR@3", "NDCG@5"])

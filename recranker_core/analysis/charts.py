@@ -8,6 +8,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from recranker_core.methods import Method
+
 PALETTE = ("#3b5bdb", "#12b886", "#f59f00", "#e8590c", "#7048e8", "#1098ad", "#d6336c", "#495057")
 HIGHLIGHT = "#e8590c"
 MUTED = "#adb5bd"
@@ -34,11 +36,11 @@ JUDGED_STYLE = "font-weight: 700; background-color: #fff3bf; color: #1f2430"
 
 def method_colour(method: str) -> str:
     """The colour of ``method`` wherever it is drawn."""
-    if method.startswith("base:"):
+    parsed = Method.parse(method)
+    if parsed.family == "base":
         return BASE_COLOUR
-    plain = method.removeprefix("zeroshot:").removesuffix("+prior")
-    colour = METHOD_COLOURS.get(plain, "#332288")
-    return LIGHTER.get(colour, colour) if plain != method else colour
+    colour = METHOD_COLOURS.get(method if parsed.family == "control" else parsed.task, "#332288")
+    return LIGHTER.get(colour, colour) if parsed.task != method else colour
 
 
 def _layout(figure: go.Figure, height: int = 420, **extra) -> go.Figure:

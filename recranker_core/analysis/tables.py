@@ -10,6 +10,7 @@ import pandas as pd
 from recranker_core.beyond import NAMES as BEYOND
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
+from recranker_core.methods import Method
 
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 DELTA_FIELDS = ("value", "ci_low", "ci_high", "p_value")
@@ -18,11 +19,11 @@ DELTA_FIELDS = ("value", "ci_low", "ci_high", "p_value")
 
 def method_order(method: str) -> tuple[int, str]:
     """Base models and the no-LLM control first, then zero-shot, then the tuned tasks, hybrids and fusion."""
-    order = ("base:", "control:", "zeroshot:", "pointwise", "pairwise", "listwise", "hybrid", "fusion")
-    for rank, prefix in enumerate(order):
-        if method.startswith(prefix):
-            return rank, method
-    return 99, method
+    family = Method.parse(method).family
+    if family != "tuned":
+        return ("base", "control", "zeroshot").index(family), method
+    tuned = ("pointwise", "pairwise", "listwise", "hybrid", "fusion")
+    return next((3 + n for n, start in enumerate(tuned) if method.startswith(start)), 99), method
 
 
 def metrics_long(metrics: dict[str, Any]) -> pd.DataFrame:

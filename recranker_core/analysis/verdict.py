@@ -9,6 +9,7 @@ import pandas as pd
 
 from recranker_core.analysis import bias
 from recranker_core.fusion import CONTROL
+from recranker_core.methods import Method
 
 METRIC = "NDCG@3"
 """The metric the verdict judges (the one the judged method was chosen by on validation users)."""
@@ -22,7 +23,7 @@ def judged_method(metrics: dict[str, Any], methods) -> str | None:
     selected = metrics.get("selected", {}).get("method")
     if selected in methods:
         return selected
-    llm = [m for m in methods if not m.startswith(("base:", "zeroshot:", "control:"))]
+    llm = [m for m in methods if Method.parse(m).family == "tuned"]
     return next((m for m in ("hybrid", "listwise") if m in llm), llm[0] if llm else None)
 
 

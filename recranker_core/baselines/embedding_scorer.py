@@ -17,6 +17,7 @@ from lenskit.pipeline import Component
 from lenskit.training import Trainable, TrainingOptions
 
 from recranker_core.errors import InputError
+from recranker_core.evaluation import ndcg_at
 
 DEFAULT_TRAINING = TrainingOptions()
 """``train``'s default options (one shared instance, as a default argument would be)."""
@@ -108,7 +109,4 @@ def holdout_ndcg(user_vectors, item_vectors, seen, held_out: np.ndarray, k: int 
         users = torch.from_numpy(np.flatnonzero(held_out >= 0))
         target = scores[users, torch.from_numpy(held_out[held_out >= 0])]
         rank = (scores[users] > target[:, None]).sum(dim=1) + 1
-        gain = torch.where(
-            rank <= k, 1.0 / torch.log2(rank.double() + 1.0), torch.zeros_like(rank, dtype=torch.double)
-        )
-    return float(gain.mean()) if len(users) else 0.0
+    return float(ndcg_at(rank.numpy(), k).mean()) if len(users) else 0.0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from recranker_core import rundir
+from recranker_core import methods, rundir
 from recranker_core.config import RunConfig
 from recranker_core.manifest import Manifest
 from recranker_core.runfiles import load_split, load_tuned, trained_model
@@ -42,7 +42,7 @@ def rerank(stage: StageRun) -> dict | None:
     Under `accelerate launch` the users are shared out among the processes (see ``score_blocks``) and
     the main process alone ranks and writes; the others return None."""
     from recranker_core.fusion import VALIDATION_NDCG, shown_hints
-    from recranker_core.ranking import rank_outputs
+    from recranker_core.ranking import HYBRID_K, rank_outputs
 
     run, config = stage.run, stage.config
     folder = run / rundir.INSTRUCTIONS
@@ -65,19 +65,20 @@ def rerank(stage: StageRun) -> dict | None:
     )
     rundir.write_table(run / rundir.TASK_SCORES, result.table)
     stored = rundir.read_table(run / rundir.RANKINGS)
+    base = [m for m in stored["method"].unique() if methods.family(m) == "base"]
     test_ranked = result.rankings[result.rankings["split"] == "test"][
         ["user_id", "method", "item_id", "rank"]
     ]
     rundir.write_table(
         run / rundir.RANKINGS,
-        pd.concat([stored[stored["method"].str.startswith("base:")], test_ranked], ignore_index=True),
+        pd.concat([stored[stored["method"].isin(base)], test_ranked], ignore_index=True),
     )
     rundir.write_json(
         run / rundir.HYBRID,
         {
             "paper_weights": list(weights),
             "tuned_weights": list(result.tuned_weights),
-            "tuned_on": "mean NDCG@5 of the tuned model's hybrid over the validation rerank users",
+            "tuned_on": f"mean NDCG@{HYBRID_K} of the tuned model's hybrid over the validation rerank users",
             "validation_users": result.validation_users,
             "grid": result.grid,
             "fusion": result.fused,

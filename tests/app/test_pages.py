@@ -415,7 +415,7 @@ def test_a_run_with_collaborative_tokens_shows_them_and_scores_its_what_ifs(
     assert not at.exception
     table = at.dataframe[0].value
     assert table["edited"].sum() == pytest.approx(1) and not np.allclose(table["stored"], table["edited"])
-    at.segmented_control(key="whatif_family").set_value("zero-shot").run()
+    at.segmented_control(key="whatif_family").set_value("zeroshot").run()
     at.button(key="whatif_rerank").click().run()
     assert not at.exception
     columns = list(at.table[0].value.columns)
