@@ -8,12 +8,14 @@ checks on each file are rundir.py's.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from recranker_core import rundir
 from recranker_core.data.split import Split
 from recranker_core.errors import InputError
+from recranker_core.fusion import VALIDATION_NDCG
 from recranker_core.manifest import Manifest
 
 
@@ -36,6 +38,20 @@ def evaluation_truth(run: Path) -> pd.DataFrame:
     if subset.is_file():
         truth = truth[truth["user_id"].isin(rundir.read_table(subset)["user_id"])]
     return truth.reset_index(drop=True)
+
+
+RESULTS_BEFORE = ("validation_users", "validation_pairwise_accuracy", VALIDATION_NDCG, "selected")
+"""What runs made before hybrid.json held every rerank result kept in the manifest's rerank summary."""
+
+
+def rerank_results(run: Path, manifest: Manifest) -> dict[str, Any]:
+    """What the rerank stage chose on validation users (hybrid.json; {} before that stage has run), in
+    today's shape for runs made before (see :data:`RESULTS_BEFORE`)."""
+    if not (run / rundir.HYBRID).is_file():
+        return {}
+    results = rundir.read_json(run / rundir.HYBRID)
+    summary = manifest.summary("rerank")
+    return results | {k: summary[k] for k in RESULTS_BEFORE if k not in results and k in summary}
 
 
 def collab_vectors(run: Path):

@@ -16,7 +16,7 @@ from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
 from recranker_core.runner import create_run, run_all
 from recranker_core.stages import REGISTRY
-from tests.conftest import MINI, smoke_argv
+from tests.conftest import MINI, copy_run, smoke_argv
 
 STAGE_ORDER = ["data", "baselines", "evaluate", "sample", "instructions", "train", "rerank"]  # as they run
 
@@ -334,3 +334,20 @@ def test_seeds_repeat_the_llm_stages_and_metrics_report_their_spread(tmp_path, s
     before = {p: p.stat().st_mtime_ns for p in (out / "metrics.json", replica / "adapter")}
     assert main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in before} == before  # up to date: nothing redone
+
+
+def test_a_run_whose_rerank_results_lived_in_its_manifest_evaluates_the_same(tmp_path, smoke_run):
+    """Runs made before hybrid.json held every rerank result kept the judged method, its validation NDCG
+    and the pairwise accuracies in the manifest's rerank summary: they are read from there."""
+    from recranker_core.runfiles import RESULTS_BEFORE, rerank_results
+
+    old = copy_run(smoke_run, tmp_path / "old")
+    today = rundir.read_json(old / rundir.HYBRID)
+    manifest = json.loads((old / rundir.MANIFEST).read_text())
+    manifest["stages"]["rerank"]["summary"] |= {k: today[k] for k in RESULTS_BEFORE}
+    (old / rundir.MANIFEST).write_text(json.dumps(manifest))
+    rundir.write_json(old / rundir.HYBRID, {k: v for k, v in today.items() if k not in RESULTS_BEFORE})
+    assert rerank_results(old, Manifest.read(old)) == today
+    before = rundir.read_json(old / rundir.METRICS)
+    assert main(["evaluate", "--run", str(old), "-q"]) == 0
+    assert rundir.read_json(old / rundir.METRICS)["selected"] == before["selected"]

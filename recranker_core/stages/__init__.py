@@ -88,7 +88,7 @@ REGISTRY: dict[str, Stage] = {
             "evaluate",
             "recompute metrics.json of a run",
             create.evaluate,
-            reads=(rundir.RANKINGS, rundir.SPLIT, rundir.ITEMS, rundir.EVALUATION_USERS),
+            reads=(rundir.RANKINGS, rundir.SPLIT, rundir.ITEMS, rundir.EVALUATION_USERS, rundir.HYBRID),
             settings=("seed", "seeds", "evaluation"),
             writes=(rundir.METRICS,),
             after="baselines",

@@ -10,9 +10,9 @@ from recranker_core import rundir
 from recranker_core.beyond import Catalogue, beyond_document
 from recranker_core.data.split import Split, check_enough_data, split_likes
 from recranker_core.evaluation import across_seeds, metrics_document
-from recranker_core.fusion import CONTROL, TUNE_K, VALIDATION_NDCG
+from recranker_core.fusion import CONTROL, TUNE_K
 from recranker_core.ranking import base_rankings
-from recranker_core.runfiles import evaluation_truth, load_split
+from recranker_core.runfiles import evaluation_truth, load_split, rerank_results
 from recranker_core.stages.base import StageRun
 
 log = logging.getLogger("recranker")
@@ -59,7 +59,7 @@ def evaluate(stage: StageRun) -> dict:
     truth = evaluation_truth(run)
     rankings = rundir.read_table(run / rundir.RANKINGS)
     rankings = rankings[rankings["user_id"].isin(truth["user_id"])]
-    rerank = manifest.summary("rerank") or {}
+    rerank = rerank_results(run, manifest)
     base = manifest.primary_method
     metrics = metrics_document(
         rankings, truth, config.evaluation, config.seed, base, rerank.get("selected"), (base, CONTROL)
@@ -68,16 +68,8 @@ def evaluate(stage: StageRun) -> dict:
     catalogue = Catalogue.build(rundir.read_table(run / rundir.SPLIT), rundir.read_table(run / rundir.ITEMS))
     users = np.sort(truth["user_id"].unique())
     metrics["beyond"] = beyond_document(rankings, catalogue, users, config.evaluation, config.seed, base)
-    if rerank:
-        metrics["validation_pairwise_accuracy"] = rerank["validation_pairwise_accuracy"]
-        metrics["validation_users"] = rerank["validation_users"]
-        metrics["hybrid_tuned_weights"] = rerank["tuned_weights"]
     if "selected" in metrics:
-        metrics["selected"] |= {
-            "chosen_by": f"validation NDCG@{TUNE_K}",
-            "validation": rerank[VALIDATION_NDCG],
-        }
-        metrics["fusion"] = rerank["fusion"]
+        metrics["selected"]["chosen_by"] = f"validation NDCG@{TUNE_K}"
     if config.seeds > 1 and not manifest.replicate:
         replicas = [run / rundir.REPLICATES / str(k) / rundir.METRICS for k in range(1, config.seeds)]
         documents = [metrics] + [rundir.read_json(path) for path in replicas if path.is_file()]

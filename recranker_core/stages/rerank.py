@@ -41,8 +41,8 @@ def rerank(stage: StageRun) -> dict | None:
 
     Under `accelerate launch` the users are shared out among the processes (see ``score_blocks``) and
     the main process alone ranks and writes; the others return None."""
-    from recranker_core.fusion import VALIDATION_NDCG, shown_hints
-    from recranker_core.ranking import HYBRID_K, rank_outputs
+    from recranker_core.fusion import shown_hints
+    from recranker_core.ranking import rank_outputs
 
     run, config = stage.run, stage.config
     folder = run / rundir.INSTRUCTIONS
@@ -73,28 +73,12 @@ def rerank(stage: StageRun) -> dict | None:
         run / rundir.RANKINGS,
         pd.concat([stored[stored["method"].isin(base)], test_ranked], ignore_index=True),
     )
-    rundir.write_json(
-        run / rundir.HYBRID,
-        {
-            "paper_weights": list(weights),
-            "tuned_weights": list(result.tuned_weights),
-            "tuned_on": f"mean NDCG@{HYBRID_K} of the tuned model's hybrid over the validation rerank users",
-            "validation_users": result.validation_users,
-            "grid": result.grid,
-            "fusion": result.fused,
-        },
-    )
+    rundir.write_json(run / rundir.HYBRID, results_document(result, weights))
     parse = outputs.groupby(["family", "task"])["parsed"].agg(lambda s: round(1 - float(s.mean()), 6))
     stage.record["summary"] = {
         "mode": config.rerank.mode,
         "prompts": len(prompts),
         "test_users": int(result.table.loc[result.table["split"] == "test", "user_id"].nunique()),
-        "validation_users": result.validation_users,
-        "tuned_weights": list(result.tuned_weights),
-        "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in result.accuracy.items()},
-        VALIDATION_NDCG: result.validation_ndcg,
-        "fusion": result.fused,
-        "selected": result.selected,
         "parse_failure_rate": {f"{f}:{t}": v for (f, t), v in parse.items()},
         "blocks_per_process": per_process,
         "scoring": totals(stage.record["blocks"]),
@@ -102,6 +86,26 @@ def rerank(stage: StageRun) -> dict | None:
     shutil.rmtree(run / rundir.RERANK_PARTIAL)
     log.info("rerank: %s", stage.record["summary"])
     return stage.record["summary"]
+
+
+def results_document(result, paper_weights: tuple[float, ...]) -> dict:
+    """hybrid.json: what the rerank stage chose on validation users, kept in this one file (the hybrid's
+    weights and grid, the fusions' weights, every method's validation NDCG and pairwise accuracy, and the
+    judged method)."""
+    from recranker_core.fusion import VALIDATION_NDCG
+    from recranker_core.ranking import HYBRID_K
+
+    return {
+        "paper_weights": list(paper_weights),
+        "tuned_weights": list(result.tuned_weights),
+        "tuned_on": f"mean NDCG@{HYBRID_K} of the tuned model's hybrid over the validation rerank users",
+        "validation_users": result.validation_users,
+        "grid": result.grid,
+        "fusion": result.fused,
+        "validation_pairwise_accuracy": {k: round(float(v), 4) for k, v in result.accuracy.items()},
+        VALIDATION_NDCG: result.validation_ndcg,
+        "selected": result.selected,
+    }
 
 
 def score_blocks(stage: StageRun, prompts: list[dict]) -> tuple[pd.DataFrame, list[int]]:
