@@ -47,7 +47,17 @@ RERANK_PARTIAL = ".rerank-partial"
 """Blocks of scored users kept while the rerank stage runs, so that it resumes after a stop."""
 REPLICATES = "seeds"
 """Replicate folders seeds/1, seeds/2, ... of a run with several seeds (see runner.replicate_folders)."""
-INSTRUCTION_FILES = ("train.jsonl", "valid.jsonl", "test.jsonl", "valid-rerank.jsonl")
+TRAIN_EXAMPLES = f"{INSTRUCTIONS}/train.jsonl"
+"""The instructions the LLM is tuned on (prompts with their answers)."""
+VALID_EXAMPLES = f"{INSTRUCTIONS}/valid.jsonl"
+"""The instructions whose loss the train stage reports before and after tuning."""
+TEST_PROMPTS = f"{INSTRUCTIONS}/test.jsonl"
+"""The test users' rerank prompts."""
+VALID_RERANK_PROMPTS = f"{INSTRUCTIONS}/valid-rerank.jsonl"
+"""The validation users' rerank prompts, which tune the hybrid and choose the judged method."""
+INSTRUCTION_FILES = tuple(
+    Path(path).name for path in (TRAIN_EXAMPLES, VALID_EXAMPLES, TEST_PROMPTS, VALID_RERANK_PROMPTS)
+)
 COLLAB_VECTORS = f"{INSTRUCTIONS}/collab_vectors.parquet"
 """The user and item vectors that collaborative tokens carry (only with prompts.collab_tokens)."""
 FORMAT_VERSION = 1
@@ -99,9 +109,13 @@ def runs_root() -> Path:
     return Path(os.environ.get(RUNS_ENV, "runs"))
 
 
+PROGRESS = ".progress.json"
+"""The end of a progress file's name: .NAME.progress.json beside run folder NAME."""
+
+
 def progress_path(run: Path) -> Path:
     """Where `run` says how far it got: a hidden file beside the run folder (which may not exist yet)."""
-    return run.with_name(f".{run.name}.progress.json")
+    return run.with_name(f".{run.name}{PROGRESS}")
 
 
 def run_path(root: Path, name: str) -> Path:

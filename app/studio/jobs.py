@@ -81,12 +81,12 @@ def builds(root: Path) -> list[Build]:
     """The runs being built under ``root`` now: progress files not finished, not failed, whose process
     is alive."""
     found = []
-    for path in sorted(root.glob(".*.progress.json")) if root.is_dir() else []:
+    for path in sorted(root.glob(f".*{rundir.PROGRESS}")) if root.is_dir() else []:
         state = _progress(path)
         pid = state.get("pid")
         if state.get("finished") or state.get("failed") or not pid or not rundir.alive(pid):
             continue
-        name = path.name.removeprefix(".").removesuffix(".progress.json")
+        name = path.name.removeprefix(".").removesuffix(rundir.PROGRESS)
         found.append(Build(name, len(state["done"]), len(state["planned"]), state.get("running")))
     return found
 

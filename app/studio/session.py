@@ -73,8 +73,9 @@ def items(run: RunInfo) -> pd.DataFrame:
 
 
 def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
-    """One instructions/*.jsonl file of the run (cached), stopping the page when it is broken."""
-    return guarded(_read, _prompts, run.path / rundir.INSTRUCTIONS / file)
+    """One of the run's prompt files (``rundir.TEST_PROMPTS``, ...; cached), stopping the page when it is
+    broken."""
+    return guarded(_read, _prompts, run.path / file)
 
 
 def pick_run() -> RunInfo | None:

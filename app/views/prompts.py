@@ -10,7 +10,7 @@ from recranker_core.ranking import TASKS
 st.title("Prompt inspector")
 run = session.require_run()
 session.require(run, rundir.INSTRUCTIONS)
-splits = {"test": "test.jsonl", "validation (tunes the hybrid)": "valid-rerank.jsonl"}
+splits = {"test": rundir.TEST_PROMPTS, "validation (tunes the hybrid)": rundir.VALID_RERANK_PROMPTS}
 which = st.segmented_control("Prompts", list(splits), default="test", key="prompts_split") or "test"
 prompts = session.prompts(run, splits[which])
 if not prompts:

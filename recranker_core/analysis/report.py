@@ -90,7 +90,7 @@ def user_story(run: Path, user) -> str:
     rankings = rundir.read_table(run / rundir.RANKINGS)
     reference = manifest.primary_method
     method = verdict.judged_method(metrics, set(rankings["method"])) or reference
-    prompts_file = run / rundir.INSTRUCTIONS / "test.jsonl"
+    prompts_file = run / rundir.TEST_PROMPTS
     prompts = rundir.read_prompts(prompts_file) if prompts_file.is_file() else []
     told = stories.story(rankings, evaluation_truth(run), prompts, user, method, reference)
     items = distinct_titles(rundir.read_table(run / rundir.ITEMS))
@@ -304,7 +304,7 @@ def _hybrid(run: Path) -> str:
 
 
 def _stories(run: Path, manifest: Manifest, metrics: dict) -> str:
-    if not (run / rundir.INSTRUCTIONS / "test.jsonl").is_file():
+    if not (run / rundir.TEST_PROMPTS).is_file():
         return ""
     from recranker_core.runfiles import evaluation_truth
 
@@ -316,7 +316,7 @@ def _stories(run: Path, manifest: Manifest, metrics: dict) -> str:
     if method is None:
         return ""
     titles = title_map(rundir.read_table(run / rundir.ITEMS))
-    prompts = rundir.read_prompts(run / rundir.INSTRUCTIONS / "test.jsonl")
+    prompts = rundir.read_prompts(run / rundir.TEST_PROMPTS)
     helped, hurt = stories.stories(rankings, evaluation_truth(run), prompts, method, reference)
     parts = [f"<h3>User stories: {html.escape(method)} against {html.escape(reference)}</h3>"]
     for heading, told in (("Helped most", helped), ("Hurt most", hurt)):

@@ -10,8 +10,6 @@ from recranker_core import rundir
 from recranker_core.stages import create, prepare, rerank, train
 from recranker_core.stages.base import Stage, StageRun
 
-_INSTRUCTION = {name: f"{rundir.INSTRUCTIONS}/{name}" for name in rundir.INSTRUCTION_FILES}
-
 REGISTRY: dict[str, Stage] = {
     stage.name: stage
     for stage in (
@@ -57,7 +55,7 @@ REGISTRY: dict[str, Stage] = {
             "train",
             "instruction-tune the LLM (LoRA) on the run's instructions",
             train.train,
-            reads=(_INSTRUCTION["train.jsonl"], _INSTRUCTION["valid.jsonl"], rundir.COLLAB_VECTORS),
+            reads=(rundir.TRAIN_EXAMPLES, rundir.VALID_EXAMPLES, rundir.COLLAB_VECTORS),
             settings=("seed", "llm"),
             writes=(rundir.ADAPTER, rundir.TRAIN_LOG),
             after="instructions",
@@ -70,8 +68,8 @@ REGISTRY: dict[str, Stage] = {
             "score and rerank the candidates with the tuned and untuned LLM, tune the hybrid and fusions",
             rerank.rerank,
             reads=(
-                _INSTRUCTION["test.jsonl"],
-                _INSTRUCTION["valid-rerank.jsonl"],
+                rundir.TEST_PROMPTS,
+                rundir.VALID_RERANK_PROMPTS,
                 rundir.COLLAB_VECTORS,
                 rundir.ADAPTER,
                 rundir.CANDIDATES,

@@ -45,8 +45,9 @@ def rerank(stage: StageRun) -> dict | None:
     from recranker_core.ranking import rank_outputs
 
     run, config = stage.run, stage.config
-    folder = run / rundir.INSTRUCTIONS
-    prompts = rundir.read_prompts(folder / "test.jsonl") + rundir.read_prompts(folder / "valid-rerank.jsonl")
+    prompts = rundir.read_prompts(run / rundir.TEST_PROMPTS) + rundir.read_prompts(
+        run / rundir.VALID_RERANK_PROMPTS
+    )
     outputs, per_process = score_blocks(stage, prompts)
     if not stage.state.is_main_process:
         return None

@@ -23,8 +23,10 @@ def train(stage: StageRun) -> dict:
 
     run, config, state = stage.run, stage.config, stage.state
     model_dir = resolve_model(config.llm.model)
-    folder = run / rundir.INSTRUCTIONS
-    examples = rundir.read_prompts(folder / "train.jsonl"), rundir.read_prompts(folder / "valid.jsonl")
+    examples = (
+        rundir.read_prompts(run / rundir.TRAIN_EXAMPLES),
+        rundir.read_prompts(run / rundir.VALID_EXAMPLES),
+    )
     vectors = collab_vectors(run)
     checkpoints = run / rundir.TRAIN_PARTIAL
     if state.is_main_process:
