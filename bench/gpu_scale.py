@@ -22,7 +22,8 @@ import torch
 from recranker_core.llm import checks
 from recranker_core.llm.device import default_device, dtype_name, resolve_dtype
 from recranker_core.llm.scoring import LabelScorer, TokenCount
-from recranker_core.llm.training import IGNORE, answer_loss
+from recranker_core.llm.train_rows import IGNORE
+from recranker_core.llm.training import answer_loss
 
 SIZES = {
     "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from recranker_core.errors import InputError
+from recranker_core.llm.weights import header_shapes
 from recranker_core.memory import HEADROOM, available
 
 log = logging.getLogger("recranker")
@@ -76,19 +76,6 @@ def _agree(shapes: dict[str, list[int]], config: dict, folder: Path) -> None:
         raise InputError(
             f"{where} hold {len(layers)} layers; config.json says {config.get('num_hidden_layers')}"
         )
-
-
-def header_shapes(path: Path) -> dict[str, list[int]]:
-    """Tensor name -> shape, from a safetensors file's header (its first 8 bytes give the JSON's length)."""
-    try:
-        with path.open("rb") as handle:
-            (size,) = struct.unpack("<Q", handle.read(8))
-            if size > 100_000_000:
-                raise ValueError(f"a header of {size} bytes")
-            header = json.loads(handle.read(size))
-        return {k: list(v["shape"]) for k, v in header.items() if k != "__metadata__"}
-    except (OSError, struct.error, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: not a safetensors file ({exc})") from None
 
 
 def _product(shape: list[int]) -> int:
@@ -182,9 +169,9 @@ def scoring_fits(folder: Path, llm, tokens: int) -> None:
 
 
 def needs_checkpointing(folder: Path, llm, tokens: int, facts: ModelFacts | None = None) -> bool:
-    """Whether training the model in ``folder`` with ``llm`` (``config.LLMConfig``) on batches of ``tokens``
-    tokens needs gradient checkpointing on this machine's device; an InputError when it would not fit even
-    then. Weights are held in ``llm.dtype``, a full fine-tune's in float32."""
+    """Whether training the model in ``folder`` with ``llm`` (``llm_settings.LLMConfig``) on batches of
+    ``tokens`` tokens needs gradient checkpointing on this machine's device; an InputError when it would not
+    fit even then. Weights are held in ``llm.dtype``, a full fine-tune's in float32."""
     from recranker_core.llm.device import default_device, resolve_dtype
 
     device = default_device()

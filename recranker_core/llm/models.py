@@ -116,7 +116,7 @@ def check_adapter(adapter: Path) -> None:
     """Refuse an adapter folder peft would fail on with a traceback: a config that is not a JSON object, or
     weights that are not safetensors."""
     from recranker_core import rundir
-    from recranker_core.llm.checks import header_shapes
+    from recranker_core.llm.weights import header_shapes
 
     rundir.read_json(adapter / "adapter_config.json")
     if not header_shapes(adapter / "adapter_model.safetensors"):

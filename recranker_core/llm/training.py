@@ -6,7 +6,8 @@ position cost a fifth of the FLOPs and gigabytes per step); batches are grouped 
 stays near zero. The three tasks are mixed in one seeded order. With ``llm.rank_loss``, a ranking loss is
 added for the pairwise and listwise examples: the softmax cross-entropy of the right answer's label among
 the labels the prompt shows, read at the answer's first distinct token exactly as scoring reads it (for
-two labels, the RankNet logistic loss). The adapter (or the full model) is saved as safetensors.
+two labels, the RankNet logistic loss; the rows it reads are built in ``train_rows``). The adapter (or
+the full model) is saved as safetensors.
 """
 
 from __future__ import annotations
@@ -21,63 +22,11 @@ from typing import Any
 import numpy as np
 
 from recranker_core import launch
-from recranker_core.config import LLMConfig
 from recranker_core.errors import InputError
+from recranker_core.llm.train_rows import IGNORE, context_length, mixed_subset, tokenize_examples
+from recranker_core.llm_settings import LLMConfig
 
 log = logging.getLogger("recranker")
-IGNORE = -100
-RANKED = ("pairwise", "listwise")
-"""The tasks whose answer picks among shown labels, which the ranking loss covers."""
-
-
-def tokenize_examples(
-    tokenizer, examples: list[dict], max_length: int, ranked: bool = False, collab=None
-) -> tuple[list[dict], int]:
-    """input_ids / labels per example with the prompt masked out (and, when ``ranked``, the ranking loss's
-    ``rank_*`` fields); also the count skipped as too long. With ``collab`` (``llm.collab.CollabTokens``),
-    the input ids name the vectors of the collaborative tokens."""
-    rows, skipped, tokens = [], 0, {}
-    for example in examples:
-        messages = example["messages"]
-        prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        full_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
-        if len(full_ids) > max_length or full_ids[: len(prompt_ids)] != prompt_ids:
-            skipped += 1
-            continue
-        labels = [IGNORE] * len(prompt_ids) + full_ids[len(prompt_ids) :]
-        inputs = collab.mark(full_ids, example["meta"]) if collab is not None else full_ids
-        row = {"input_ids": inputs, "labels": labels}
-        rows.append(
-            row | rank_fields(tokenizer, example, len(prompt_ids), full_ids, tokens) if ranked else row
-        )
-    return rows, skipped
-
-
-def rank_fields(tokenizer, example: dict, start: int, full_ids: list[int], tokens: dict) -> dict:
-    """rank_position (where the logits predict the answer's first distinct token), rank_ids (the shown
-    labels' tokens there) and rank_target (the answer's label among them); -1 / [] when the example is
-    not ranked or its answer does not start with one of its labels. ``tokens`` caches label sets."""
-    from recranker_core.llm.rerank import task_labels
-    from recranker_core.llm.scoring import label_tokens
-
-    meta = example["meta"]
-    none = {"rank_position": -1, "rank_ids": [], "rank_target": -1}
-    if meta["task"] not in RANKED:
-        return none
-    key = (meta["task"], len(meta["items"]))
-    if key not in tokens:
-        tokens[key] = label_tokens(tokenizer, example["messages"], task_labels(*key))
-    label = tokens[key]
-    position = start + len(label.prefix)
-    if full_ids[start:position] != list(label.prefix) or full_ids[position] not in label.ids:
-        return none
-    return {
-        "rank_position": position - 1,
-        "rank_ids": list(label.ids),
-        "rank_target": label.ids.index(full_ids[position]),
-    }
 
 
 def ranking_loss(logits, position, ids, target):
@@ -118,20 +67,6 @@ def answer_loss(model, inputs: dict, num_items=None, rank_weight: float = 0.0, p
     return loss, logits
 
 
-def mixed_subset(examples: list[dict], limit: int, rng: np.random.Generator) -> list[dict]:
-    """Up to ``limit`` examples (0 = all), tasks interleaved evenly, in a seeded order."""
-    by_task: dict[str, list[dict]] = {}
-    for index in rng.permutation(len(examples)):
-        by_task.setdefault(examples[index]["meta"]["task"], []).append(examples[index])
-    interleaved = [e for group in _round_robin(list(by_task.values())) for e in group]
-    return interleaved[:limit] if limit else interleaved
-
-
-def _round_robin(groups: list[list[dict]]):
-    for i in range(max((len(g) for g in groups), default=0)):
-        yield [g[i] for g in groups if i < len(g)]
-
-
 def train(
     model_dir: Path,
     train_examples: list[dict],
@@ -164,67 +99,97 @@ def train(
 
         collab = tokens.attach(model, vectors, tokenizer)
     tokenizer.padding_side = "right"  # rank_position counts from the start of each row
-    rng = np.random.default_rng(seed)
-    ranked = config.rank_loss > 0
     longest = config.max_length or context_length(model.config)
-    train_rows, skipped_train = tokenize_examples(
-        tokenizer, mixed_subset(train_examples, config.train_examples, rng), longest, ranked, collab
+    (train_rows, valid_rows), skipped = _rows(
+        tokenizer, (train_examples, valid_examples), config, seed, longest, collab
     )
-    valid_rows, skipped_valid = tokenize_examples(
-        tokenizer, mixed_subset(valid_examples, config.valid_examples, rng), longest, ranked, collab
-    )
-    if not train_rows:
-        limit = f"llm.max_length = {longest}" if config.max_length else f"the model's context of {longest}"
-        raise InputError(f"no training example fits {limit} tokens; show less history (prompts.max_liked)")
     scratch = tempfile.TemporaryDirectory(prefix="recranker-trainer-")
     saving = checkpoints is not None and config.checkpoint_steps > 0
-    folder = str(checkpoints) if saving else scratch.name
     trainer, history = build_trainer(
         model,
         tokenizer,
         (train_rows, valid_rows),
         config,
-        folder,
+        str(checkpoints) if saving else scratch.name,
         seed,
         saving=saving,
         collab=collab,
         checkpointing=_needs_checkpointing(model_dir, config, train_rows),
     )
-    before = trainer.evaluate()["eval_loss"] if valid_rows and config.valid_loss_before else float("nan")
-    resume = last_checkpoint(checkpoints) if saving else None
+    result, losses = _fit(trainer, checkpoints if saving else None, collab, config, bool(valid_rows))
+    scratch.cleanup()
+    if out is not None:
+        _save(model, tokenizer, collab, out, config.full_finetune)
+    return {
+        "examples": len(train_rows),
+        "skipped_too_long": skipped,
+        "max_length": longest,
+        "valid_examples": len(valid_rows),
+        **losses,
+        "trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        "device": str(trainer.args.device),
+        "dtype": dtype_name(dtype),
+        **_throughput(trainer, result, train_rows, config.epochs),
+        "log": history,
+    }
+
+
+def _rows(tokenizer, examples: tuple[list, list], config: LLMConfig, seed: int, longest: int, collab):
+    """((training rows, validation rows), how many examples were too long): the configured number of each,
+    mixed in one seeded order (the validation draw follows the training one); an InputError when no
+    training example fits ``longest`` tokens."""
+    rng = np.random.default_rng(seed)
+    ranked = config.rank_loss > 0
+    rows, skipped = [], 0
+    for kept, limit in zip(examples, (config.train_examples, config.valid_examples)):
+        subset = mixed_subset(kept, limit, rng)
+        tokenized, too_long = tokenize_examples(tokenizer, subset, longest, ranked, collab)
+        rows.append(tokenized)
+        skipped += too_long
+    if not rows[0]:
+        limit = f"llm.max_length = {longest}" if config.max_length else f"the model's context of {longest}"
+        raise InputError(f"no training example fits {limit} tokens; show less history (prompts.max_liked)")
+    return (rows[0], rows[1]), skipped
+
+
+def _fit(trainer, checkpoints: Path | None, collab, config: LLMConfig, validated: bool):
+    """(the Trainer's result, the summary's steps and losses): trains, resuming from the latest checkpoint
+    in ``checkpoints`` (None: none kept), with the validation loss measured before (where asked) and after
+    when there are validation rows."""
+    before = trainer.evaluate()["eval_loss"] if validated and config.valid_loss_before else float("nan")
+    resume = last_checkpoint(checkpoints) if checkpoints is not None else None
     if resume and collab is not None:
         _resume_projector(collab, resume)
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    after = trainer.evaluate()["eval_loss"] if valid_rows else float("nan")
-    scratch.cleanup()
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out, safe_serialization=True)
-        if config.full_finetune:
-            tokenizer.save_pretrained(out)
-        if collab is not None:
-            collab.save(out)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    seconds = float(result.metrics.get("train_runtime", 0.0))
-    real = int(sum(len(r["input_ids"]) for r in train_rows) * config.epochs)
-    padding = trainer.tokens["computed"] / max(1, trainer.tokens["real"])
-    return {
-        "examples": len(train_rows),
-        "skipped_too_long": skipped_train + skipped_valid,
-        "max_length": longest,
-        "valid_examples": len(valid_rows),
+    after = trainer.evaluate()["eval_loss"] if validated else float("nan")
+    return result, {
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 5),
         "valid_loss_before": round(float(before), 5),
         "valid_loss_after": round(float(after), 5),
-        "trainable_parameters": int(trainable),
-        "device": str(trainer.args.device),
-        "dtype": dtype_name(dtype),
+    }
+
+
+def _save(model, tokenizer, collab, out: Path, full_finetune: bool) -> None:
+    """The adapter (or, fully fine-tuned, the model with its tokenizer) and any projector, in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    if full_finetune:
+        tokenizer.save_pretrained(out)
+    if collab is not None:
+        collab.save(out)
+
+
+def _throughput(trainer, result, rows: list[dict], epochs: float) -> dict[str, Any]:
+    """The summary's token counts (real, and with the padding the Trainer counted) and speed."""
+    seconds = float(result.metrics.get("train_runtime", 0.0))
+    real = int(sum(len(r["input_ids"]) for r in rows) * epochs)
+    padding = trainer.tokens["computed"] / max(1, trainer.tokens["real"])
+    return {
         "train_tokens": real,
         "computed_tokens": round(real * padding),
         "seconds": round(seconds, 2),
         "tokens_per_second": round(real / seconds, 1) if seconds else 0.0,
-        "log": history,
     }
 
 
@@ -237,11 +202,6 @@ def _needs_checkpointing(model_dir: Path, config: LLMConfig, rows: list[dict]) -
     if needed:
         log.info("gradient checkpointing: a batch of %d tokens would not fit the device's memory", tokens)
     return needed
-
-
-def context_length(config) -> int:
-    """The longest sequence the model reads (its position embeddings' count)."""
-    return int(getattr(config.get_text_config(), "max_position_embeddings", 0) or 2048)
 
 
 def build_trainer(

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from recranker_core.config import LLMConfig
 from recranker_core.errors import InputError
 from recranker_core.llm import checks
 from recranker_core.llm.models import load
 from recranker_core.llm.scoring import LabelScorer
 from recranker_core.llm.training import train
+from recranker_core.llm_settings import LLMConfig
 from tests.llm.architectures import tiny_model
 from tests.llm.test_models_and_training import example
 from tests.llm.test_scoring import several_users

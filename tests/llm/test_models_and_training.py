@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from recranker_core.config import LLMConfig
 from recranker_core.errors import InputError
 from recranker_core.llm.models import load, resolve_model
-from recranker_core.llm.training import mixed_subset, ranking_loss, tokenize_examples, train
+from recranker_core.llm.train_rows import mixed_subset, tokenize_examples
+from recranker_core.llm.training import ranking_loss, train
+from recranker_core.llm_settings import LLMConfig
 
 
 def test_tiny_model_is_a_llama_with_a_chat_template():
@@ -136,7 +137,8 @@ def test_the_answer_loss_equals_the_full_vocabulary_loss_on_a_padded_batch():
     import torch
     from transformers import DataCollatorForSeq2Seq
 
-    from recranker_core.llm.training import IGNORE, _with_rank_fields, answer_loss
+    from recranker_core.llm.train_rows import IGNORE
+    from recranker_core.llm.training import _with_rank_fields, answer_loss
 
     model, tokenizer = load(resolve_model("tiny"))
     shown = [
