@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from baselines import RESULTS, machine
+from common import RESULTS, machine
 
 from recranker_core import rundir
 from recranker_core.config import EvaluationConfig, load_profile
@@ -51,10 +51,10 @@ def validation_rankings(changes: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict
         started = time.perf_counter()
         run_all("ml-100k", out, config)
         seconds = time.perf_counter() - started
-        table = rundir.read_table(out / "task_scores.parquet")
-        hybrid = json.loads((out / "hybrid.json").read_text())
-        split = rundir.read_table(out / "split.parquet")
-        stages = json.loads((out / "manifest.json").read_text())["stages"]
+        table = rundir.read_table(out / rundir.TASK_SCORES)
+        hybrid = json.loads((out / rundir.HYBRID).read_text())
+        split = rundir.read_table(out / rundir.SPLIT)
+        stages = rundir.read_json(out / rundir.MANIFEST)["stages"]
     valid = table[table["split"] == "valid-rerank"]
     ranked = method_rankings(valid, tuple(config.rerank.hybrid_weights), tuple(hybrid["tuned_weights"]))
     # The base order as a method too, so every variant is read against the same yardstick.

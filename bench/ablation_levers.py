@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from baselines import RESULTS, machine
+from common import RESULTS, machine
 
 from recranker_core import rundir
 from recranker_core.config import RunConfig, load_profile

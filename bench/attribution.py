@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from baselines import machine, publish, trained_run
+from common import machine, publish, trained_run
 
 from recranker_core import rundir
 from recranker_core.analysis import hintmodels, whatif

@@ -11,76 +11,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
+from common import RESULTS, machine
+
+from recranker_core import rundir
 from recranker_core.baselines.models import MODELS
 from recranker_core.config import KNOWN_MODELS, load_profile
 from recranker_core.runner import create_run
 
-RESULTS = Path(__file__).parent / "results"
 SEQUENTIAL = ("sasrec",)
 """Models that read the order of a user's likes (the paper's sequential scenario); the rest are direct."""
-
-
-def machine() -> dict[str, object]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    memory_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory_kb / 2**20, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def machine_line(m: dict) -> str:
-    """The sentence a results page describes ``machine()`` with."""
-    return f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}."
-
-
-def publish(name: str, document: dict, body: list[str], reproduce: str) -> None:
-    """Write ``document`` to results/NAME.json and the page ``body`` to results/NAME.md, closed by the
-    machine it ran on and the command that reproduces it; print the page."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
-    text = "\n".join([*body, "", machine_line(document["machine"]), "", f"Reproduce: `{reproduce}`.", ""])
-    (RESULTS / f"{name}.md").write_text(text)
-    print(text)
-
-
-def trained_run(run: Path, users: int):
-    """(manifest, tuned model, tokenizer, test prompts, the first ``users`` users with prompts, rating
-    scale) of a trained run folder, with torch's threads set as its rerank stage sets them and the weights
-    in the dtype the dashboard loads them in (``llm.dtype`` on the CPU)."""
-    from recranker_core import rundir
-    from recranker_core.launch import set_threads
-    from recranker_core.llm.device import resolve_dtype
-    from recranker_core.manifest import Manifest
-    from recranker_core.runfiles import load_tuned
-
-    manifest = Manifest.read(run)
-    set_threads(manifest.config.rerank.threads)
-    model, tokenizer = load_tuned(run, manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))
-    prompts = rundir.read_jsonl(run / rundir.INSTRUCTIONS / "test.jsonl")
-    chosen = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[:users]
-    scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
-    return manifest, model, tokenizer, prompts, chosen, scale
 
 
 def main() -> None:
@@ -96,8 +39,8 @@ def main() -> None:
         started = time.perf_counter()
         create_run("ml-100k", out, config)
         total = time.perf_counter() - started
-        manifest = json.loads((out / "manifest.json").read_text())
-        metrics = json.loads((out / "metrics.json").read_text())
+        manifest = rundir.read_json(out / rundir.MANIFEST)
+        metrics = json.loads((out / rundir.METRICS).read_text())
 
     timings = manifest["stages"]["baselines"]["models"]
     rows = []

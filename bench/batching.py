@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from baselines import machine, publish, trained_run
+from common import machine, publish, trained_run
 
 from recranker_core.llm import scoring
 from recranker_core.llm.rerank import score_prompts

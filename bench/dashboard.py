@@ -20,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from baselines import machine, publish
+from common import machine, publish
+
+from recranker_core import rundir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.app.browser import browser, serve, settle, walk
@@ -50,7 +52,7 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3, help="walks, each against a fresh server")
     args = parser.parse_args()
-    if not (args.run / "rankings.parquet").is_file():
+    if not (args.run / rundir.RANKINGS).is_file():
         parser.error(
             f"{args.run}: not a finished run (make run, or python -m recranker_core run --out {args.run})"
         )
@@ -63,12 +65,12 @@ def main() -> None:
     names = list(walks[0]["timings"])
     timings = {name: [round(w["timings"][name], 3) for w in walks] for name in names}
     medians = {name: round(statistics.median(values), 3) for name, values in timings.items()}
-    manifest = json.loads((args.run / "manifest.json").read_text())
+    manifest = rundir.read_json(args.run / rundir.MANIFEST)
     document = {
         "run": args.run.name,
         "dataset": manifest["dataset"]["name"],
         "profile": manifest["profile"],
-        "test_users": json.loads((args.run / "metrics.json").read_text())["test_users"],
+        "test_users": json.loads((args.run / rundir.METRICS).read_text())["test_users"],
         "repeat": args.repeat,
         "median_seconds": medians,
         "seconds": timings,

@@ -16,12 +16,12 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from baselines import RESULTS, machine
+from common import RESULTS, machine
 
 from recranker_core import rundir
 from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import metrics_document
-from recranker_core.instructions import list_shape
+from recranker_core.instructions.lists import list_shape
 from recranker_core.manifest import Manifest
 from recranker_core.runfiles import evaluation_truth
 
@@ -46,7 +46,6 @@ def read(run: Path) -> dict:
     metrics = metrics_document(
         rankings, truth, evaluation, manifest.config.seed, reference=manifest.primary_method
     )
-    folder = run / rundir.INSTRUCTIONS
     return {
         "run": str(run),
         "exclude": manifest.config.baselines.exclude,
@@ -54,8 +53,8 @@ def read(run: Path) -> dict:
             s: manifest.stage(s).get("seconds") for s in ("baselines", "instructions", "train", "rerank")
         },
         "train_examples": manifest.summary("train")["examples"],
-        "list_shape": list_shape(rundir.read_jsonl(folder / "train.jsonl")),
-        "pair_coverage": round(pair_coverage(rundir.read_jsonl(folder / "test.jsonl")), 4),
+        "list_shape": list_shape(rundir.read_jsonl(run / rundir.TRAIN_EXAMPLES)),
+        "pair_coverage": round(pair_coverage(rundir.read_jsonl(run / rundir.TEST_PROMPTS)), 4),
         "validation_pairwise_accuracy": manifest.summary("rerank")["validation_pairwise_accuracy"],
         "metrics": metrics,
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from baselines import machine, publish
+from common import machine, publish
 
 from recranker_core import rundir
 from recranker_core.llm.models import load, resolve_model
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(torch.get_num_threads())
-    prompts = rundir.read_jsonl(args.run / "instructions" / "test.jsonl")
+    prompts = rundir.read_jsonl(args.run / rundir.TEST_PROMPTS)
     users = [list(g) for _, g in groupby(prompts, key=lambda p: p["meta"]["user_id"])][: args.users]
     chosen = [p for group in users for p in group]
     model, tokenizer = load(resolve_model("embedded"))

@@ -8,12 +8,12 @@ instructions stages (from the run's own manifest), example counts, and the machi
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
-from baselines import machine, publish
+from common import machine, publish
 
+from recranker_core import rundir
 from recranker_core.config import load_profile
 from recranker_core.runner import run_all
 
@@ -23,8 +23,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench"
         run_all("ml-100k", out, config)
-        manifest = json.loads((out / "manifest.json").read_text())
-        sizes = {p.name: p.stat().st_size for p in (out / "instructions").iterdir()}
+        manifest = rundir.read_json(out / rundir.MANIFEST)
+        sizes = {p.name: p.stat().st_size for p in (out / rundir.INSTRUCTIONS).iterdir()}
     stages = manifest["stages"]
     document = {
         "dataset": manifest["dataset"]["name"],

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from baselines import machine, publish, trained_run
+from common import machine, publish, trained_run
 
 from recranker_core.llm.rerank import score_prompts
 from recranker_core.ranking import TASKS

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recranker_core import rundir
+
 RESULTS = Path(__file__).parent / "results"
 H200 = RESULTS / "paper-ml100k-h200-manifest.json"
 THROUGHPUT = RESULTS / "throughput.json"
@@ -59,7 +61,7 @@ def measured(argv: list[str]) -> dict:
 def expected_llm(run: Path) -> dict:
     """The H200 ML-100K paper run's train and rerank seconds, scaled by this run's examples and prompts."""
     h200 = json.loads(H200.read_text())["stages"]
-    mine = json.loads((run / "manifest.json").read_text())["stages"]["instructions"]["summary"]
+    mine = rundir.read_json(run / rundir.MANIFEST)["stages"]["instructions"]["summary"]
     theirs = h200["instructions"]["summary"]
     examples = sum(mine["train_examples"].values()) / sum(theirs["train_examples"].values())
     prompts = sum(mine["test_prompts"].values()) + sum(mine["valid_rerank_prompts"].values())
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
-    from baselines import machine
+    from common import machine
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
