@@ -19,7 +19,7 @@ log = logging.getLogger("recranker")
 
 def sample(stage: StageRun) -> dict:
     """Cluster the eligible users and draw the users that instruction data is built from."""
-    from recranker_core.instructions import eligible_users
+    from recranker_core.instructions.holdout import eligible_users
     from recranker_core.sampling import cluster_users, sample_users
     from recranker_core.seeds import rng_for
 

@@ -17,15 +17,9 @@ from recranker_core.baselines.candidates import embeddings
 from recranker_core.baselines.fitting import fit
 from recranker_core.config import load_profile
 from recranker_core.data.split import Split
-from recranker_core.instructions import (
-    around,
-    build_instructions,
-    eligible_users,
-    held_out,
-    list_shape,
-    matched_pairs,
-    moment_rows,
-)
+from recranker_core.instructions.build import build_instructions
+from recranker_core.instructions.holdout import eligible_users, held_out, moment_rows
+from recranker_core.instructions.lists import around, list_shape, matched_pairs
 from recranker_core.prompts import templates
 from recranker_core.prompts.markers import MARKER, entities
 from recranker_core.prompts.templates import LABELS, NO, YES
