@@ -27,7 +27,7 @@ from recranker_core.config import RunConfig, load_profile
 from recranker_core.evaluation import paired_deltas, per_user_metrics
 from recranker_core.fusion import CONTROL
 from recranker_core.manifest import Manifest
-from recranker_core.runfiles import evaluation_truth
+from recranker_core.runfiles import evaluation_truth, rerank_results
 from recranker_core.runner import run_all
 
 RUNS = Path("runs/ablation-levers")
@@ -62,16 +62,16 @@ def variant_config(profile: str, changes: dict) -> RunConfig:
 def facts(run: Path) -> dict:
     """What a variant's run cost and which base it reranked."""
     manifest = Manifest.read(run)
-    stages, rerank = manifest.stages, manifest.summary("rerank")
-    users = rerank["test_users"] + rerank["validation_users"]
+    stages, results = manifest.stages, rerank_results(run, manifest)
+    users = manifest.summary("rerank")["test_users"] + results["validation_users"]
     return {
         "base": manifest.primary_method,
         "train_seconds": stages["train"]["seconds"],
         "train_examples": manifest.summary("train")["examples"],
         "rerank_seconds_per_user": round(stages["rerank"]["seconds"] / users, 2),
-        "validation_users": rerank["validation_users"],
-        "selected": rerank["selected"],
-        "validation_pairwise_accuracy": rerank["validation_pairwise_accuracy"],
+        "validation_users": results["validation_users"],
+        "selected": results["selected"],
+        "validation_pairwise_accuracy": results["validation_pairwise_accuracy"],
     }
 
 
@@ -90,7 +90,8 @@ def comparisons(runs: dict[str, Path]) -> dict:
     seed, evaluation = config.seed, config.evaluation
     within, across = {}, {}
     for name, run in runs.items():
-        base, selected = Manifest.read(run).primary_method, Manifest.read(run).summary("rerank")["selected"]
+        manifest = Manifest.read(run)
+        base, selected = manifest.primary_method, rerank_results(run, manifest)["selected"]
         rivals = (f"{name}/{base}", f"{name}/{CONTROL}")
         within[name] = {
             row: paired_deltas(per_user, evaluation, seed, f"{name}/{row}", rivals)

@@ -20,6 +20,7 @@ from common import RESULTS, machine
 from recranker_core import rundir
 from recranker_core.baselines.models import MODELS
 from recranker_core.config import KNOWN_MODELS, load_profile
+from recranker_core.methods import base
 from recranker_core.runner import create_run
 
 SEQUENTIAL = ("sasrec",)
@@ -40,12 +41,12 @@ def main() -> None:
         create_run("ml-100k", out, config)
         total = time.perf_counter() - started
         manifest = rundir.read_json(out / rundir.MANIFEST)
-        metrics = json.loads((out / rundir.METRICS).read_text())
+        metrics = rundir.read_json(out / rundir.METRICS)
 
     timings = manifest["stages"]["baselines"]["models"]
     rows = []
     for name in config.baselines.models:
-        entry = metrics["methods"][f"base:{name}"]
+        entry = metrics["methods"][base(name)]
         rows.append(
             {
                 "model": name,

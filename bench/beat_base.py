@@ -23,7 +23,8 @@ from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import paired_deltas, per_user_metrics
 from recranker_core.fusion import CONTROL
 from recranker_core.manifest import Manifest
-from recranker_core.runfiles import evaluation_truth
+from recranker_core.methods import family
+from recranker_core.runfiles import evaluation_truth, rerank_results
 
 OUT = Path(__file__).parent / "results" / "beat-base"
 FILES = (rundir.METRICS, rundir.RANKINGS, rundir.SPLIT, rundir.MANIFEST)
@@ -36,7 +37,7 @@ def verdict(run: Path) -> tuple[str, dict]:
     selected = metrics["selected"]["method"]
     config: EvaluationConfig = manifest.config.evaluation
     per_user = per_user_metrics(rundir.read_table(run / rundir.RANKINGS), evaluation_truth(run), config.ks)
-    rivals = tuple(m for m in metrics["methods"] if m.startswith("base:")) + (CONTROL,)
+    rivals = tuple(m for m in metrics["methods"] if family(m) == "base") + (CONTROL,)
     return selected, paired_deltas(per_user, config, manifest.config.seed, selected, rivals)
 
 
@@ -59,8 +60,8 @@ def page(run: Path, device: str, note: str = "", gpu: bool = True) -> str:
     metrics, manifest = rundir.read_json(run / rundir.METRICS), Manifest.read(run)
     selected, deltas = verdict(run)
     base = manifest.primary_method
-    train, rerank = manifest.summary("train"), manifest.summary("rerank")
-    chosen = metrics["selected"]["validation"]
+    train, results = manifest.summary("train"), rerank_results(run, manifest)
+    chosen = results["validation_ndcg@3"]
     ranked = sorted(chosen.items(), key=lambda kv: -kv[1])
     subset = metrics.get("evaluation_users") == "random subset"
     users = (
@@ -74,7 +75,7 @@ def page(run: Path, device: str, note: str = "", gpu: bool = True) -> str:
         f"({train['examples']} examples, {train['steps']} steps, {train['seconds']:.0f} s) and reranking on "
         f"{device}{'; everything else on the 2-core CPU machine' if gpu else ''}. "
         "Weights of the hybrid and of the fusions, and "
-        f"the judged method, were chosen on the {metrics['validation_users']} validation users whose "
+        f"the judged method, were chosen on the {results['validation_users']} validation users whose "
         "validation item is among the candidates, before any test number was read."
         + (f" {note}" if note else ""),
         "",
@@ -97,12 +98,12 @@ def page(run: Path, device: str, note: str = "", gpu: bool = True) -> str:
         reading(selected, base, deltas),
         "",
         "Fusion weights (lambda per standardised score, on top of the base score): "
-        + "; ".join(f"{m}: {e['weights']}" for m, e in metrics.get("fusion", {}).items())
-        + f". Tuned hybrid weights (a1, a2, a3): {rerank['tuned_weights']}.",
+        + "; ".join(f"{m}: {e['weights']}" for m, e in results.get("fusion", {}).items())
+        + f". Tuned hybrid weights (a1, a2, a3): {results['tuned_weights']}.",
         "",
         "## Every method",
         "",
-        table(metrics),
+        table(metrics, results["validation_pairwise_accuracy"]),
         "",
         f"Files: metrics.json, rankings.parquet, split.parquet, manifest.json of the run; reproduce with "
         f"`python -m recranker_core run --profile {manifest.config.profile} --dataset ml-100k --out "

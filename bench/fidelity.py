@@ -23,7 +23,7 @@ from recranker_core.config import EvaluationConfig
 from recranker_core.evaluation import metrics_document
 from recranker_core.instructions.lists import list_shape
 from recranker_core.manifest import Manifest
-from recranker_core.runfiles import evaluation_truth
+from recranker_core.runfiles import evaluation_truth, rerank_results
 
 HEADLINE = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 
@@ -55,7 +55,7 @@ def read(run: Path) -> dict:
         "train_examples": manifest.summary("train")["examples"],
         "list_shape": list_shape(rundir.read_jsonl(run / rundir.TRAIN_EXAMPLES)),
         "pair_coverage": round(pair_coverage(rundir.read_jsonl(run / rundir.TEST_PROMPTS)), 4),
-        "validation_pairwise_accuracy": manifest.summary("rerank")["validation_pairwise_accuracy"],
+        "validation_pairwise_accuracy": rerank_results(run, manifest)["validation_pairwise_accuracy"],
         "metrics": metrics,
     }
 

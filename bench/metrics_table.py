@@ -1,6 +1,8 @@
-"""Print a run's metrics.json as a markdown table: every method, mean and 95% CI, the paired
-difference in NDCG@3 from the reference base model, and validation pairwise accuracy.
+"""Print a run's metrics as a markdown table: every method, mean and 95% CI, the paired difference in
+NDCG@3 from the reference base model, and validation pairwise accuracy (from the run's hybrid.json, or
+from a committed results document that carries it).
 
+    .venv/bin/python bench/metrics_table.py runs/ml-100k-quick
     .venv/bin/python bench/metrics_table.py bench/results/quick-ml100k.json
 """
 
@@ -10,12 +12,15 @@ import json
 import sys
 from pathlib import Path
 
+from recranker_core import rundir
+from recranker_core.manifest import Manifest
+from recranker_core.runfiles import rerank_results
+
 COLUMNS = ("HR@3", "NDCG@3", "HR@5", "NDCG@5")
 DELTA = "NDCG@3"
 
 
-def table(metrics: dict) -> str:
-    accuracy = metrics.get("validation_pairwise_accuracy", {})
+def table(metrics: dict, accuracy: dict[str, float]) -> str:
     reference = metrics.get("reference", "the reference")
     lines = [
         "| method | " + " | ".join(COLUMNS) + f" | Δ {DELTA} vs {reference} | val. pairwise acc. |",
@@ -38,5 +43,13 @@ def table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def main(path: Path) -> str:
+    if not path.is_dir():
+        document = json.loads(path.read_text())
+        return table(document, document.get("validation_pairwise_accuracy", {}))
+    results = rerank_results(path, Manifest.read(path))
+    return table(rundir.read_json(path / rundir.METRICS), results.get("validation_pairwise_accuracy", {}))
+
+
 if __name__ == "__main__":
-    print(table(json.loads(Path(sys.argv[1]).read_text())))
+    print(main(Path(sys.argv[1])))
