@@ -37,6 +37,7 @@ from recranker_core.llm.device import default_device, dtype_name, resolve_dtype
 from recranker_core.llm.models import load, merged, resolve_model
 from recranker_core.llm.rerank import label_inputs, score_prompts
 from recranker_core.manifest import Manifest
+from recranker_core.prompts.record import prefix_key
 from recranker_core.runfiles import load_tuned
 
 BEFORE = "8745160"
@@ -78,8 +79,7 @@ def model_of(run: Path, manifest: Manifest, dtype=None):
 def score_before(legacy, model, tokenizer, prompts, scale) -> list[np.ndarray]:
     """The loop before the scheduler: one LabelScorer call per user's prompt group, batch_size 64."""
     out = []
-    history = lambda p: (p["meta"]["user_id"], p["messages"][1]["content"].split("\n", 1)[0])  # noqa: E731
-    for _, group in groupby(prompts, key=history):
+    for _, group in groupby(prompts, key=prefix_key):
         inputs = label_inputs(model, tokenizer, list(group), scale, {})
         out += inputs.fold(legacy.LabelScorer(model, batch_size=64).score(inputs.sequences, inputs.ids))
     return out

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recranker_core.errors import InputError
+from recranker_core.prompts.record import REQUIRED, Prompt
 
 log = logging.getLogger("recranker")
 
@@ -101,7 +102,6 @@ KEYS: dict[str, dict[str, type]] = {
     HYBRID: {"paper_weights": list, "tuned_weights": list, "grid": list, "fusion": dict},
 }
 """The keys (and their JSON types) each JSON file of a run has, checked whenever one is read."""
-PROMPT_META = ("split", "user_id", "task", "items", "variant")
 """What every prompt's meta holds for the stages that read it."""
 
 
@@ -231,10 +231,10 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 
 def write_jsonl_folder(
-    folder: Path, files: dict[str, list[dict[str, Any]]], tables: dict[str, pd.DataFrame] | None = None
+    folder: Path, files: dict[str, list[Prompt]], tables: dict[str, pd.DataFrame] | None = None
 ) -> None:
-    """Write a folder of JSONL files (and parquet ``tables``), replacing the old folder only once the new
-    one is whole."""
+    """Write a folder of prompt files, the one writer of what :func:`read_prompts` reads, and parquet
+    ``tables``, replacing the old folder only once the new one is whole."""
     with staged_folder(folder) as partial:
         for name, rows in files.items():
             with open(partial / name, "w", encoding="utf-8") as out:
@@ -244,16 +244,16 @@ def write_jsonl_folder(
             write_table(partial / name, table)
 
 
-def read_prompts(path: Path) -> list[dict[str, Any]]:
+def read_prompts(path: Path) -> list[Prompt]:
     """A JSONL file of prompts or instructions (chat ``messages`` and their ``meta``), each line checked for
-    the keys the stages read."""
+    the keys the stages read (``record.REQUIRED``)."""
     rows = read_jsonl(path)
     for number, row in enumerate(rows, start=1):
         meta = row.get("meta") if isinstance(row, dict) else None
         messages = row.get("messages") if isinstance(row, dict) else None
         if not isinstance(messages, list) or len(messages) < 2 or not isinstance(meta, dict):
             raise InputError(f"{path}: line {number} is not a prompt (it needs 'messages' and 'meta')")
-        missing = [key for key in PROMPT_META if key not in meta]
+        missing = [key for key in REQUIRED if key not in meta]
         if missing:
             raise InputError(f"{path}: line {number}: meta has no {', '.join(missing)}")
     return rows

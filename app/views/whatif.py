@@ -16,6 +16,7 @@ from recranker_core.analysis import charts, hintmodels, whatif
 from recranker_core.errors import InputError
 from recranker_core.instructions.phase import labels as hint_labels
 from recranker_core.methods import FAMILY_LABELS, Method
+from recranker_core.prompts.record import user_text
 
 st.title("What-if")
 run = session.require_run()
@@ -169,7 +170,7 @@ if task == "listwise":
         right.selectbox("Score of candidate", labels, index=held or 0, key=f"whatif_label_{variant}")
     )
 with st.expander("The edited prompt"):
-    st.code(changed["messages"][1]["content"], language=None, wrap_lines=True)
+    st.code(user_text(changed), language=None, wrap_lines=True)
 key = (run.name, user, index, family, scenario)
 go, attribute = st.columns(2)
 if go.button("Score the edited prompt", type="primary", icon=":material/bolt:", key="whatif_go"):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.evaluation import per_user_metrics
+from recranker_core.prompts.record import user_text
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _changes(rankings: pd.DataFrame, truth: pd.DataFrame, method: str, reference
 def _listwise(prompts: list[dict]) -> dict:
     """user -> the listwise test prompt in base order, as the model read it."""
     return {
-        p["meta"]["user_id"]: p["messages"][1]["content"]
+        p["meta"]["user_id"]: user_text(p)
         for p in prompts
         if p["meta"]["task"] == "listwise" and p["meta"]["variant"] == "copy 0"
     }

@@ -22,6 +22,7 @@ from recranker_core.instructions.plans import train_plan, valid_plans
 from recranker_core.instructions.rerank import rerank_prompts, rerank_users
 from recranker_core.prompts import markers
 from recranker_core.prompts.builder import PromptBuilder
+from recranker_core.prompts.record import Prompt
 
 log = logging.getLogger("recranker")
 
@@ -31,11 +32,11 @@ class InstructionSet:
     """What ``build_instructions`` returns: the rows of the four instruction files, the evaluation users,
     the summary the manifest records and the collaborative vectors."""
 
-    train: list[dict[str, Any]]
-    valid: list[dict[str, Any]]
-    test: list[dict[str, Any]]
+    train: list[Prompt]
+    valid: list[Prompt]
+    test: list[Prompt]
     """Test prompts, without answers."""
-    valid_rerank: list[dict[str, Any]]
+    valid_rerank: list[Prompt]
     """Test-style prompts for validation users (for tuning hybrid weights), without answers."""
     evaluation_users: list | None
     """The test users every method is evaluated on, when a subset is configured (else None: all)."""

@@ -26,6 +26,7 @@ from recranker_core.llm.scoring import (
     label_tokens,
     prompt_ids,
 )
+from recranker_core.prompts.record import Prompt, prefix_key
 from recranker_core.prompts.templates import LABELS, NO, YES
 
 log = logging.getLogger("recranker")
@@ -45,7 +46,7 @@ def task_labels(task: str, n_items: int, scale: tuple[int, int] | None = None) -
 def score_prompts(
     model,
     tokenizer,
-    prompts: list[dict],
+    prompts: list[Prompt],
     *,
     mode: str,
     scale: tuple[int, int],
@@ -67,7 +68,7 @@ def score_prompts(
         )
         scorer.counter = counter
         inputs = label_inputs(model, tokenizer, prompts, scale, {})
-        keys = [(p["meta"]["split"], p["meta"]["user_id"], _history_line(p)) for p in prompts]
+        keys = [prefix_key(p) for p in prompts]
         scored = inputs.fold(scorer.score(inputs.sequences, inputs.ids, [keys[i] for i in inputs.owners]))
         return pd.DataFrame(
             [_row(p, probs, raw=None, parsed=True) for p, probs in zip(prompts, scored)], columns=COLUMNS
@@ -80,7 +81,7 @@ def score_prompts(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def score_variants(model, tokenizer, prompts: list[dict], *, scale: tuple[int, int]) -> list[np.ndarray]:
+def score_variants(model, tokenizer, prompts: list[Prompt], *, scale: tuple[int, int]) -> list[np.ndarray]:
     """Label probabilities of a prompt and its variants (``prompts[1:]``), each variant reusing the first
     prompt's KV cache up to where its text departs from it (``LabelScorer.score_variants``)."""
     inputs = label_inputs(model, tokenizer, prompts, scale, {})
@@ -94,7 +95,7 @@ def score_variants(model, tokenizer, prompts: list[dict], *, scale: tuple[int, i
     return inputs.fold(scored)
 
 
-def model_ids(model, tokenizer, prompt: dict) -> list[int]:
+def model_ids(model, tokenizer, prompt: Prompt) -> list[int]:
     """The prompt's token ids as ``model`` reads them (collaborative tokens named, see ``llm.collab``)."""
     from recranker_core.llm.collab import marked
 
@@ -125,7 +126,7 @@ class LabelInputs:
         return [labels.probabilities(own) for labels, own in zip(self.labels, steps)]
 
 
-def label_inputs(model, tokenizer, prompts: list[dict], scale: tuple[int, int], cache: dict) -> LabelInputs:
+def label_inputs(model, tokenizer, prompts: list[Prompt], scale: tuple[int, int], cache: dict) -> LabelInputs:
     """``model``'s token ids of each prompt followed by its labels' shared prefix, once per step of its
     label set; ``cache`` keeps the label tokens per (task, number of items)."""
     inputs = LabelInputs([], [], [], [], [])
@@ -147,18 +148,14 @@ def label_inputs(model, tokenizer, prompts: list[dict], scale: tuple[int, int], 
     return inputs
 
 
-def _history_line(prompt: dict) -> str:
-    return prompt["messages"][1]["content"].split("\n", 1)[0]
-
-
-def answer_row(prompt: dict, text: str, scale: tuple[int, int]) -> dict:
+def answer_row(prompt: Prompt, text: str, scale: tuple[int, int]) -> dict:
     """The output row of a prompt answered in free text (generate mode, by any backend)."""
     meta = prompt["meta"]
     probs, parsed = _parsed_probs(meta["task"], text, scale, len(meta["items"]))
     return _row(prompt, probs, raw=text, parsed=parsed)
 
 
-def _row(prompt: dict, probs: np.ndarray, *, raw: str | None, parsed: bool) -> dict:
+def _row(prompt: Prompt, probs: np.ndarray, *, raw: str | None, parsed: bool) -> dict:
     meta = prompt["meta"]
     return {
         "split": meta["split"],

@@ -10,13 +10,13 @@ shown, every hint value, and (train/valid only) the target and the answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recranker_core.config import PromptConfig
 from recranker_core.prompts import hints, markers, shift, templates
+from recranker_core.prompts.record import Prompt
 
 POPULARITY_BUCKETS = ((0.10, "very popular"), (0.30, "popular"), (0.60, "known"), (1.01, "niche"))
 
@@ -218,7 +218,7 @@ class PromptBuilder:
 
     def _example(
         self, history: History, question, hint_lines, meta, answer, *, target, rated: bool = False
-    ) -> dict[str, Any]:
+    ) -> Prompt:
         def texts(items) -> list[str]:
             return [
                 self.catalogue.text(i) + (f": {_rating(history.ratings[i])}" if rated else "") for i in items
