@@ -61,7 +61,7 @@ def trained_run(run: Path, users: int):
     manifest = Manifest.read(run)
     set_threads(manifest.config.rerank.threads)
     model, tokenizer = load_tuned(run, manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))
-    prompts = rundir.read_jsonl(run / rundir.TEST_PROMPTS)
+    prompts = rundir.read_prompts(run / rundir.TEST_PROMPTS)
     chosen = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[:users]
     scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
     return manifest, model, tokenizer, prompts, chosen, scale

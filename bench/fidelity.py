@@ -53,8 +53,8 @@ def read(run: Path) -> dict:
             s: manifest.stage(s).get("seconds") for s in ("baselines", "instructions", "train", "rerank")
         },
         "train_examples": manifest.summary("train")["examples"],
-        "list_shape": list_shape(rundir.read_jsonl(run / rundir.TRAIN_EXAMPLES)),
-        "pair_coverage": round(pair_coverage(rundir.read_jsonl(run / rundir.TEST_PROMPTS)), 4),
+        "list_shape": list_shape(rundir.read_prompts(run / rundir.TRAIN_EXAMPLES)),
+        "pair_coverage": round(pair_coverage(rundir.read_prompts(run / rundir.TEST_PROMPTS)), 4),
         "validation_pairwise_accuracy": rerank_results(run, manifest)["validation_pairwise_accuracy"],
         "metrics": metrics,
     }

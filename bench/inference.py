@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(torch.get_num_threads())
-    prompts = rundir.read_jsonl(args.run / rundir.TEST_PROMPTS)
+    prompts = rundir.read_prompts(args.run / rundir.TEST_PROMPTS)
     users = [list(g) for _, g in groupby(prompts, key=lambda p: p["meta"]["user_id"])][: args.users]
     chosen = [p for group in users for p in group]
     model, tokenizer = load(resolve_model("embedded"))

@@ -94,7 +94,7 @@ def timed(work) -> tuple:
 def scoring(run: Path, manifest: Manifest, users: int, rounds: int, legacy_file: Path | None = None) -> dict:
     """Each path's best of ``rounds`` rounds, the paths interleaved within a round: another job on the
     cores then slows every path alike instead of one."""
-    prompts = rundir.read_jsonl(run / rundir.TEST_PROMPTS)
+    prompts = rundir.read_prompts(run / rundir.TEST_PROMPTS)
     chosen = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[:users]
     mine = [p for p in prompts if p["meta"]["user_id"] in chosen]
     scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))
@@ -163,7 +163,7 @@ def train_steps(model, tokenizer, rows, config, steps: int, before: bool) -> flo
 def training(run: Path, manifest: Manifest, steps: int) -> dict:
     config = dataclasses.replace(manifest.config.llm, epochs=1.0, checkpoint_steps=0, rank_loss=0.0)
     folder = resolve_model(config.model)
-    examples = rundir.read_jsonl(run / rundir.TRAIN_EXAMPLES)
+    examples = rundir.read_prompts(run / rundir.TRAIN_EXAMPLES)
     subset = tuning.mixed_subset(examples, steps * config.batch_size, np.random.default_rng(0))
     autocast = ", bf16 autocast" if torch.cuda.is_available() else ""
     runs = [(f"before (random batches, full logits, float32{autocast})", torch.float32, True)]

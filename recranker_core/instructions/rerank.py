@@ -94,15 +94,9 @@ def rerank_prompts(
                         scores=full.pair_scores(prompts, user, pair),
                     )
                 )
+        scores = full.list_scores(prompts, user, listed)
         for copy in range(prompts.listwise_copies):
             order = permutation(len(listed), rng, copy > 0)  # copy 0 in base order: the paper's test prompt
-            out.append(
-                builder.listwise(
-                    head | {"variant": f"copy {copy}"},
-                    shown,
-                    listed,
-                    order,
-                    scores=full.list_scores(prompts, user, listed),
-                )
-            )
+            variant = head | {"variant": f"copy {copy}"}
+            out.append(builder.listwise(variant, shown, listed, order, scores=scores))
     return out

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from recranker_core.prompts.record import Prompt
+
 IGNORE = -100
 RANKED = ("pairwise", "listwise")
 """The tasks whose answer picks among shown labels, which the ranking loss covers."""
 
 
 def tokenize_examples(
-    tokenizer, examples: list[dict], max_length: int, ranked: bool = False, collab=None
+    tokenizer, examples: list[Prompt], max_length: int, ranked: bool = False, collab=None
 ) -> tuple[list[dict], int]:
     """input_ids / labels per example with the prompt masked out (and, when ``ranked``, the ranking loss's
     ``rank_*`` fields); also the count skipped as too long. With ``collab`` (``llm.collab.CollabTokens``),
@@ -36,7 +38,7 @@ def tokenize_examples(
     return rows, skipped
 
 
-def rank_fields(tokenizer, example: dict, start: int, full_ids: list[int], tokens: dict) -> dict:
+def rank_fields(tokenizer, example: Prompt, start: int, full_ids: list[int], tokens: dict) -> dict:
     """rank_position (where the logits predict the answer's first distinct token), rank_ids (the shown
     labels' tokens there) and rank_target (the answer's label among them); -1 / [] when the example is
     not ranked or its answer does not start with one of its labels. ``tokens`` caches label sets."""
@@ -61,16 +63,16 @@ def rank_fields(tokenizer, example: dict, start: int, full_ids: list[int], token
     }
 
 
-def mixed_subset(examples: list[dict], limit: int, rng: np.random.Generator) -> list[dict]:
+def mixed_subset(examples: list[Prompt], limit: int, rng: np.random.Generator) -> list[Prompt]:
     """Up to ``limit`` examples (0 = all), tasks interleaved evenly, in a seeded order."""
-    by_task: dict[str, list[dict]] = {}
+    by_task: dict[str, list[Prompt]] = {}
     for index in rng.permutation(len(examples)):
         by_task.setdefault(examples[index]["meta"]["task"], []).append(examples[index])
     interleaved = [e for group in _round_robin(list(by_task.values())) for e in group]
     return interleaved[:limit] if limit else interleaved
 
 
-def _round_robin(groups: list[list[dict]]):
+def _round_robin(groups: list[list[Prompt]]):
     for i in range(max((len(g) for g in groups), default=0)):
         yield [g[i] for g in groups if i < len(g)]
 
