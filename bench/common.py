@@ -53,14 +53,11 @@ def trained_run(run: Path, users: int):
     scale) of a trained run folder, with torch's threads set as its rerank stage sets them and the weights
     in the dtype the dashboard loads them in (``llm.dtype`` on the CPU)."""
     from recranker_core import rundir
-    from recranker_core.launch import set_threads
-    from recranker_core.llm.device import resolve_dtype
     from recranker_core.manifest import Manifest
-    from recranker_core.runfiles import load_tuned
+    from recranker_core.runfiles import load_tuned_on_cpu
 
     manifest = Manifest.read(run)
-    set_threads(manifest.config.rerank.threads)
-    model, tokenizer = load_tuned(run, manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))
+    model, tokenizer = load_tuned_on_cpu(run, manifest)
     prompts = rundir.read_prompts(run / rundir.TEST_PROMPTS)
     chosen = list(dict.fromkeys(p["meta"]["user_id"] for p in prompts))[:users]
     scale = (int(manifest.dataset["rating_min"]), int(manifest.dataset["rating_max"]))

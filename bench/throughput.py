@@ -37,7 +37,7 @@ from recranker_core.llm.device import default_device, dtype_name, resolve_dtype
 from recranker_core.llm.models import load, merged, resolve_model
 from recranker_core.llm.rerank import label_inputs, score_prompts
 from recranker_core.manifest import Manifest
-from recranker_core.prompts.record import prefix_key
+from recranker_core.prompt_record import prefix_key
 from recranker_core.runfiles import load_tuned
 
 BEFORE = "8745160"

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recranker_core.errors import InputError
-from recranker_core.prompts.record import REQUIRED, Prompt
+from recranker_core.prompt_record import REQUIRED, Prompt
 
 log = logging.getLogger("recranker")
 

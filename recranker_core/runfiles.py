@@ -1,5 +1,5 @@
 """A run's files read back as the pipeline's values: the split, the evaluated truth, the prompts, the
-collaborative vectors and the tuned model.
+collaborative vectors and the tuned model (as the stages load it, and as the dashboard does on the CPU).
 
 Stages, analysis, the dashboard and the benchmarks all read a run through here; file names and the
 checks on each file are rundir.py's.
@@ -90,3 +90,13 @@ def load_tuned(run: Path, manifest: Manifest, dtype=None):
             raise InputError(f"{run / rundir.COLLAB_VECTORS}: missing (run the 'instructions' stage)")
         collab.attach(model, vectors, tokenizer, projector)
     return model, tokenizer
+
+
+def load_tuned_on_cpu(run: Path, manifest: Manifest):
+    """(model, tokenizer) of a trained run as the dashboard reads it: torch's threads set as the run's
+    rerank stage sets them and the weights in ``llm.dtype`` as it resolves on the CPU."""
+    from recranker_core.launch import set_threads
+    from recranker_core.llm.device import resolve_dtype
+
+    set_threads(manifest.config.rerank.threads)
+    return load_tuned(run, manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))

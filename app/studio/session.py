@@ -254,14 +254,10 @@ def job_progress() -> None:
 
 @st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
 def _tuned_model(path: str, trained: str):
-    from recranker_core.launch import set_threads
-    from recranker_core.llm.device import resolve_dtype
     from recranker_core.manifest import Manifest
-    from recranker_core.runfiles import load_tuned
+    from recranker_core.runfiles import load_tuned_on_cpu
 
-    manifest = Manifest.read(Path(path))
-    set_threads(manifest.config.rerank.threads)
-    return load_tuned(Path(path), manifest, resolve_dtype(manifest.config.llm.dtype, "cpu"))
+    return load_tuned_on_cpu(Path(path), Manifest.read(Path(path)))
 
 
 def tuned_model(run: RunInfo):

@@ -16,7 +16,7 @@ from recranker_core.analysis import charts, hintmodels, whatif
 from recranker_core.errors import InputError
 from recranker_core.instructions.phase import labels as hint_labels
 from recranker_core.methods import FAMILY_LABELS, Method
-from recranker_core.prompts.record import user_text
+from recranker_core.prompt_record import user_text
 
 st.title("What-if")
 run = session.require_run()

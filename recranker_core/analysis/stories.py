@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.evaluation import per_user_metrics
-from recranker_core.prompts.record import user_text
+from recranker_core.prompt_record import user_text
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from recranker_core.instructions.lists import list_shape, natural_positions
 from recranker_core.instructions.phase import Context, Phase, labels
 from recranker_core.instructions.plans import train_plan, valid_plans
 from recranker_core.instructions.rerank import rerank_prompts, rerank_users
+from recranker_core.prompt_record import Prompt
 from recranker_core.prompts import markers
 from recranker_core.prompts.builder import PromptBuilder
-from recranker_core.prompts.record import Prompt
 
 log = logging.getLogger("recranker")
 

@@ -26,7 +26,7 @@ from recranker_core.llm.scoring import (
     label_tokens,
     prompt_ids,
 )
-from recranker_core.prompts.record import Prompt, prefix_key
+from recranker_core.prompt_record import Prompt, prefix_key
 from recranker_core.prompts.templates import LABELS, NO, YES
 
 log = logging.getLogger("recranker")

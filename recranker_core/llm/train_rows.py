@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recranker_core.prompts.record import Prompt
+from recranker_core.prompt_record import Prompt
 
 IGNORE = -100
 RANKED = ("pairwise", "listwise")

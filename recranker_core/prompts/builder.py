@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.config import PromptConfig
+from recranker_core.prompt_record import Prompt
 from recranker_core.prompts import hints, markers, shift, templates
-from recranker_core.prompts.record import Prompt
 
 POPULARITY_BUCKETS = ((0.10, "very popular"), (0.30, "popular"), (0.60, "known"), (1.01, "niche"))
 
