@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recranker_core.llm.rerank import task_labels
+from recranker_core.prompt_record import Prompt
 from recranker_core.prompts import markers, templates
 
 CANDIDATE_LINE = re.compile(r"^\([A-Z]\) ")
@@ -29,7 +30,7 @@ LEGEND = {
 }
 
 
-def prompt_users(prompts: list[dict]) -> pd.DataFrame:
+def prompt_users(prompts: list[Prompt]) -> pd.DataFrame:
     """user_id and a label ("user 7 · 18 prompts") for every user with prompts, in file order."""
     counts = pd.Series([p["meta"]["user_id"] for p in prompts]).value_counts(sort=False)
     return pd.DataFrame(
@@ -37,7 +38,7 @@ def prompt_users(prompts: list[dict]) -> pd.DataFrame:
     )
 
 
-def segments(prompt: dict) -> list[tuple[str, str]]:
+def segments(prompt: Prompt) -> list[tuple[str, str]]:
     """(kind, text) lines of the prompt: system, history, question, shifted or hint.
 
     The shifted part is what the prompt's permutation reordered (the liked history, the pair,
@@ -69,7 +70,7 @@ def segments(prompt: dict) -> list[tuple[str, str]]:
     return parts
 
 
-def has_markers(prompt: dict) -> bool:
+def has_markers(prompt: Prompt) -> bool:
     """Whether the prompt carries collaborative tokens (``prompts.collab_tokens``)."""
     return any(markers.MARKER in message["content"] for message in prompt["messages"])
 
@@ -105,7 +106,7 @@ def legend_html(marked: bool = False) -> str:
     return '<div style="font-size:0.8rem">' + " &nbsp; ".join(chips) + "</div>"
 
 
-def shown_order(prompt: dict, titles: dict, target) -> pd.DataFrame:
+def shown_order(prompt: Prompt, titles: dict, target) -> pd.DataFrame:
     """The items in shown order: shown position, label, title, original position, target."""
     meta = prompt["meta"]
     items = list(meta["items"])

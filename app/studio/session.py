@@ -14,6 +14,7 @@ from recranker_core import rundir
 from recranker_core.analysis import tables
 from recranker_core.errors import InputError
 from recranker_core.manifest import RunInfo, list_runs
+from recranker_core.prompt_record import Prompt
 from recranker_core.stages import written_by
 from studio import jobs
 
@@ -35,7 +36,7 @@ def _json(path: str, mtime: float) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _prompts(path: str, mtime: float) -> list[dict[str, Any]]:
+def _prompts(path: str, mtime: float) -> list[Prompt]:
     return rundir.read_prompts(Path(path))
 
 
@@ -72,7 +73,7 @@ def items(run: RunInfo) -> pd.DataFrame:
     return distinct_titles(table(run, rundir.ITEMS))
 
 
-def prompts(run: RunInfo, file: str) -> list[dict[str, Any]]:
+def prompts(run: RunInfo, file: str) -> list[Prompt]:
     """One of the run's prompt files (``rundir.TEST_PROMPTS``, ...; cached), stopping the page when it is
     broken."""
     return guarded(_read, _prompts, run.path / file)

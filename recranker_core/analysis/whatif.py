@@ -19,6 +19,7 @@ from recranker_core.baselines.models import MODELS
 from recranker_core.config import PromptConfig
 from recranker_core.errors import InputError
 from recranker_core.instructions.phase import labels
+from recranker_core.prompt_record import Prompt
 from recranker_core.prompts.builder import Catalogue, History, PromptBuilder
 
 ScoreLookup = Callable[[str, list], np.ndarray]
@@ -57,7 +58,7 @@ class Writer:
     scores: ScoreLookup
 
 
-def stored(prompts: list[dict]) -> Scenario:
+def stored(prompts: list[Prompt]) -> Scenario:
     """The scenario a user's stored test prompts show."""
     first = prompts[0]["meta"]
 
@@ -105,7 +106,7 @@ def check(
         raise InputError(f"{scenario.rating_hint} does not predict ratings")
 
 
-def rewrite(prompts: list[dict], scenario: Scenario, writer: Writer) -> list[dict]:
+def rewrite(prompts: list[Prompt], scenario: Scenario, writer: Writer) -> list[Prompt]:
     """``prompts`` (a user's stored test prompts) written again to show ``scenario``, in the same order and
     with the same variants."""
     config = dataclasses.replace(writer.config, rating_hint_model=scenario.rating_hint)
@@ -138,7 +139,7 @@ def rewrite(prompts: list[dict], scenario: Scenario, writer: Writer) -> list[dic
     return out
 
 
-def known_scores(prompts: list[dict]) -> dict[tuple[str, object], float]:
+def known_scores(prompts: list[Prompt]) -> dict[tuple[str, object], float]:
     """(model, item) -> score, as far as the stored prompts recorded them (pointwise and pairwise hints
     keep the scores; listwise ones only the top five), so most edits need no model fitted again."""
     known = {}
@@ -215,7 +216,7 @@ def _index(variant: str) -> int:
     return int(variant.split()[-1]) - 1
 
 
-def _listwise_base_order(prompts: list[dict]) -> tuple:
+def _listwise_base_order(prompts: list[Prompt]) -> tuple:
     """The candidates in base order, read from a listwise prompt (its permutation maps shown to base)."""
     meta = next(p["meta"] for p in prompts if p["meta"]["task"] == "listwise")
     order = [None] * len(meta["items"])

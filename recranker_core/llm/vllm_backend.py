@@ -18,6 +18,7 @@ from recranker_core import launch
 from recranker_core.errors import InputError
 from recranker_core.llm.rerank import COLUMNS, MAX_NEW_TOKENS, answer_row
 from recranker_core.llm.scoring import prompt_ids
+from recranker_core.prompt_record import Prompt
 
 
 def require() -> None:
@@ -56,7 +57,7 @@ class VLLMAnswers:
             )
         return self.engines[path]
 
-    def score(self, family: str, tokenizer, prompts: list[dict], scale: tuple[int, int]) -> pd.DataFrame:
+    def score(self, family: str, tokenizer, prompts: list[Prompt], scale: tuple[int, int]) -> pd.DataFrame:
         """Output rows (as ``rerank.score_prompts`` gives them) for ``family`` "tuned" or "zeroshot"."""
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest

@@ -15,6 +15,7 @@ import pandas as pd
 from recranker_core import methods, rundir
 from recranker_core.config import RunConfig
 from recranker_core.manifest import Manifest
+from recranker_core.prompt_record import Prompt
 from recranker_core.runfiles import load_split, load_tuned, trained_model
 from recranker_core.stages.base import StageRun
 
@@ -109,7 +110,7 @@ def results_document(result, paper_weights: tuple[float, ...]) -> dict:
     }
 
 
-def score_blocks(stage: StageRun, prompts: list[dict]) -> tuple[pd.DataFrame, list[int]]:
+def score_blocks(stage: StageRun, prompts: list[Prompt]) -> tuple[pd.DataFrame, list[int]]:
     """Every rerank prompt's outputs (tuned, and untuned for zeroshot:*), scored in blocks of users.
 
     Each block is saved in .rerank-partial/ as it is done, with its record (device, dtype, tokens,
@@ -159,7 +160,7 @@ def totals(blocks: list[dict]) -> dict:
     }
 
 
-def _user_blocks(prompts: list[dict], users: int) -> list[list[dict]]:
+def _user_blocks(prompts: list[Prompt], users: int) -> list[list[Prompt]]:
     """The prompts cut into blocks of ``users`` consecutive users (a user's prompts stay together)."""
     groups = [
         list(group)
@@ -198,7 +199,7 @@ def _scorer(run: Path, manifest: Manifest, device):
     tuned.to(device)
     untuned: dict[str, Any] = {}
 
-    def score(family: str, prompts: list[dict], desc: str) -> tuple[pd.DataFrame, dict]:
+    def score(family: str, prompts: list[Prompt], desc: str) -> tuple[pd.DataFrame, dict]:
         model, context = tuned, nullcontext()
         if family == "zeroshot" and config.llm.full_finetune:
             if not untuned:
@@ -230,7 +231,7 @@ def _scorer(run: Path, manifest: Manifest, device):
     return score
 
 
-def _timed(work, prompts: list[dict], device: str, dtype: str) -> tuple[pd.DataFrame, dict]:
+def _timed(work, prompts: list[Prompt], device: str, dtype: str) -> tuple[pd.DataFrame, dict]:
     """(``work(counter)``'s outputs, the record of that block: device, dtype, prompts, real and computed
     tokens, seconds, tokens/s)."""
     import time
