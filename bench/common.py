@@ -50,8 +50,8 @@ def publish(name: str, document: dict, body: list[str], reproduce: str) -> None:
 
 def trained_run(run: Path, users: int):
     """(manifest, tuned model, tokenizer, test prompts, the first ``users`` users with prompts, rating
-    scale) of a trained run folder, with torch's threads set as its rerank stage sets them and the weights
-    in the dtype the dashboard loads them in (``llm.dtype`` on the CPU)."""
+    scale) of a trained run folder, the model loaded as the dashboard loads it
+    (``runfiles.load_tuned_on_cpu``)."""
     from recranker_core import rundir
     from recranker_core.manifest import Manifest
     from recranker_core.runfiles import load_tuned_on_cpu
