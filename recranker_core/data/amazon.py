@@ -23,16 +23,16 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from recranker_core.data.types import RatingData
-from recranker_core.data.validate import complete_items, finish_ratings, off_scale
+from recranker_core.data.validate import Fields, check_ratings, complete_items, finish_ratings
 from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 SCALE = (1, 5)
+COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,17 @@ def reviews_in(folder: Path) -> list[Path]:
 
 def load_amazon(path: Path) -> RatingData:
     reviews = _reviews_file(path)
-    rows = _records(reviews)
-    release = _release(rows[0], reviews)
+    lines, rows = _records(reviews)
+    release = _release(rows[0], lines[0], reviews)
     fields = (release.user, release.item, release.rating, release.time)
-    missing = next(((n, f) for n, r in enumerate(rows, 1) for f in fields if f not in r), None)
+    missing = next(((n, f) for n, r in zip(lines, rows) for f in fields if f not in r), None)
     if missing:
         raise InputError(
             f"{reviews}: line {missing[0]}: no field '{missing[1]}' (an {release.name} review has it)"
         )
-    ratings = _ratings(rows, release, reviews)
+    ratings = _ratings(rows, lines, release, reviews)
     meta = _meta_file(reviews)
-    items = _items(_records(meta), release, meta)
+    items = _items(_records(meta)[1], release, meta)
     return RatingData(
         name=_stem(reviews),
         source=f"{reviews} + {meta}",
@@ -118,10 +118,11 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _records(path: Path) -> list[dict]:
-    """Every line of a JSON-lines file as an object; the first line that is not one is named."""
+def _records(path: Path) -> tuple[list[int], list[dict]]:
+    """Every line of a JSON-lines file as an object, with its line number (blank lines are skipped but
+    counted); the first line that is not one is named."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    rows = []
+    lines, rows = [], []
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -133,6 +134,7 @@ def _records(path: Path) -> list[dict]:
                     raise InputError(f"{path}: line {number} is not JSON ({line.strip()[:40]!r})") from None
                 if not isinstance(row, dict):
                     raise InputError(f"{path}: line {number} is not a JSON object ({line.strip()[:40]!r})")
+                lines.append(number)
                 rows.append(row)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") from None
@@ -140,37 +142,30 @@ def _records(path: Path) -> list[dict]:
         raise InputError(f"{path}: cannot read it ({exc})") from None
     if not rows:
         raise InputError(f"{path}: file is empty")
-    return rows
+    return lines, rows
 
 
-def _release(first: dict, path: Path) -> Release:
+def _release(first: dict, line: int, path: Path) -> Release:
     for release in RELEASES:
         if release.user in first and release.item in first:
             return release
     raise InputError(
-        f"{path}: line 1 has neither reviewerID and asin (Amazon 2018) nor user_id and parent_asin "
+        f"{path}: line {line} has neither reviewerID and asin (Amazon 2018) nor user_id and parent_asin "
         f"(Amazon 2023); found: {', '.join(list(first)[:8])}"
     )
 
 
-def _ratings(rows: list[dict], release: Release, path: Path) -> pd.DataFrame:
-    raw = pd.Series([str(r[release.rating]) for r in rows])
-    rating = pd.to_numeric(raw, errors="coerce").astype("float64")
-    off_scale(rating.fillna(-1), raw, path, f"field '{release.rating}'", SCALE, "Amazon's", first_line=1)
-    times = pd.to_numeric(pd.Series([r[release.time] for r in rows]), errors="coerce")
-    broken = times.isna() | (times != np.floor(times))
-    if broken.any():
-        line = int(np.flatnonzero(broken.to_numpy())[0]) + 1
-        value = rows[line - 1][release.time]
-        raise InputError(f"{path}: field '{release.time}', line {line}: {value!r} is not a whole number")
-    ratings = pd.DataFrame(
+def _ratings(rows: list[dict], lines: list[int], release: Release, path: Path) -> pd.DataFrame:
+    raw = pd.DataFrame(
         {
-            "user_id": pd.Series([str(r[release.user]).strip() for r in rows], dtype=object),
-            "item_id": pd.Series([str(r[release.item]).strip() for r in rows], dtype=object),
-            "rating": rating,
-            "timestamp": (times.astype("int64") // release.per_second).astype("int64"),
-        }
+            column: [_text(r[field]) for r in rows]
+            for column, field in zip(COLUMNS, (release.user, release.item, release.rating, release.time))
+        },
+        index=lines,
+        dtype=object,
     )
+    ratings = check_ratings(raw, path, _fields(release))
+    ratings["timestamp"] = ratings["timestamp"] // release.per_second
     twice = ratings.duplicated(["user_id", "item_id", "timestamp"])
     if twice.any():
         log.warning(
@@ -178,6 +173,25 @@ def _ratings(rows: list[dict], release: Release, path: Path) -> pd.DataFrame:
         )
         ratings = ratings[~twice]
     return finish_ratings(ratings, path)
+
+
+def _text(value) -> str | None:
+    """A JSON value as the text the checks read (a null stays missing, so that it is refused, not 'None')."""
+    return None if value is None else str(value)
+
+
+def _fields(release: Release) -> Fields:
+    return Fields(
+        user=release.user,
+        item=release.item,
+        rating=release.rating,
+        time=release.time,
+        kind="field",
+        user_ids="text",
+        item_ids="text",
+        scale=SCALE,
+        whose="Amazon's",
+    )
 
 
 def _items(rows: list[dict], release: Release, path: Path) -> pd.DataFrame:

@@ -10,6 +10,7 @@ split's fixed hash order stands in for time (``data.split``), and the sequential
 
 from __future__ import annotations
 
+import csv
 import html
 from pathlib import Path
 
@@ -17,13 +18,12 @@ import pandas as pd
 
 from recranker_core.data.types import RatingData
 from recranker_core.data.validate import (
-    check_ids,
+    Fields,
+    check_ratings,
     complete_items,
     finish_ratings,
-    off_scale,
     read_text_table,
     text_encoding,
-    to_number,
 )
 from recranker_core.errors import InputError
 
@@ -31,6 +31,18 @@ RATINGS_FILE, BOOKS_FILE = "BX-Book-Ratings.csv", "BX-Books.csv"
 SCALE = (0, 10)
 """What the dump declares: 1-10 explicit ratings, 0 for an implicit interaction."""
 IMPLICIT = 0
+RATING_COLUMNS, BOOK_COLUMNS = ("User-ID", "ISBN", "Book-Rating"), ("ISBN", "Book-Title")
+FIELDS = Fields(
+    user="User-ID",
+    item="ISBN",
+    rating="Book-Rating",
+    time=None,
+    item_ids="text",
+    scale=SCALE,
+    whose="BookCrossing's",
+    whole=True,
+)
+SEPARATORS = (";", ",")
 
 
 def looks_like_bookcrossing(path: Path) -> bool:
@@ -44,21 +56,12 @@ def load_bookcrossing(path: Path) -> RatingData:
         raise InputError(
             f"{ratings_path.parent}: has {RATINGS_FILE} but not {BOOKS_FILE} (the book titles prompts show)"
         )
-    raw = read_text_table(ratings_path, sep=";", encoding=text_encoding(ratings_path))
-    raw = _columns(raw, ratings_path, ("User-ID", "ISBN", "Book-Rating"))
-    rating = to_number(raw["Book-Rating"], ratings_path, "Book-Rating")
-    off_scale(
-        rating, raw["Book-Rating"], ratings_path, "column 'Book-Rating'", SCALE, "BookCrossing's", whole=True
-    )
-    explicit = rating != IMPLICIT
-    ratings = pd.DataFrame(
-        {
-            "user_id": check_ids(raw["User-ID"], ratings_path, "User-ID"),
-            "item_id": check_ids(raw["ISBN"], ratings_path, "ISBN", text=True),
-            "rating": rating,
-            "timestamp": 0,
-        }
-    )[explicit.to_numpy()]
+    encoding = text_encoding(ratings_path)
+    sep = _separator(ratings_path, encoding, RATING_COLUMNS)
+    raw = read_text_table(ratings_path, sep=sep, encoding=encoding)
+    raw = raw[list(RATING_COLUMNS)].set_axis(["user_id", "item_id", "rating"], axis=1)
+    ratings = check_ratings(raw, ratings_path, FIELDS)
+    ratings = ratings[(ratings["rating"] != IMPLICIT).to_numpy()]
     if ratings.empty:
         raise InputError(
             f"{ratings_path}: column 'Book-Rating': every rating is 0 (implicit); nothing to rank"
@@ -75,24 +78,43 @@ def load_bookcrossing(path: Path) -> RatingData:
     )
 
 
+def _separator(path: Path, encoding: str, names: tuple[str, ...]) -> str:
+    """``;``, as the dump was published, or ``,``, as its widely shared copies have it: the one that splits
+    the header into BookCrossing's column names."""
+    with path.open(encoding=encoding, newline="") as handle:
+        number, header = next(((n, line) for n, line in enumerate(handle, 1) if line.strip()), (1, ""))
+    found = {}
+    for sep in SEPARATORS:
+        found[sep] = [field.strip() for field in next(csv.reader([header], delimiter=sep, quotechar='"'))]
+        if all(name in found[sep] for name in names):
+            return sep
+    sep = max(SEPARATORS, key=lambda s: len(found[s]))
+    missing = next(name for name in names if name not in found[sep])
+    raise InputError(
+        f"{path}: line {number}: missing column '{missing}' (BookCrossing's are {', '.join(names)}, "
+        f"separated by ';' as published or ','; found: {header.strip()[:120]!r})"
+    )
+
+
 def _books(path: Path) -> pd.DataFrame:
     encoding = text_encoding(path)
+    sep = _separator(path, encoding, BOOK_COLUMNS)
     try:
         table = pd.read_csv(
             path,
-            sep=";",
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             encoding=encoding,
             escapechar="\\",
             on_bad_lines="skip",  # the dump's few broken lines: those books show as 'item <ISBN>'
-            usecols=lambda column: column in ("ISBN", "Book-Title"),
+            usecols=lambda column: column.strip() in BOOK_COLUMNS,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(
             f"{path}: cannot read it as BookCrossing's books ({str(exc).splitlines()[0]})"
         ) from None
-    table = _columns(table, path, ("ISBN", "Book-Title"))
+    table.columns = [column.strip() for column in table.columns]
     return pd.DataFrame(
         {
             "item_id": table["ISBN"].str.strip(),
@@ -100,13 +122,3 @@ def _books(path: Path) -> pd.DataFrame:
             "genres": [[] for _ in range(len(table))],
         }
     )
-
-
-def _columns(table: pd.DataFrame, path: Path, names: tuple[str, ...]) -> pd.DataFrame:
-    missing = [name for name in names if name not in table.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column '{missing[0]}' (BookCrossing's are {', '.join(names)}; "
-            f"found: {', '.join(map(str, table.columns))})"
-        )
-    return table

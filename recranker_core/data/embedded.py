@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from recranker_core.data.movielens import FIELDS
 from recranker_core.data.types import RatingData
 from recranker_core.data.validate import (
-    RATING_MAX,
-    TIMESTAMP_MAX,
     check_ids,
+    check_ratings,
     complete_items,
     finish_ratings,
     read_text_table,
-    to_number,
 )
 from recranker_core.errors import InputError
 
@@ -42,17 +41,7 @@ def load_ml100k() -> RatingData:
     folder = ml100k_dir()
     inter_path, item_path = folder / "ml-100k.inter", folder / "ml-100k.item"
     inter = _strip_types(read_text_table(inter_path, sep="\t"))
-    ratings = pd.DataFrame(
-        {
-            "user_id": check_ids(inter["user_id"], inter_path, "user_id"),
-            "item_id": check_ids(inter["item_id"], inter_path, "item_id"),
-            "rating": to_number(inter["rating"], inter_path, "rating", minimum=0, maximum=RATING_MAX),
-            "timestamp": to_number(
-                inter["timestamp"], inter_path, "timestamp", integer=True, maximum=TIMESTAMP_MAX
-            ),
-        }
-    )
-    ratings = finish_ratings(ratings, inter_path)
+    ratings = finish_ratings(check_ratings(inter, inter_path, FIELDS), inter_path)
 
     raw = _strip_types(read_text_table(item_path, sep="\t"))
     title = raw["movie_title"].str.strip()
@@ -62,7 +51,11 @@ def load_ml100k() -> RatingData:
     title = title.where(~title.str.lower().isin(UNKNOWN), "")
     genres = raw["class"].str.split().apply(lambda gs: [g for g in gs if g.lower() not in UNKNOWN])
     items = pd.DataFrame(
-        {"item_id": check_ids(raw["item_id"], item_path, "item_id"), "title": title, "genres": genres}
+        {
+            "item_id": check_ids(raw["item_id"], item_path, "column 'item_id'"),
+            "title": title,
+            "genres": genres,
+        }
     )
     return RatingData(
         name="ml-100k",

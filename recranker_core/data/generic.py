@@ -13,14 +13,13 @@ import pandas as pd
 
 from recranker_core.data.types import RatingData
 from recranker_core.data.validate import (
-    RATING_MAX,
-    TIMESTAMP_MAX,
+    Fields,
     check_ids,
+    check_ratings,
     complete_items,
     finish_ratings,
     pick_columns,
     read_text_table,
-    to_number,
 )
 
 RATING_COLUMNS = {
@@ -46,17 +45,7 @@ def load_csv(ratings_path: Path, items_path: Path | None = None) -> RatingData:
         items_path = ratings_path.parent / ITEMS_BESIDE
     raw = read_text_table(ratings_path, sep=_sep(ratings_path))
     raw = pick_columns(raw, ratings_path, RATING_COLUMNS, required=tuple(RATING_COLUMNS))
-    ratings = pd.DataFrame(
-        {
-            "user_id": check_ids(raw["user_id"], ratings_path, "user_id"),
-            "item_id": check_ids(raw["item_id"], ratings_path, "item_id"),
-            "rating": to_number(raw["rating"], ratings_path, "rating", minimum=0, maximum=RATING_MAX),
-            "timestamp": to_number(
-                raw["timestamp"], ratings_path, "timestamp", integer=True, maximum=TIMESTAMP_MAX
-            ),
-        }
-    )
-    ratings = finish_ratings(ratings, ratings_path)
+    ratings = finish_ratings(check_ratings(raw, ratings_path, Fields()), ratings_path)
 
     items = None
     if items_path is not None:
@@ -65,7 +54,7 @@ def load_csv(ratings_path: Path, items_path: Path | None = None) -> RatingData:
         genres = table["genres"] if "genres" in table else pd.Series("", index=table.index)
         items = pd.DataFrame(
             {
-                "item_id": check_ids(table["item_id"], items_path, "item_id"),
+                "item_id": check_ids(table["item_id"], items_path, "column 'item_id'"),
                 "title": table["title"],
                 "genres": genres.apply(lambda s: [g.strip() for g in s.split("|") if g.strip()]),
             }

@@ -12,12 +12,20 @@ import logging
 import posixpath
 import zipfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from recranker_core.data.types import RatingData
-from recranker_core.data.validate import complete_items, finish_ratings
+from recranker_core.data.validate import (
+    Fields,
+    check_ratings,
+    complete_items,
+    finish_ratings,
+    pick_columns,
+    read_text_table,
+)
 from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
@@ -25,7 +33,7 @@ log = logging.getLogger("recranker")
 RATINGS_FILES = ("u.data", "ratings.dat", "ratings.csv")
 """The file that marks each MovieLens layout (ML-100K; ML-1M and ML-10M; ML-20M and later)."""
 LAYOUTS = {
-    # version: (its name in messages, the files lenskit's loader for it opens)
+    # version: (its name in messages, the files its download holds, required: its ratings file first)
     "ml-100k": ("ML-100K", ("u.data", "u.item", "u.genre", "u.user")),
     "ml-1m": ("ML-1M", ("ratings.dat", "movies.dat", "users.dat")),
     "ml-10m": ("ML-10M", ("ratings.dat", "movies.dat", "tags.dat")),
@@ -39,35 +47,35 @@ def looks_like_movielens(path: Path) -> bool:
     return any((path / name).is_file() for name in RATINGS_FILES)
 
 
+SCALE = (0.5, 5)
+"""MovieLens's stars: 1-5, in half stars from ML-10M on."""
+FIELDS = Fields(user_ids="integer", item_ids="integer", scale=SCALE, whose="MovieLens's")
+RATINGS_READ = {
+    # version: (ratings file, separator, header, columns kept, their names)
+    "ml-100k": ("u.data", "\t", False, None, FIELDS),
+    # UserID::MovieID::Rating::Timestamp, read as fields between single colons, the empty ones left out
+    "ml-1m": ("ratings.dat", ":", False, [0, 2, 4, 6], FIELDS),
+    "ml-10m": ("ratings.dat", ":", False, [0, 2, 4, 6], FIELDS),
+    "ml-latest": ("ratings.csv", ",", True, None, replace(FIELDS, user="userId", item="movieId")),
+}
+COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+
+
 def load_movielens_path(path: Path) -> RatingData:
     with _open(path) as ml:
         try:
-            dataset = ml.dataset()
-            ratings = dataset.interaction_table(format="pandas", original_ids=True)
-            titles = dataset.entities("item").attribute("title").pandas()
-            genres = _genres(dataset, ml)
-            if ml.version in DAT_VERSIONS:
-                titles, genres = _movies_dat(path)
+            raw, where, fields = _ratings_file(ml, path)
+            titles, genres = _movies_dat(path) if ml.version in DAT_VERSIONS else _titles_and_genres(ml)
         except InputError:
             raise
         except _read_errors() as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"{path}: not a readable {LAYOUTS[ml.version][0]} dataset ({first})") from None
-
-    if "rating" not in ratings.columns or "timestamp" not in ratings.columns:
-        raise InputError(f"{path}: MovieLens ratings without a rating or timestamp column")
-    timestamp = ratings["timestamp"]
-    if pd.api.types.is_datetime64_any_dtype(timestamp):
-        timestamp = timestamp.astype("datetime64[s]").astype("int64")
-    ratings = pd.DataFrame(
-        {
-            "user_id": ratings["user_id"].astype("int64"),
-            "item_id": ratings["item_id"].astype("int64"),
-            "rating": ratings["rating"].astype("float64"),
-            "timestamp": timestamp.astype("int64"),
-        }
-    )
-    ratings = finish_ratings(ratings, path)
+    ratings = check_ratings(raw, where, fields)
+    # lenskit, which read these files before, parsed ratings as float32: a rating that float32 rounds
+    # (none of MovieLens's half stars) keeps the value, and a run's dataset fingerprint, it had then.
+    ratings["rating"] = ratings["rating"].astype("float32").astype("float64")
+    ratings = finish_ratings(ratings, where)
     items = pd.DataFrame({"item_id": titles.index.astype("int64"), "title": titles.to_numpy()})
     items["genres"] = items["item_id"].map(genres).apply(lambda g: g if isinstance(g, list) else [])
     items["title"] = items["title"].fillna("")
@@ -79,6 +87,45 @@ def load_movielens_path(path: Path) -> RatingData:
         layout=f"MovieLens {LAYOUTS[ml.version][0]}",
         domain="movie",
     )
+
+
+def _ratings_file(ml, path: Path) -> tuple[pd.DataFrame, Path, Fields]:
+    """The ratings file as text, indexed by line (read here, as lenskit's loaders keep no line numbers),
+    the path messages name it by (inside a zip: the zip's path and the member's), and its fields."""
+    name, sep, header, usecols, fields = RATINGS_READ[ml.version]
+    with ml.open_file(name) as handle:
+        data = handle.read()
+    where = path / (ml.prefix + name)
+    table = read_text_table(where, sep=sep, header=header, data=data, usecols=usecols)
+    if header:
+        wanted = {c: (getattr(fields, k),) for c, k in zip(COLUMNS, ("user", "item", "rating", "time"))}
+        return pick_columns(table, where, wanted, required=COLUMNS), where, fields
+    if table.shape[1] != len(COLUMNS):
+        raise InputError(
+            f"{where}: {table.shape[1]} fields a line, not {len(COLUMNS)} ({', '.join(COLUMNS)})"
+        )
+    table.columns = list(COLUMNS)
+    return table, where, fields
+
+
+def _titles_and_genres(ml) -> tuple[pd.Series, dict[int, list[str]]]:
+    """Titles (by item) and genres from lenskit's reading of ``u.item`` (ML-100K: genre flag columns) or
+    ``movies.csv`` (``|``-separated genres)."""
+    if ml.version == "ml-100k":
+        genre_names = ml.genres().tolist()
+        movies = ml.movies_df(genre_names)
+        flags = movies[genre_names].astype(bool).to_numpy()
+        genres = {
+            int(item): [g for g, on in zip(genre_names, row) if on and g != "unknown"]
+            for item, row in zip(movies["item_id"], flags)
+        }
+    else:
+        movies = ml.movies_df()
+        genres = {
+            int(item): [g for g in text.split("|") if g and g != NO_GENRES] if isinstance(text, str) else []
+            for item, text in zip(movies["item_id"], movies["genres"])
+        }
+    return pd.Series(movies["title"].to_numpy(), index=movies["item_id"].to_numpy(), dtype=object), genres
 
 
 DAT_VERSIONS = ("ml-1m", "ml-10m")
@@ -218,20 +265,3 @@ def _loader(version: str):
     from lenskit.data.movielens import ML100KLoader, MLMLoader, MLModernLoader
 
     return {"ml-100k": ML100KLoader, "ml-1m": MLMLoader, "ml-10m": MLMLoader}.get(version, MLModernLoader)
-
-
-def _genres(dataset, ml) -> dict[int, list[str]]:
-    attributes = dataset.entities("item").attributes
-    if "genres" in attributes:
-        series = dataset.entities("item").attribute("genres").pandas()
-        return {int(k): [str(g) for g in v] for k, v in series.items() if v is not None}
-    if ml.version != "ml-100k":
-        return {}
-    # ML-100K: genre flag columns, read by lenskit's loader (its MLData classes are pinned with lenskit).
-    genre_names = ml.genres().tolist()
-    movies = ml.movies_df(genre_names)
-    flags = movies[genre_names].astype(bool).to_numpy()
-    return {
-        int(item): [g for g, on in zip(genre_names, row) if on and g != "unknown"]
-        for item, row in zip(movies["item_id"], flags)
-    }

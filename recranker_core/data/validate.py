@@ -1,15 +1,18 @@
 """Reading delimited files and checking ratings, with one-line errors.
 
-Every check raises :class:`InputError` with the file, the column, the line and
-the value, so the CLI can print it and exit 2.
+Every reader hands its ratings, as read and indexed by their line in the source file, to
+:func:`check_ratings`, the one place the values are checked; every check raises :class:`InputError` with
+the file, the column (or field), the line and the value, so the CLI can print it and exit 2.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,26 +22,41 @@ from recranker_core.errors import InputError
 
 log = logging.getLogger("recranker")
 
-# A data row's line number in a file with one header line.
-HEADER_LINES = 1
 
-
-def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a delimited file as strings, mapping every failure to one clear line."""
-    if not path.is_file():
-        raise InputError(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
+def read_text_table(
+    path: Path,
+    *,
+    sep: str,
+    header: bool = True,
+    encoding: str = "utf-8",
+    data: bytes | None = None,
+    usecols: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Read a delimited file (or ``data``, the bytes of the file ``path`` names, such as a zip member) as
+    strings, mapping every failure to one clear line. The index is each row's line in the file: blank lines
+    are skipped, as pandas skips them, but counted, so that every message names the line an editor shows."""
+    if data is None:
+        if not path.is_file():
+            raise InputError(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
+        data = path.read_bytes()
+    leading = _leading_blank_lines(data) if header else 0
     try:
         with warnings.catch_warnings():
             # A row longer than the header: pandas would make its first column the index (index_col=False
             # stops that) and drop the rest with only a warning, which this makes an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             table = pd.read_csv(
-                path,
+                io.BytesIO(data),
                 sep=sep,
                 dtype=str,
                 keep_default_na=False,
                 header=0 if header else None,
+                skiprows=leading,
+                # Kept so that every row is one line of the file (two, if a quoted field holds a line
+                # break); the blank ones are dropped below, once their lines are counted.
+                skip_blank_lines=False,
                 index_col=False,
+                usecols=usecols,
                 encoding=encoding,
                 quotechar='"',
                 engine="c",
@@ -46,11 +64,14 @@ def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str 
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty") from None
     except UnicodeDecodeError:
-        raise InputError(f"{path}: {_bad_byte(path, encoding)}") from None
+        raise InputError(f"{path}: {_bad_byte(data, encoding)}") from None
     except pd.errors.ParserWarning:
-        raise InputError(f"{path}: {_long_line(path, sep, encoding)}") from None
+        raise InputError(f"{path}: {_long_line(data, sep, encoding)}") from None
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot parse as a table ({str(exc).splitlines()[0]})") from None
+    header_lines = (1 + sum(str(c).count("\n") for c in table.columns)) if header else 0
+    table.index = _line_numbers(table, data, first=leading + header_lines + 1)
+    table = table[~_blank_rows(table, data, sep)]
     if header:
         table.columns = [str(c).strip() for c in table.columns]
     if table.empty:
@@ -58,9 +79,57 @@ def read_text_table(path: Path, *, sep: str, header: bool = True, encoding: str 
     return table
 
 
-def _bad_byte(path: Path, encoding: str) -> str:
+def _leading_blank_lines(data: bytes) -> int:
+    """Blank lines before a header, which pandas would otherwise take for the header."""
+    count = 0
+    for line in io.BytesIO(data):
+        if line.strip(b" \t\r\n"):
+            break
+        count += 1
+    return count
+
+
+LINE_BREAK = r"\r\n|\r|\n"
+
+
+def _line_numbers(table: pd.DataFrame, data: bytes, first: int) -> np.ndarray:
+    """Each row's line: one line a row, plus the line breaks inside quoted fields of the rows before it."""
+    lines = first + np.arange(len(table), dtype="int64")
+    if b'"' not in data or table.empty:
+        return lines  # only a quoted field can hold a line break
+    breaks = sum(table[column].str.count(LINE_BREAK).to_numpy() for column in table.columns)
+    return lines + np.concatenate([[0], np.cumsum(breaks)[:-1]]).astype("int64")
+
+
+def _blank_rows(table: pd.DataFrame, data: bytes, sep: str) -> np.ndarray:
+    """Rows read from lines that hold nothing but spaces: pandas skips those lines (not a line of
+    separators, which holds empty fields), so they are no rows here either."""
+    blank = np.zeros(len(table), dtype=bool)
+    if table.empty:
+        return blank
+    empty = table.iloc[:, 0].str.strip() == ""
+    for column in table.columns[1:]:
+        empty &= table[column].str.strip() == ""
+    if not empty.any():
+        return blank
+    texts = _physical_lines(data, table.index[empty.to_numpy()])
+    spaces = b" \r" if sep == "\t" else b" \t\r"
+    blank[np.flatnonzero(empty.to_numpy())] = [not text.strip(spaces) for text in texts]
+    return blank
+
+
+def _physical_lines(data: bytes, numbers: Sequence[int]) -> list[bytes]:
+    """The bytes of lines ``numbers`` (counted from 1; a line ends at \\n, \\r\\n or \\r, as pandas reads)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    after = np.append(raw[1:], 0)
+    ends = np.flatnonzero((raw == 0x0A) | ((raw == 0x0D) & (after != 0x0A)))
+    starts = np.concatenate([[0], ends + 1])
+    ends = np.append(ends, len(data))
+    return [data[starts[n - 1] : ends[n - 1]] for n in numbers]
+
+
+def _bad_byte(data: bytes, encoding: str) -> str:
     """Where a file stops being ``encoding`` text: its line and byte (pandas names an offset in a chunk)."""
-    data = path.read_bytes()
     try:
         data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -69,14 +138,13 @@ def _bad_byte(path: Path, encoding: str) -> str:
     return f"not {encoding} text"
 
 
-def _long_line(path: Path, sep: str, encoding: str) -> str:
+def _long_line(data: bytes, sep: str, encoding: str) -> str:
     """The first line with more fields than the header (a separator at a line's end alone is dropped)."""
-    with path.open(encoding=encoding, newline="") as handle:
-        rows = csv.reader(handle, delimiter=sep, quotechar='"')
-        width = len(next(rows))
-        for number, row in enumerate(rows, start=2):
-            if len(row) > width:
-                return f"line {number} has {len(row)} fields, the header {width}"
+    rows = csv.reader(io.StringIO(data.decode(encoding), newline=""), delimiter=sep, quotechar='"')
+    width = next((len(row) for row in rows if row), 0)
+    for row in rows:
+        if len(row) > width:
+            return f"line {rows.line_num} has {len(row)} fields, the header {width}"
     return "a line has more fields than the header"
 
 
@@ -106,57 +174,111 @@ TIMESTAMP_MAX = 2**53
 and 1e30 had become a negative number; seconds and milliseconds since 1970 fit easily."""
 
 
+@dataclass(frozen=True)
+class Fields:
+    """How a format names its four values, and what it declares about them, for :func:`check_ratings`."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    rating: str = "rating"
+    time: str | None = "timestamp"
+    """None: the format has no timestamps, and every rating gets 0."""
+    kind: str = "column"
+    """What messages call them: a ``column`` of a table, a ``field`` of a JSON object."""
+    user_ids: str = "auto"
+    """``auto``: all-integer IDs become int64, so they sort and join as numbers; ``text``: kept as text
+    (ISBNs, ASINs: a leading zero is part of the ID); ``integer``: anything else is refused."""
+    item_ids: str = "auto"
+    scale: tuple[float, float] | None = None
+    """The scale the format declares; without one, any rating from 0 to RATING_MAX."""
+    whose: str = ""
+    """Names the scale in messages (``BookCrossing's``)."""
+    whole: bool = False
+    """Ratings on the scale are whole numbers."""
+
+
+def check_ratings(raw: pd.DataFrame, path: Path | str, fields: Fields) -> pd.DataFrame:
+    """The checks every reader's ratings pass, in one place: IDs present (and integers where the format
+    says), ratings finite numbers on the format's scale (or 0 to RATING_MAX), timestamps whole numbers within
+    TIMESTAMP_MAX. ``raw`` holds user_id, item_id, rating and (unless ``fields.time`` is None) timestamp as
+    read, text or None, indexed by each row's line in ``path``; the result has the same index, for
+    :func:`finish_ratings` to name duplicates by."""
+    where = {name: f"{fields.kind} '{name}'" for name in (fields.user, fields.item, fields.rating)}
+    users = check_ids(raw["user_id"], path, where[fields.user], kind=fields.user_ids)
+    items = check_ids(raw["item_id"], path, where[fields.item], kind=fields.item_ids)
+    rating = _ratings(raw["rating"], path, where[fields.rating], fields)
+    if fields.time is None:
+        timestamp = pd.Series(0, index=raw.index, dtype="int64")
+    else:
+        label = f"{fields.kind} '{fields.time}'"
+        timestamp = to_number(
+            raw["timestamp"], path, label, noun="timestamp", integer=True, maximum=TIMESTAMP_MAX
+        )
+    return pd.DataFrame({"user_id": users, "item_id": items, "rating": rating, "timestamp": timestamp})
+
+
+def _ratings(values: pd.Series, path: Path | str, where: str, fields: Fields) -> pd.Series:
+    if fields.scale is None:
+        return to_number(values, path, where, noun="rating", minimum=0, maximum=RATING_MAX)
+    numbers = to_number(values, path, where, noun="rating")
+    off_scale(numbers, values, path, where, fields.scale, fields.whose, whole=fields.whole)
+    return numbers
+
+
+def _refuse(values: pd.Series, bad: pd.Series | np.ndarray, path: Path | str, where: str, what: str) -> None:
+    """Name the first line where ``bad`` holds, its value and ``what`` is wrong with it."""
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: {where}, line {values.index[position]}: {values.iloc[position]!r} {what}")
+
+
+def _present(values: pd.Series, path: Path | str, where: str) -> pd.Series:
+    """The values as stripped text; a missing one (a JSON null, a short line) or an empty one is refused."""
+    missing = values.isna().to_numpy()
+    if missing.any():
+        line = values.index[int(np.flatnonzero(missing)[0])]
+        raise InputError(f"{path}: {where}, line {line}: no value (null)")
+    stripped = values.astype(str).str.strip()
+    empty = (stripped == "").to_numpy()
+    if empty.any():
+        line = values.index[int(np.flatnonzero(empty)[0])]
+        raise InputError(f"{path}: {where}, line {line}: empty value")
+    return stripped
+
+
 def to_number(
     values: pd.Series,
     path: Path | str,
-    column: str,
+    where: str,
     *,
+    noun: str = "value",
     integer: bool = False,
     minimum: float | None = None,
     maximum: float | None = None,
 ) -> pd.Series:
-    """Parse a column of strings as numbers (at least ``minimum`` and at most ``maximum``, if given); name
-    the first bad line if any."""
-    numbers = pd.to_numeric(values.str.strip(), errors="coerce")
-    bad = numbers.isna() | ~np.isfinite(numbers)
-    if bad.any():
-        position = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
-            f"{values.iloc[position]!r} is not a number"
-        )
-    if minimum is not None and (numbers < minimum).any():
-        position = int(np.flatnonzero((numbers < minimum).to_numpy())[0])
-        raise InputError(
-            f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
-            f"{values.iloc[position]!r} is below {minimum:g} (out of any rating scale)"
-        )
-    if maximum is not None and (numbers.abs() > maximum).any():
-        position = int(np.flatnonzero((numbers.abs() > maximum).to_numpy())[0])
-        raise InputError(
-            f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
-            f"{values.iloc[position]!r} is beyond {maximum:,.0f} (out of any {column} this tool reads)"
-        )
+    """Parse a column of strings (indexed by line) as finite numbers, at least ``minimum`` and at most
+    ``maximum`` in absolute value if given; name the first bad line if any."""
+    numbers = pd.to_numeric(_present(values, path, where), errors="coerce")
+    _refuse(values, numbers.isna() | ~np.isfinite(numbers), path, where, "is not a number")
+    if minimum is not None:
+        _refuse(values, numbers < minimum, path, where, f"is below {minimum:g} (out of any rating scale)")
+    if maximum is not None:
+        beyond = f"is beyond {maximum:,.0f} (out of any {noun} this tool reads)"
+        _refuse(values, numbers.abs() > maximum, path, where, beyond)
     if integer:
-        if (numbers != np.floor(numbers)).any():
-            position = int(np.flatnonzero((numbers != np.floor(numbers)).to_numpy())[0])
-            raise InputError(
-                f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: "
-                f"{values.iloc[position]!r} is not a whole number"
-            )
+        _refuse(values, numbers != np.floor(numbers), path, where, "is not a whole number")
         return numbers.astype("int64")
     return numbers.astype("float64")
 
 
-def check_ids(values: pd.Series, path: Path | str, column: str, *, text: bool = False) -> pd.Series:
-    """IDs must be non-empty; all-integer IDs become int64 so they sort and join as numbers, unless they
-    are ``text`` (ISBNs, ASINs: a leading zero is part of the ID)."""
-    stripped = values.str.strip()
-    empty = stripped == ""
-    if empty.any():
-        position = int(np.flatnonzero(empty.to_numpy())[0])
-        raise InputError(f"{path}: column '{column}', line {position + 1 + HEADER_LINES}: empty value")
-    if not text and stripped.str.fullmatch(r"-?\d{1,18}").all():
+def check_ids(values: pd.Series, path: Path | str, where: str, *, kind: str = "auto") -> pd.Series:
+    """IDs must be present and non-empty; ``kind`` as in :class:`Fields`."""
+    stripped = _present(values, path, where)
+    integers = stripped.str.fullmatch(r"-?\d{1,18}")
+    if kind == "integer":
+        _refuse(values, ~integers, path, where, "is not a whole number (this format's IDs are)")
+    if kind != "text" and integers.all():
         return stripped.astype("int64")
     return stripped
 
@@ -170,19 +292,13 @@ def off_scale(
     whose: str,
     *,
     whole: bool = False,
-    first_line: int = 1 + HEADER_LINES,
 ) -> None:
     """Refuse the first rating outside the ``scale`` a format declares (or, ``whole``, not a whole number);
     ``where`` names the column or field."""
     bad = (numbers < scale[0]) | (numbers > scale[1])
     if whole:
         bad |= numbers != np.floor(numbers)
-    if bad.any():
-        position = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: {where}, line {position + first_line}: {values.iloc[position]!r} is outside "
-            f"{whose} {scale[0]:g}-{scale[1]:g} scale"
-        )
+    _refuse(values, bad, path, where, f"is outside {whose} {scale[0]:g}-{scale[1]:g} scale")
 
 
 def text_encoding(path: Path) -> str:
@@ -202,18 +318,19 @@ def text_encoding(path: Path) -> str:
 
 
 def finish_ratings(ratings: pd.DataFrame, path: Path | str) -> pd.DataFrame:
-    """Reject exact duplicates; keep only the latest rating of an item a user rated twice."""
-    ratings = ratings.reset_index(drop=True)
+    """Reject exact duplicates, naming both lines (``ratings`` is indexed by line, as :func:`check_ratings`
+    leaves it); keep only the latest rating of an item a user rated twice; drop the lines."""
     key = ["user_id", "item_id", "timestamp"]
-    dup = ratings.duplicated(key, keep=False)
+    dup = ratings.duplicated(key, keep=False).to_numpy()
     if dup.any():
-        lines = np.flatnonzero(dup.to_numpy())[:2] + 1 + HEADER_LINES
-        first = int(lines[0] - 1 - HEADER_LINES)
-        row = ", ".join(str(ratings.at[first, column]) for column in key)
+        first = [ratings[column].iloc[int(np.flatnonzero(dup)[0])] for column in key]
+        same = np.logical_and.reduce([(ratings[c] == v).to_numpy() for c, v in zip(key, first)])
+        lines = ratings.index[same][:2]
+        row = ", ".join(map(str, first))
         raise InputError(
             f"{path}: duplicate (user, item, timestamp) ({row}) at lines {lines[0]} and {lines[1]}"
         )
-    ratings = ratings.sort_values(["user_id", "item_id", "timestamp"], kind="stable")
+    ratings = ratings.sort_values(key, kind="stable")
     rerated = ratings.duplicated(["user_id", "item_id"], keep="last")
     if rerated.any():
         log.warning(
