@@ -107,14 +107,17 @@ def _blank_rows(table: pd.DataFrame, data: bytes, sep: str) -> np.ndarray:
     blank = np.zeros(len(table), dtype=bool)
     if table.empty:
         return blank
-    empty = table.iloc[:, 0].str.strip() == ""
+    # A line without a separator fills the first field alone; only those rows need their line looked at.
+    empty = np.ones(len(table), dtype=bool)
     for column in table.columns[1:]:
-        empty &= table[column].str.strip() == ""
+        empty &= table[column].to_numpy() == ""
+    candidates = np.flatnonzero(empty)
+    empty[candidates] = table.iloc[candidates, 0].str.strip().to_numpy() == ""
     if not empty.any():
         return blank
-    texts = _physical_lines(data, table.index[empty.to_numpy()])
+    texts = _physical_lines(data, table.index[empty])
     spaces = b" \r" if sep == "\t" else b" \t\r"
-    blank[np.flatnonzero(empty.to_numpy())] = [not text.strip(spaces) for text in texts]
+    blank[np.flatnonzero(empty)] = [not text.strip(spaces) for text in texts]
     return blank
 
 
@@ -259,7 +262,9 @@ def to_number(
 ) -> pd.Series:
     """Parse a column of strings (indexed by line) as finite numbers, at least ``minimum`` and at most
     ``maximum`` in absolute value if given; name the first bad line if any."""
-    numbers = pd.to_numeric(_present(values, path, where), errors="coerce")
+    numbers = pd.to_numeric(values, errors="coerce")  # surrounding spaces allowed
+    if numbers.isna().any():
+        _present(values, path, where)  # a missing or empty value, named as such
     _refuse(values, numbers.isna() | ~np.isfinite(numbers), path, where, "is not a number")
     if minimum is not None:
         _refuse(values, numbers < minimum, path, where, f"is below {minimum:g} (out of any rating scale)")
@@ -273,14 +278,18 @@ def to_number(
 
 
 def check_ids(values: pd.Series, path: Path | str, where: str, *, kind: str = "auto") -> pd.Series:
-    """IDs must be present and non-empty; ``kind`` as in :class:`Fields`."""
-    stripped = _present(values, path, where)
-    integers = stripped.str.fullmatch(r"-?\d{1,18}")
+    """IDs must be present and non-empty; ``kind`` as in :class:`Fields`. Each distinct ID is looked at
+    once: users and items repeat in every rating, and text is slow to check one row at a time."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    texts = pd.Series(distinct, dtype=object).astype(str).str.strip()
+    if (codes < 0).any() or (texts == "").to_numpy()[codes].any():
+        _present(values, path, where)  # names the first missing or empty one
+    integers = texts.str.fullmatch(r"-?\d{1,18}").to_numpy()
     if kind == "integer":
-        _refuse(values, ~integers, path, where, "is not a whole number (this format's IDs are)")
+        _refuse(values, ~integers[codes], path, where, "is not a whole number (this format's IDs are)")
     if kind != "text" and integers.all():
-        return stripped.astype("int64")
-    return stripped
+        return pd.Series(texts.astype("int64").to_numpy()[codes], index=values.index)
+    return pd.Series(texts.to_numpy()[codes], index=values.index, dtype=object)
 
 
 def off_scale(
