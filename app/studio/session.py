@@ -12,6 +12,7 @@ import streamlit as st
 
 from recranker_core import rundir
 from recranker_core.analysis import tables
+from recranker_core.analysis.escaping import markdown as md
 from recranker_core.errors import InputError
 from recranker_core.manifest import RunInfo, list_runs
 from recranker_core.prompt_record import Prompt
@@ -91,7 +92,9 @@ def pick_run() -> RunInfo | None:
         if url in names:
             st.session_state["current_run"] = url
         else:
-            st.sidebar.warning(f"No run called {url!r} in `{root}`; showing the newest run instead.")
+            st.sidebar.warning(
+                f"No run called {md(repr(url))} in {md(root)}; showing the newest run instead."
+            )
     if st.session_state.get("current_run") not in names:
         st.session_state["current_run"] = names[0]
     # Streamlit forgets a widget's value when the page changes: each page's selector starts from
@@ -132,7 +135,9 @@ def builds_panel() -> None:
         st.rerun(scope="app")
     for build in current.values():
         doing = f"{build.running} …" if build.running else "starting …"
-        st.progress(build.fraction, text=f"Building **{build.name}**: {doing} ({build.done}/{build.planned})")
+        st.progress(
+            build.fraction, text=f"Building **{md(build.name)}**: {md(doing)} ({build.done}/{build.planned})"
+        )
 
 
 def _go(key: str, by_text: dict[str, Any]) -> None:
@@ -154,7 +159,7 @@ def require_run() -> RunInfo:
         no_runs()
         st.stop()
     if run.problem:
-        st.error(f"This run cannot be read: {run.problem}", icon=":material/error:")
+        st.error(f"This run cannot be read: {md(run.problem)}", icon=":material/error:")
         st.caption("Pick another run in the sidebar, or re-create this one with `--overwrite`.")
         st.stop()
     return run
@@ -167,14 +172,14 @@ def require(run: RunInfo, *names: str) -> None:
             stage = written_by(name)
             if run.manifest.done(stage):
                 st.warning(
-                    f"Run **{run.name}** records its `{stage}` stage as done, but `{name}` is not in "
-                    f"`{run.path}` (was it run on another machine?). Copy it there to use this page.",
+                    f"Run **{md(run.name)}** records its `{stage}` stage as done, but `{name}` is not in "
+                    f"{md(run.path)} (was it run on another machine?). Copy it there to use this page.",
                     icon=":material/folder_off:",
                 )
                 st.stop()
             command = run.manifest.get("command", f"python -m recranker_core run --out {run.path}")
             st.info(
-                f"Run **{run.name}** has no `{name}` yet: the `{stage}` stage writes it. "
+                f"Run **{md(run.name)}** has no `{name}` yet: the `{stage}` stage writes it. "
                 "Finish the run (it resumes where it stopped):",
                 icon=":material/hourglass_empty:",
             )
@@ -187,7 +192,7 @@ def guarded(read, *args):
     try:
         return read(*args)
     except InputError as exc:
-        st.error(f"This run has a broken file: {exc}", icon=":material/error:")
+        st.error(f"This run has a broken file: {md(exc)}", icon=":material/error:")
         st.caption("Re-create the run with `--overwrite`, or pick another run in the sidebar.")
         st.stop()
 
@@ -196,7 +201,10 @@ def failed(exc: Exception) -> None:
     """A page that stopped on something it read: one line naming the run and the error, the details folded
     (a run damaged in a way the readers do not check, or a bug, must not end a page in a traceback)."""
     name = st.session_state.get("current_run", "?")
-    st.error(f"This page could not show run **{name}**: {type(exc).__name__}: {exc}", icon=":material/error:")
+    st.error(
+        f"This page could not show run **{md(name)}**: {type(exc).__name__}: {md(exc)}",
+        icon=":material/error:",
+    )
     st.caption(
         "Its files may be damaged or written by another version: re-create the run with `--overwrite`, "
         "or pick another run in the sidebar."
@@ -208,7 +216,7 @@ def failed(exc: Exception) -> None:
 def no_runs() -> None:
     root = rundir.runs_root()
     st.info(
-        f"No runs yet in `{root.resolve()}`. Start one here, or from the project folder:",
+        f"No runs yet in {md(root.resolve())}. Start one here, or from the project folder:",
         icon=":material/info:",
     )
     st.code(jobs.command("quick", root / "ml-100k-quick"), language="bash")
@@ -234,7 +242,7 @@ def job_progress() -> None:
         return
     state = job.state()
     if state.finished and state.returncode == 0:
-        st.success(f"Run **{job.name}** is ready.", icon=":material/check_circle:")
+        st.success(f"Run **{md(job.name)}** is ready.", icon=":material/check_circle:")
         if st.button("Open it", key="open_new_run", type="primary"):
             jobs.forget()
             st.query_params["run"] = job.name
@@ -242,15 +250,15 @@ def job_progress() -> None:
         return
     if state.finished:
         st.error(
-            f"The {job.profile} run failed (exit {state.returncode}): {state.last_line}",
+            f"The {md(job.profile)} run failed (exit {state.returncode}): {md(state.last_line)}",
             icon=":material/error:",
         )
-        st.caption(f"Full log: `{job.log}`")
+        st.caption(f"Full log: {md(job.log)}")
         if st.button("Dismiss", key="dismiss_job"):
             jobs.forget()
             st.rerun(scope="app")
         return
-    st.progress(state.fraction, text=f"{job.profile} run: {state.last_line}")
+    st.progress(state.fraction, text=f"{md(job.profile)} run: {md(state.last_line)}")
 
 
 @st.cache_resource(show_spinner="Loading the model and adapter (once per run)…", max_entries=2)
@@ -350,7 +358,9 @@ def pick_user(users: pd.DataFrame, key: str, label: str = "Test user") -> Any:
         "Go to user id", key=f"{key}_exact", placeholder="e.g. 54", on_change=_go, args=(key, by_text)
     )
     if st.session_state.get("user_missing"):
-        st.warning(f"No user {st.session_state['user_missing']!r} here.", icon=":material/person_off:")
+        st.warning(
+            f"No user {md(repr(st.session_state['user_missing']))} here.", icon=":material/person_off:"
+        )
     st.session_state["user_url"] = str(user)
     st.query_params["user"] = str(user)
     return user

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from recranker_core.analysis.escaping import markdown
 from recranker_core.analysis.stories import item_genres, item_titles
 from recranker_core.analysis.tables import method_order
 from recranker_core.fusion import CONTROL
@@ -108,8 +109,10 @@ def _cell(titles: dict, row) -> str:
 
 
 def highlighted(grid: pd.DataFrame, mask: pd.DataFrame) -> Styler:
-    """The grid with the test item's cells highlighted."""
-    return grid.style.apply(lambda _: np.where(mask.to_numpy(), HIGHLIGHT, ""), axis=None)
+    """The grid with the test item's cells highlighted, its titles and method names escaped for st.table,
+    which reads every cell as Markdown."""
+    shown = grid.map(lambda cell: markdown(cell) if isinstance(cell, str) else cell).rename(columns=markdown)
+    return shown.style.apply(lambda _: np.where(mask.to_numpy(), HIGHLIGHT, ""), axis=None)
 
 
 def methods_for(rankings: pd.DataFrame, user, base: str, zeroshot: bool) -> list[str]:

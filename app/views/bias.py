@@ -6,6 +6,7 @@ from studio import session
 
 from recranker_core import rundir
 from recranker_core.analysis import bias, charts
+from recranker_core.analysis.escaping import markdown as md
 
 st.title("Position bias")
 run = session.require_run()
@@ -58,9 +59,11 @@ else:
     summary = bias.consistency(pairs)
     columns = st.columns(len(summary))
     for column, row in zip(columns, summary.itertuples()):
-        column.metric(f"{row.family}: orders agree", f"{row.agreement:.0%}", help=f"over {row.pairs} pairs")
         column.metric(
-            f"{row.family}: P(shown first preferred)",
+            f"{md(row.family)}: orders agree", f"{row.agreement:.0%}", help=f"over {row.pairs} pairs"
+        )
+        column.metric(
+            f"{md(row.family)}: P(shown first preferred)",
             f"{row.shown_first:.2f}",
             help="0.50 = no preference for a position",
         )

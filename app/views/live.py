@@ -6,6 +6,7 @@ from studio import live, promptview, session, users
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, tables
+from recranker_core.analysis.escaping import markdown as md
 from recranker_core.methods import Method
 
 st.title("Live rerank")
@@ -34,7 +35,7 @@ base_rows = candidates[
     & (candidates["user_id"] == user)
 ]
 st.caption(
-    f"{len(mine)} prompts for user {user}, scored with the run's settings ({config.rerank.mode} mode). "
+    f"{len(mine)} prompts for user {md(user)}, scored with the run's settings ({config.rerank.mode} mode). "
     "The first rerank loads the model; later ones reuse it."
 )
 
@@ -76,7 +77,7 @@ rankings = pd.concat(
 available = users.methods_for(rankings, user, base, zeroshot=False)[1:]
 st.subheader("Fresh rankings")
 picked = st.multiselect(
-    f"Methods beside {base} (up to {users.LINEUP})",
+    f"Methods beside {md(base)} (up to {users.LINEUP})",
     available,
     default=users.default_lineup(available, session.judged(run, session.table(run, rundir.RANKINGS))),
     max_selections=users.LINEUP,
@@ -85,7 +86,7 @@ picked = st.multiselect(
 methods = [base, *sorted(picked, key=tables.method_order)]
 long = users.lineup(rankings, user, methods, base, test_item)
 grid, mask = users.lineup_grid(long, titles)
-st.caption(f"Highlighted: the test item. ▲/▼: places moved against {base}.")
+st.caption(f"Highlighted: the test item. ▲/▼: places moved against {md(base)}.")
 st.table(users.highlighted(grid, mask))  # whole titles, as in the User explorer
 st.plotly_chart(charts.bump(long, titles), width="stretch", key="live_bump")
 stored = session.table(run, rundir.RANKINGS)

@@ -5,6 +5,7 @@ from studio import session
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, glossary, tables, verdict
+from recranker_core.analysis.escaping import markdown as md
 from recranker_core.beyond import NAMES as BEYOND
 from recranker_core.errors import InputError
 from recranker_core.manifest import list_runs
@@ -39,18 +40,18 @@ except InputError as exc:
     metrics, problem = None, exc
 
 left, middle, right, last = st.columns(4)
-left.metric("Dataset", dataset.get("name", "?"), help=dataset.get("source"))
+left.metric("Dataset", md(dataset.get("name", "?")), help=md(dataset.get("source", "?")))
 evaluated = metrics["test_users"] if metrics else kept
 subset = metrics is not None and metrics.get("evaluation_users") == "random subset"
 middle.metric(
     "Test users",
-    f"{evaluated:,}" if isinstance(evaluated, int) else str(evaluated),
-    help=f"a seeded random subset of the {kept} users with three or more likes"
+    f"{evaluated:,}" if isinstance(evaluated, int) else md(evaluated),
+    help=f"a seeded random subset of the {md(kept)} users with three or more likes"
     if subset
     else "users with three or more likes",
 )
-right.metric("Profile", manifest.get("profile", "?"), help=f"seed {manifest.get('seed', '?')}")
-last.metric("Model", session.guarded(lambda: manifest.config.llm.model))
+right.metric("Profile", md(manifest.get("profile", "?")), help=md(f"seed {manifest.get('seed', '?')}"))
+last.metric("Model", md(session.guarded(lambda: manifest.config.llm.model)))
 data_facts = [
     dataset.get("format"),
     dataset.get("scale") and f"ratings {dataset['scale']}",
@@ -58,16 +59,18 @@ data_facts = [
     dataset.get("order") and f"order: {dataset['order']}",
 ]
 st.caption(
-    " · ".join(
-        [
-            f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC",
-            f"seed {manifest.get('seed', '?')}",
-            *filter(None, data_facts),
-        ]
+    md(
+        " · ".join(
+            [
+                f"Created {str(manifest.get('created', '?'))[:16].replace('T', ' ')} UTC",
+                f"seed {manifest.get('seed', '?')}",
+                *filter(None, data_facts),
+            ]
+        )
     )
 )
 if metrics is None:
-    st.error(f"No metrics to show: {problem}", icon=":material/error:")
+    st.error(f"No metrics to show: {md(problem)}", icon=":material/error:")
     st.stop()
 
 judged = tables.verdict(metrics)
@@ -77,7 +80,7 @@ if len(judged):
     with st.container(border=True):
         text = verdict.sentence(metrics)
         head, _, rest = text.partition(": ")
-        st.markdown(f"**{head}**: {rest}")
+        st.markdown(f"**{md(head)}**: {md(rest)}")
         found = session.guarded(
             lambda: verdict.findings(
                 metrics,
@@ -86,11 +89,11 @@ if len(judged):
                 session.read_table(run, rundir.RANKINGS),
             )
         )
-        st.markdown("\n".join(f"- {line}" for line in found))
+        st.markdown("\n".join(f"- {md(line)}" for line in found))
     differences(judged, "Δ NDCG@3", key="verdict")
     st.caption(
-        f"{selected['method']} was chosen by {selected['chosen_by']} among the LLM methods before any test "
-        "number was read; its test NDCG@3 minus each rival's on the same users and resamples. "
+        f"{md(selected['method'])} was chosen by {md(selected['chosen_by'])} among the LLM methods before "
+        "any test number was read; its test NDCG@3 minus each rival's on the same users and resamples. "
         "control:hints fuses the hint models' scores with the base score, no LLM: beating the base but not "
         "it means the hints did the work."
     )
@@ -172,7 +175,7 @@ if len(beyond):
         "miscalibration: KL of the user's training genres from the list's. Each over the users the method "
         f"has lists for (`users`; the LLM methods rerank the `{rerank_users}` users, "
         "`[prompts] rerank_users`); Δ: minus "
-        f"{metrics.get('reference')} over the users both have. Intervals and p: metrics.json `beyond`."
+        f"{md(metrics.get('reference'))} over the users both have. Intervals and p: metrics.json `beyond`."
     )
     pushed = tables.beyond_deltas(metrics)
     pushed = pushed if every else pushed[pushed["method"].isin(short)]
@@ -188,7 +191,7 @@ reference = metrics.get("reference")
 change = tables.deltas(metrics)
 change = change if every else change[change["method"].isin(short)]
 if len(change):
-    st.subheader(f"Change over the base model ({reference})", help=glossary.METRICS["paired difference"])
+    st.subheader(f"Change over the base model ({md(reference)})", help=glossary.METRICS["paired difference"])
     metric = (
         st.segmented_control("Metric", tables.HEADLINE, default="NDCG@3", key="overview_change_metric")
         or "NDCG@3"
@@ -196,9 +199,9 @@ if len(change):
     st.plotly_chart(charts.delta_bars(change, metric, judged=judged_name), width="stretch", key="deltas")
     differences(change[change["metric"] == metric].drop(columns="metric"), f"Δ {metric}", key="delta_table")
     st.caption(
-        f"Each method minus {reference} on the same test users, over the same bootstrap resamples "
+        f"Each method minus {md(reference)} on the same test users, over the same bootstrap resamples "
         f"({metrics['ci_level']:.0%} interval, two-sided bootstrap p). "
-        f"{reference} ranks the same ten candidates "
+        f"{md(reference)} ranks the same ten candidates "
         "the LLM methods rerank; the other base models rank their own."
     )
 elif len(metrics["methods"]) > 1:
@@ -315,7 +318,7 @@ with st.expander("Compare with other runs", expanded=False):
             }
             configs = {r.name: r.manifest.config.to_dict() for r in (run, *picked)}
         except InputError as exc:
-            st.error(f"Cannot read a run to compare with: {exc}", icon=":material/error:")
+            st.error(f"Cannot read a run to compare with: {md(exc)}", icon=":material/error:")
         else:
             if picked:
                 compare_runs(documents, configs)

@@ -5,6 +5,7 @@ from studio import promptview, session
 
 from recranker_core import rundir
 from recranker_core.analysis import bias, charts, whatif
+from recranker_core.analysis.escaping import markdown as md
 from recranker_core.ranking import TASKS
 
 st.title("Prompt inspector")
@@ -34,11 +35,15 @@ with left:
     user = session.pick_user(user_rows, key="prompts_user", label="User")
 task = middle.segmented_control("Task", TASKS, default="listwise", key="prompts_task") or "listwise"
 families = sorted(outputs["family"].unique()) if outputs is not None else []  # tuned first
-family = right.radio("Model", families, key="prompts_family", horizontal=True) if families else None
+family = (
+    right.radio("Model", families, format_func=md, key="prompts_family", horizontal=True)
+    if families
+    else None
+)
 
 mine = [p for p in prompts if p["meta"]["user_id"] == user and p["meta"]["task"] == task]
 if not mine:
-    st.info(f"User {user} has no {task} prompt.", icon=":material/info:")
+    st.info(f"User {md(user)} has no {task} prompt.", icon=":material/info:")
     st.stop()
 variants = [p["meta"]["variant"] for p in mine]
 variant = st.selectbox("Prompt", variants, key="prompts_variant")
@@ -71,7 +76,7 @@ with answer:
     row = row.iloc[0]
     if row["raw"] is not None:
         st.markdown(
-            f"Generated text: `{row['raw']}`"
+            f"Generated text: “{md(row['raw'])}”"
             + ("" if row["parsed"] else " — **did not parse**; the fallback was used")
         )
     labels = promptview.answer_table(task, row["probs"], scale)
@@ -88,14 +93,14 @@ with answer:
         probs = list(row["probs"])
         best = max(range(len(shown)), key=probs.__getitem__)
         st.markdown(
-            f"**First choice:** {labels['label'][best]} "
-            f"{titles.get(shown[best], shown[best])} ({probs[best]:.3f})"
+            f"**First choice:** {md(labels['label'][best])} "
+            f"{md(titles.get(shown[best], shown[best]))} ({probs[best]:.3f})"
         )
         if target in shown:
             where = shown.index(target)
             place = 1 + sum(p > probs[where] for p in probs)
             st.markdown(
-                f"**Held-out item:** {labels['label'][where]} {titles.get(target, target)} "
+                f"**Held-out item:** {md(labels['label'][where])} {md(titles.get(target, target))} "
                 f"({probs[where]:.3f}, choice #{place})"
             )
 
@@ -108,7 +113,7 @@ if task == "pairwise":
         st.caption("This pair was asked in one order only.")
     else:
         this = this.iloc[0]
-        first, second = titles.get(this["first"], this["first"]), titles.get(this["second"], this["second"])
+        first = md(titles.get(this["first"], this["first"]))
         cols = st.columns(3)
         cols[0].metric(f"P({first} preferred), asked first", f"{this['p_ab']:.3f}")
         cols[1].metric(f"P({first} preferred), asked second", f"{this['p_ba']:.3f}")

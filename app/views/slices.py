@@ -7,6 +7,7 @@ from studio import session
 
 from recranker_core import beyond, rundir
 from recranker_core.analysis import charts, glossary, slices, tables, verdict
+from recranker_core.analysis.escaping import markdown as md
 
 
 @st.cache_data(show_spinner="Evaluating every slice …", max_entries=8)
@@ -42,7 +43,7 @@ left, middle, right = st.columns([2, 1, 1])
 judged = verdict.judged_method(metrics, set(metrics["methods"]))
 short = [m for m in verdict.default_methods(metrics) if m != reference]
 methods = left.multiselect(
-    f"Methods, each against {reference}", others, default=short or others[:3], key="slices_methods"
+    f"Methods, each against {md(reference)}", others, default=short or others[:3], key="slices_methods"
 )
 methods = sorted(methods, key=tables.method_order)
 dimension = middle.selectbox(
@@ -76,7 +77,7 @@ else:
     st.caption(f"{metric}: {glossary.help_for(metric)}")
 if judged:
     st.subheader(
-        f"Where {judged} {lowered} and {raised} {metric} most",
+        f"Where {md(judged)} {lowered} and {raised} {metric} most",
         help="The judged method: " + glossary.METHODS["judged"],
     )
     low, high = (
@@ -89,7 +90,7 @@ if judged:
     # The difference is in the interval's cell; its number stays for sorting, hidden.
     columns = FORMATS | {"interval": st.column_config.TextColumn(f"Δ {metric} (95% interval)"), "delta": None}
     worst, best = st.columns(2)
-    worst.caption(f"{lowered.capitalize()} most: {metric} minus {reference}'s on {counted}, lowest first")
+    worst.caption(f"{lowered.capitalize()} most: {metric} minus {md(reference)}'s on {counted}, lowest first")
     worst.dataframe(low, hide_index=True, width="stretch", column_config=columns, key="slices_hurt")
     best.caption(f"{raised.capitalize()} most: highest first")
     best.dataframe(high, hide_index=True, width="stretch", column_config=columns, key="slices_helped")
@@ -100,7 +101,7 @@ table = table[table["method"].isin([reference, *methods])]
 part = table[table["dimension"] == dimension]
 st.subheader(f"By {slices.DIMENSIONS[dimension]}")
 st.caption(
-    f"One panel per method: its {metric} minus {reference}'s on {counted}, resampled together (95% "
+    f"One panel per method: its {metric} minus {md(reference)}'s on {counted}, resampled together (95% "
     f"interval). Genres of fewer than {slices.MIN_USERS} users are folded into one."
 )
 st.plotly_chart(charts.slice_bars(part, metric, methods, judged), width="stretch", key="slices_chart")
@@ -133,10 +134,10 @@ st.dataframe(
 st.subheader("Where each method moves the test item")
 changes = slices.rank_changes(chosen[chosen["method"].isin([reference, *methods])], truth, reference)
 if changes.empty:
-    st.info(f"None of these methods ranks a test item that {reference} lists.", icon=":material/info:")
+    st.info(f"None of these methods ranks a test item that {md(reference)} lists.", icon=":material/info:")
 else:
     st.caption(
-        f"Users whose test item is among {reference}'s ten and the method ranks: how many it moved down, "
+        f"Users whose test item is among {md(reference)}'s ten and the method ranks: how many it moved down, "
         "left in place and moved up."
     )
     counts = slices.move_counts(changes, [m for m in methods if m in set(changes["method"])])
@@ -149,7 +150,7 @@ group = st.selectbox("Slice", groups["group"].unique().tolist(), key="slices_gro
 members = groups.loc[groups["group"] == group, "user_id"].astype(str).tolist()
 st.page_link(
     "views/users.py",
-    label=f"Open the {len(members)} users of '{group}' in the User explorer",
+    label=f"Open the {len(members)} users of '{md(group)}' in the User explorer",
     icon=":material/person_search:",
     query_params={"run": run.name, "slice": f"{dimension}: {group}"},  # the explorer finds its users
 )

@@ -5,6 +5,7 @@ from studio import session, users
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, stories, tables
+from recranker_core.analysis.escaping import markdown as md
 from recranker_core.methods import Method
 
 
@@ -31,13 +32,14 @@ if from_slice is not None:  # a link from the Slices page names the slice, not e
     members = session.slice_members(run, from_slice)
     if members is None:
         st.warning(
-            f"No slice called {from_slice!r} in this run; showing every user.", icon=":material/warning:"
+            f"No slice called {md(repr(from_slice))} in this run; showing every user.",
+            icon=":material/warning:",
         )
         members = table["user_id"].astype(str).tolist()
     table = users.only(table, members)
     note, clear = st.columns([4, 1])
     note.info(
-        f"{len(table):,} users of the slice {st.query_params.get('slice', '')!r} (from Slices).",
+        f"{len(table):,} users of the slice {md(repr(from_slice))} (from Slices).",
         icon=":material/pie_chart:",
     )
     if clear.button("Show every user", key="users_all"):
@@ -59,7 +61,7 @@ row = table.set_index("user_id").loc[user]
 test_item = row["test_item"]
 
 item, story = st.columns([3, 1])
-item.markdown(f"**Test item:** {titles.get(test_item, f'item {test_item}')}")
+item.markdown(f"**Test item:** {md(titles.get(test_item, f'item {test_item}'))}")
 
 
 def story_html() -> str:
@@ -74,15 +76,15 @@ story.download_button(
     file_name=f"{run.name}-user-{user}.html",
     mime="text/html",
     icon=":material/download:",
-    help=f"One self-contained page: the held-out item, {base}'s and {judged or base}'s lists, the prompt "
-    "the model read and the user's history.",
+    help=f"One self-contained page: the held-out item, {md(base)}'s and {md(judged or base)}'s lists, "
+    "the prompt the model read and the user's history.",
     key="users_story",
 )
 available = users.methods_for(rankings, user, base, zeroshot=True)[1:]
 if "users_methods" in st.session_state:  # another user may lack some of the methods picked for the last
     st.session_state["users_methods"] = [m for m in st.session_state["users_methods"] if m in available]
 picked = st.multiselect(
-    f"Methods beside {base} (up to {users.LINEUP})",
+    f"Methods beside {md(base)} (up to {users.LINEUP})",
     available,
     default=users.default_lineup(available, judged),
     max_selections=users.LINEUP,
@@ -97,10 +99,10 @@ if not available:
     )
 long = users.lineup(rankings, user, methods, base, test_item)
 if long.empty:
-    st.warning(f"{base} has no list for user {user}.", icon=":material/warning:")
+    st.warning(f"{md(base)} has no list for user {md(user)}.", icon=":material/warning:")
 else:
     st.subheader("Rankings side by side")
-    st.caption(f"Highlighted: the test item. ▲/▼: places moved against {base}.")
+    st.caption(f"Highlighted: the test item. ▲/▼: places moved against {md(base)}.")
     grid, mask = users.lineup_grid(long, titles)
     st.table(users.highlighted(grid, mask))  # a static table wraps whole titles; a grid cut them
     st.plotly_chart(charts.bump(long, titles), width="stretch", key="users_bump")
@@ -118,7 +120,7 @@ with history:
     st.dataframe(rated, hide_index=True, width="stretch", height=380, key="users_history")
 with cands:
     st.subheader("Candidates")
-    st.caption(f"{base}'s ten unseen items with the highest scores: what the LLM reranks.")
+    st.caption(f"{md(base)}'s ten unseen items with the highest scores: what the LLM reranks.")
     st.dataframe(
         users.candidates(candidates, items, user, Method.parse(base).name, test_item),
         hide_index=True,

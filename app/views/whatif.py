@@ -7,12 +7,12 @@ from dataclasses import replace
 from functools import cache
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 from studio import live, promptview, session, users
 
 from recranker_core import rundir
 from recranker_core.analysis import charts, hintmodels, whatif
+from recranker_core.analysis.escaping import markdown as md
 from recranker_core.errors import InputError
 from recranker_core.instructions.phase import labels as hint_labels
 from recranker_core.methods import FAMILY_LABELS, Method
@@ -52,17 +52,17 @@ def title(item) -> str:
 truth = session.truth(run)
 held_out = truth.set_index("user_id")["item_id"].get(user)
 st.markdown(
-    f"**Held-out test item:** {title(held_out)}"
+    f"**Held-out test item:** {md(title(held_out))}"
     + (" (among the candidates)" if held_out in stored.candidates else " (not among the candidates)")
 )
 with st.expander(
     f"The user's history as the prompts show it ({len(stored.liked)} liked, {len(stored.disliked)} disliked)"
 ):
-    st.markdown("**Liked:** " + "; ".join(map(title, stored.liked)))
-    st.markdown("**Disliked:** " + ("; ".join(map(title, stored.disliked)) or "none"))
+    st.markdown("**Liked:** " + md("; ".join(map(title, stored.liked))))
+    st.markdown("**Disliked:** " + md("; ".join(map(title, stored.disliked)) or "none"))
 
 st.subheader("What the model sees")
-st.caption(f"Edits apply to all {len(mine)} prompts of user {user}.")
+st.caption(f"Edits apply to all {len(mine)} prompts of user {md(user)}.")
 history, hints = st.columns(2)
 shown = stored.liked + stored.disliked
 leave_out = history.multiselect("Leave out of the history", shown, format_func=title, key="whatif_leave_out")
@@ -140,7 +140,7 @@ try:
     whatif.check(scenario, set(items["item_id"]), models, name=title)
     edited = mine if scenario == stored else rewritten(scenario, mine)
 except InputError as exc:
-    st.warning(f"This edit cannot be scored: {exc}.", icon=":material/edit_off:")
+    st.warning(f"This edit cannot be scored: {md(exc)}.", icon=":material/edit_off:")
     st.stop()
 
 
@@ -196,16 +196,7 @@ if kept and kept[0] == key:
 found = st.session_state.get("whatif_parts")
 if found and found[0] == (*key, position):
     table = found[1].assign(part=[title(i) if i is not None else "the hints" for i in found[1]["item"]])
-    figure = px.bar(
-        table.sort_values("influence", key=abs, ascending=False),
-        x="influence",
-        y="part",
-        color="kind",
-        orientation="h",
-        color_discrete_sequence=charts.PALETTE,
-    )
-    figure.update_layout(template="plotly_white", yaxis={"autorange": "reversed", "title": None})
-    st.plotly_chart(figure, width="stretch", key="whatif_chart")
+    st.plotly_chart(charts.influence_bars(table), width="stretch", key="whatif_chart")
     st.caption(
         "Influence: the prompt's score minus its score without that part (leave one out); "
         "> 0 means the part raised it."
@@ -268,6 +259,6 @@ if result and result[0] == (run.name, user, family, scenario):
     grid, mask = users.lineup_grid(long, titles)
     summary = whatif.moved(stored_rankings, fresh, test_item, [m for m in chosen if m != base_method])
     if summary:
-        st.markdown(f"**{summary}**")
+        st.markdown(f"**{md(summary)}**")
     st.table(users.highlighted(grid, mask))  # whole titles, as in the User explorer
     st.caption("▲/▼: places moved against the stored base list; the test item is highlighted.")

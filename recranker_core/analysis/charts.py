@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from recranker_core.analysis import escaping
 from recranker_core.methods import Method
 
 PALETTE = ("#3b5bdb", "#12b886", "#f59f00", "#e8590c", "#7048e8", "#1098ad", "#d6336c", "#495057")
@@ -51,7 +54,7 @@ def _layout(figure: go.Figure, height: int = 420, **extra) -> go.Figure:
         "legend": {"orientation": "h", "y": 1.12, "x": 0, "title": None},
     }
     figure.update_layout(**(look | extra))
-    return figure
+    return escaping.figure(figure)
 
 
 def metric_bars(
@@ -74,7 +77,7 @@ def metric_bars(
             y=rows["value"],
             marker_color=colour,
             error_y=_whiskers(rows),
-            hovertemplate="%{x}<br>" + str(name) + " = %{y:.4f}<extra></extra>",
+            hovertemplate="%{x}<br>" + html.escape(str(name)) + " = %{y:.4f}<extra></extra>",
         )
     ticks = _ticks(list(dict.fromkeys(long["method"])), judged)
     return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None, xaxis=ticks)
@@ -127,14 +130,20 @@ def delta_bars(
     return _layout(
         figure,
         height=max(220, 34 * len(rows)),
-        xaxis_title=f"{metric}: paired difference from {against} (faint: the interval includes 0)",
+        xaxis_title=f"{metric}: paired difference from {html.escape(against)} "
+        "(faint: the interval includes 0)",
         yaxis={"autorange": "reversed", **_ticks(list(rows["method"]), judged)},
     )
 
 
 def _ticks(methods: list[str], judged: str | None) -> dict:
     """Axis labels naming ``methods``, the judged one bold."""
-    return {"tickvals": methods, "ticktext": [f"<b>{m} (judged)</b>" if m == judged else m for m in methods]}
+    return {"tickvals": methods, "ticktext": [_bold_judged(m, judged) for m in methods]}
+
+
+def _bold_judged(method: str, judged: str | None) -> str:
+    """A label naming ``method`` (escaped), bold when it is the judged one."""
+    return f"<b>{html.escape(method)} (judged)</b>" if method == judged else html.escape(method)
 
 
 def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
@@ -150,7 +159,7 @@ def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
             name=title + (" (test item)" if test else ""),
             line={"color": HIGHLIGHT if test else MUTED, "width": 4 if test else 1.5},
             marker={"size": 10 if test else 6},
-            hovertemplate=f"{title}<br>%{{x}}: rank %{{y}}<extra></extra>",
+            hovertemplate=f"{html.escape(title)}<br>%{{x}}: rank %{{y}}<extra></extra>",
             showlegend=test,
         )
     return _layout(
@@ -336,7 +345,7 @@ def slice_bars(
         rows=1,
         cols=max(1, len(methods)),
         shared_yaxes=True,
-        subplot_titles=[f"<b>{m} (judged)</b>" if m == judged else m for m in methods],
+        subplot_titles=[_bold_judged(m, judged) for m in methods],
         horizontal_spacing=0.015,
     )
     for column, method in enumerate(methods, start=1):
@@ -349,7 +358,8 @@ def slice_bars(
             error_x=_whiskers(part, "delta", "delta_low", "delta_high"),
             customdata=part[["users", "delta_low", "delta_high"]],
             hovertemplate=(
-                f"%{{y}}<br>{method}: %{{x:+.3f}} (%{{customdata[1]:+.3f}} to %{{customdata[2]:+.3f}}), "
+                f"%{{y}}<br>{html.escape(method)}: %{{x:+.3f}} (%{{customdata[1]:+.3f}} to "
+                "%{customdata[2]:+.3f}), "
                 "%{customdata[0]} users<extra></extra>"
             ),
             showlegend=False,
@@ -366,6 +376,19 @@ def slice_bars(
         title={"text": f"{metric} difference from the reference (95% CI)", "font_size": 13, "x": 0},
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )
+
+
+def influence_bars(table: pd.DataFrame) -> go.Figure:
+    """Each part of a prompt (``part``, its ``kind``) by its leave-one-out ``influence``, largest first."""
+    figure = px.bar(
+        table.sort_values("influence", key=abs, ascending=False),
+        x="influence",
+        y="part",
+        color="kind",
+        orientation="h",
+        color_discrete_sequence=PALETTE,
+    )
+    return _layout(figure, yaxis={"autorange": "reversed", "title": None})
 
 
 MOVE_COLOURS = {"down": HIGHLIGHT, "same place": MUTED, "up": PALETTE[1]}

@@ -6,7 +6,10 @@ download button, write the same file."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,12 +59,40 @@ def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
 
 
 def page(title: str, body: str) -> str:
-    """A whole self-contained HTML document in the report's style."""
+    """A whole self-contained HTML document in the report's style, under a policy that runs only the
+    scripts ``body`` holds and loads nothing from outside (:func:`policy`)."""
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{policy(body)}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # a phone: no zoomed-out page
         f"<title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def policy(body: str) -> str:
+    """The Content-Security-Policy of a page with ``body``: its own inline scripts by hash (plotly.js and
+    each figure's call), inline styles (plotly.js sets them), images only from data: URLs (plotly's PNG
+    download), and nothing else: a value that slipped past the escaping can neither run nor fetch."""
+    hashes = sorted(
+        {
+            "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+            for code in _SCRIPT.findall(body)
+        }
+    )
+    scripts = " ".join(hashes) or "'none'"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {scripts}",
+            "style-src 'unsafe-inline'",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
     )
 
 
@@ -224,6 +255,7 @@ def _metrics(metrics: dict, figure) -> str:
     paired = tables.deltas(metrics)
     paired = paired[paired["metric"] == METRIC].set_index("method")
     table[f"Δ {METRIC}"] = table["method"].map(lambda m: _delta_text(paired, m))
+    table["method"] = table["method"].map(html.escape)  # the table is written unescaped for its Δ cells
     judged = verdict.judged_method(metrics, set(metrics["methods"]))
     return (
         "<h3>Metrics</h3>"
@@ -237,7 +269,8 @@ def _delta_text(deltas: pd.DataFrame, method: str) -> str:
         return "–"
     row = deltas.loc[[method]]
     text, verdict_ = tables.interval_text(row, signed=True).iloc[0], row["verdict"].iloc[0]
-    return f"<span class='{verdict_}'>{text}</span>" if verdict_ else text
+    text = html.escape(text)
+    return f"<span class='{html.escape(verdict_)}'>{text}</span>" if verdict_ else text
 
 
 def _slices(run: Path, manifest: Manifest, metrics: dict, figure) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -48,17 +49,23 @@ def runs(tmp_path, mini_run, monkeypatch):
 
 
 def texts(at: AppTest) -> str:
-    """Everything written as markdown, captions, info, warning and error boxes, in one string."""
+    """Everything written as markdown, captions, info, warning and error boxes, in one string, as the viewer
+    reads it."""
     parts = [
         e.value
         for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader")
         for e in getattr(at, kind)
     ]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(shown(str(p)) for p in parts)
+
+
+def shown(markdown: str) -> str:
+    """Markdown as the viewer reads it, its backslash escapes (analysis.escaping.markdown) resolved."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    return shown(next(m.value for m in at.metric if m.label == label))
 
 
 def charts(at: AppTest) -> dict[str, dict]:

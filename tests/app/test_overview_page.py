@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.app.conftest import app, charts, metric, texts
+from tests.app.conftest import app, charts, metric, shown, texts
 
 
 def test_renders_metrics_table_and_chart(runs):
@@ -45,7 +45,7 @@ def test_query_parameter_deep_links_a_run_and_picking_another_switches(runs):
 def test_unknown_run_in_the_url_falls_back_with_a_warning(runs):
     at = app(run="../../etc")
     assert not at.exception
-    assert "No run called" in at.warning[0].value
+    assert "No run called" in shown(at.warning[0].value)
     assert at.selectbox(key="run").value == "alpha"
 
 
@@ -53,7 +53,7 @@ def test_no_runs_offers_the_command_and_a_button(tmp_path, monkeypatch):
     monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "empty"))
     at = app()
     assert not at.exception
-    assert "No runs yet" in at.info[0].value
+    assert "No runs yet" in shown(at.info[0].value)
     assert "python -m recranker_core run --profile quick" in at.code[0].value
     assert {b.key for b in at.button} >= {"start_smoke", "start_quick"}
 
@@ -73,7 +73,9 @@ def test_a_run_built_outside_the_dashboard_is_followed(tmp_path, monkeypatch):
     progress_file(root, "ml-100k-quick", running="baselines", done=["data"])
     at = app()
     assert not at.exception
-    assert "Building **ml-100k-quick**: baselines … (1/8)" in [p.proto.text for p in at.get("progress")]
+    assert "Building **ml-100k-quick**: baselines … (1/8)" in [
+        shown(p.proto.text) for p in at.get("progress")
+    ]
     assert not {"start_smoke", "start_quick"} & {b.key for b in at.button}  # one build at a time
 
 
@@ -97,9 +99,9 @@ def test_corrupt_manifest_and_missing_metrics_are_named(runs):
     assert not at.exception
     # Readable runs come first; this one has its manifest but lost its metrics.
     assert at.selectbox(key="run").value == "beta"
-    assert "metrics.json: file not found" in at.error[0].value
+    assert "metrics.json: file not found" in shown(at.error[0].value)
     at.selectbox(key="run").select("alpha").run()
-    assert "manifest.json: not valid JSON" in at.error[0].value
+    assert "manifest.json: not valid JSON" in shown(at.error[0].value)
     assert "alpha (unreadable)" in at.selectbox(key="run").options
 
 

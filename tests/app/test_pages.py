@@ -14,7 +14,7 @@ import pytest
 from recranker_core import rundir
 from recranker_core.analysis import whatif
 from recranker_core.analysis.titles import distinct_titles
-from tests.app.conftest import app, charts, metric, texts
+from tests.app.conftest import app, charts, metric, shown, texts
 
 USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF = (
     "views/users.py",
@@ -100,7 +100,7 @@ def test_an_exact_user_id_goes_to_that_user(full):
     assert at.selectbox(key="users_user").value == last and not at.warning
     at.text_input(key="users_user_exact").input("no-such-user").run()
     assert at.selectbox(key="users_user").value == last
-    assert "No user 'no-such-user' here." in at.warning[0].value
+    assert "No user 'no-such-user' here." in shown(at.warning[0].value)
 
 
 def test_slices_pair_each_method_with_the_base_and_link_to_their_users(full):
@@ -168,7 +168,7 @@ def test_the_user_explorer_shows_a_slices_users(full):
     at.button(key="users_all").click().run()
     assert "slice" not in at.query_params and len(at.selectbox(key="users_user").options) > len(expected)
     at = app(USERS, slice="activity: no such group")
-    assert "No slice called 'activity: no such group'" in at.warning[0].value
+    assert "No slice called 'activity: no such group'" in shown(at.warning[0].value)
 
 
 def what_if_user(run) -> tuple[whatif.Scenario, dict, object]:
@@ -271,7 +271,7 @@ def test_what_if_says_why_an_edit_cannot_be_scored(full, edit):
         at.selectbox(key="whatif_candidate_1").select(at.selectbox(key="whatif_candidate_0").value).run()
         expected = "listed twice in the candidates"
     assert not at.exception
-    assert expected in at.warning[0].value
+    assert expected in shown(at.warning[0].value)
 
 
 def test_prompt_inspector_switches_task_and_shows_both_pair_orders(full):
@@ -380,13 +380,13 @@ def test_a_truncated_table_is_named(full):
     path.write_bytes(path.read_bytes()[:100])
     at = app(USERS)
     assert not at.exception
-    assert "rankings.parquet" in at.error[0].value
+    assert "rankings.parquet" in shown(at.error[0].value)
 
 
 def test_no_runs_on_an_analysis_page_offers_to_start_one(tmp_path, monkeypatch):
     monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "none"))
     at = app(USERS)
-    assert not at.exception and "No runs yet" in at.info[0].value
+    assert not at.exception and "No runs yet" in shown(at.info[0].value)
 
 
 def test_a_stage_done_elsewhere_without_its_files_says_so(full):
@@ -395,7 +395,7 @@ def test_a_stage_done_elsewhere_without_its_files_says_so(full):
     shutil.rmtree(full / "adapter")  # e.g. trained on a GPU machine, results copied back without it
     at = app(LIVE)
     assert not at.exception
-    assert "records its `train` stage as done, but `adapter` is not in" in at.warning[0].value
+    assert "records its `train` stage as done, but `adapter` is not in" in shown(at.warning[0].value)
 
 
 def test_a_run_with_collaborative_tokens_shows_them_and_scores_its_what_ifs(
@@ -483,6 +483,7 @@ def test_a_damaged_run_file_gets_one_clear_message_on_every_page(full, damage):
         at.switch_page(page).run()
         assert not at.exception, (damage, page)
         if at.error:
-            assert len(at.error) == 1 and message in at.error[0].value, (page, at.error[0].value)
+            said = shown(at.error[0].value)
+            assert len(at.error) == 1 and message in said, (page, said)
             named.append(page)
     assert named, f"no page reads the file that {damage} damaged"
