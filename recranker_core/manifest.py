@@ -77,8 +77,11 @@ class Manifest:
             raise InputError(f"{run}: not a run directory (no {rundir.MANIFEST})")
         path = run / rundir.MANIFEST
         document = rundir.read_json(path)
+        _check_version(document.get("format_version", 1), path)
         for key in ("stages", "config", "dataset"):
-            if not isinstance(document.get(key, {}), dict):
+            if key not in document:
+                raise InputError(f"{path}: not a run's manifest (no '{key}')")
+            if not isinstance(document[key], dict):
                 raise InputError(f"{path}: '{key}' is a {type(document[key]).__name__}, not an object")
         for name, record in document.get("stages", {}).items():
             if not isinstance(record, dict):
@@ -133,6 +136,17 @@ class Manifest:
     def get(self, key: str, default: Any = None) -> Any:
         """A top-level field as written (name, created, command, profile, seed, versions)."""
         return self.document.get(key, default)
+
+
+def _check_version(version: Any, path: Path) -> None:
+    """Refuse a run this version cannot read: one written in a newer run format is never rewritten here."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError(f"{path}: format_version {version!r} is not a whole number")
+    if version > rundir.FORMAT_VERSION:
+        raise InputError(
+            f"{path}: written by a newer RecRanker Studio (run format {version}; this version reads up to "
+            f"{rundir.FORMAT_VERSION}); open it with that version, or choose another folder"
+        )
 
 
 def package_versions() -> dict[str, str]:

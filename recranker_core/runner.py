@@ -24,7 +24,7 @@ from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest, package_versions
 from recranker_core.ranking import base_rankings
 from recranker_core.runlock import writing
-from recranker_core.stages import CREATION, LATER, REGISTRY
+from recranker_core.stages import CREATION, LATER, REGISTRY, foreign_entries
 
 log = logging.getLogger("recranker")
 CREATION_SETTINGS = ("seed", "data", "baselines", "evaluation")
@@ -78,11 +78,11 @@ def check_out(out: Path) -> None:
         raise InputError(f"{out}: is a symbolic link; give the folder itself (or a new name) as --out")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file, not a run folder; choose another --out")
-    if out.is_dir() and not (out / rundir.MANIFEST).is_file() and any(out.iterdir()):
-        raise InputError(
-            f"{out}: exists and is not a run directory (no {rundir.MANIFEST}); choose another --out "
-            "(--overwrite replaces only a run)"
-        )
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            Manifest.read(out)  # a folder is a run only if its manifest reads as one of this version's
+        except InputError as exc:
+            raise InputError(f"{exc}; choose another --out (--overwrite replaces only a run)") from None
     folder = out.parent  # the run is built beside it and renamed into place
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -116,6 +116,7 @@ def create_run(
         except InputError:
             if not overwrite:
                 raise
+            _only_run_files(out)
 
     with rundir.staged_folder(out) as staging:
         Manifest(_new_manifest(out, config, data, fingerprint), staging / rundir.MANIFEST).write()
@@ -128,6 +129,17 @@ def create_run(
                 ),
             )
     return True
+
+
+def _only_run_files(out: Path) -> None:
+    """Refuse to replace a run folder that also holds something of the user's (--overwrite deletes the
+    whole folder), naming the first such file."""
+    strangers = foreign_entries(out)
+    if strangers:
+        raise InputError(
+            f"{out}: holds {strangers[0].name!r}, which is not a file of a run; --overwrite replaces only a "
+            "run's own files: move it out, or choose another --out"
+        )
 
 
 def check_fits(data, config: RunConfig) -> None:

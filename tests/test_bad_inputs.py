@@ -19,7 +19,7 @@ import pytest
 
 from recranker_core.cli import main
 from recranker_core.data import load_dataset
-from tests.app.conftest import app, runs  # noqa: F401  (runs: a fixture)
+from tests.app.conftest import app, runs, shown  # noqa: F401  (runs: a fixture)
 from tests.conftest import MINI
 
 GOOD_HEADER = "user,item,rating,timestamp\n"
@@ -696,7 +696,10 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tmp_path, capsys):
         str(folder),
         "--overwrite",
     )
-    assert code == 2 and f"{folder}: exists and is not a run directory (no manifest.json)" in error_line(err)
+    assert (
+        code == 2
+        and f"{folder}: not a run directory (no manifest.json); choose another --out" in error_line(err)
+    )
     assert snapshot(folder) == before and list(tmp_path.iterdir()) == [folder]
 
 
@@ -730,7 +733,7 @@ def test_model_folder_without_a_tokenizer(tmp_path, capsys):
 def test_run_names_in_the_dashboard_url(name):
     at = app(run=name)
     assert not at.exception
-    assert f"No run called {name!r}" in at.warning[0].value
+    assert f"No run called {name!r}" in shown(at.warning[0].value)
     assert at.selectbox(key="run").value == "alpha"
 
 

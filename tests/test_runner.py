@@ -72,7 +72,7 @@ def test_out_folder_with_other_files_is_refused(tmp_path, capsys):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me")
     code = main(["baselines", "--dataset", str(MINI), "--profile", "smoke", "--out", str(tmp_path / "notes")])
-    assert code == 2 and "is not a run directory" in capsys.readouterr().err
+    assert code == 2 and "not a run directory (no manifest.json)" in capsys.readouterr().err
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
 
 

@@ -6,6 +6,9 @@ decide what `run` redoes, and the dashboard's progress all come from ``REGISTRY`
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from recranker_core import rundir
 from recranker_core.stages import create, prepare, rerank, train
 from recranker_core.stages.base import Stage, StageRun
@@ -102,9 +105,40 @@ evaluate."""
 LAUNCHABLE = tuple(name for name, stage in REGISTRY.items() if stage.launchable)
 
 
+RUN_FILES = frozenset(
+    {rundir.MANIFEST, rundir.TRAIN_PARTIAL, rundir.RERANK_PARTIAL, rundir.REPLICATES}
+    | {Path(written).parts[0] for stage in REGISTRY.values() for written in stage.writes}
+)
+"""The names a run folder's own files and folders have: the manifest, what each stage declares it writes,
+the partial work that lets a stage resume, and the replicate seeds; a new stage's files count by
+declaring them."""
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(partial|partial-\d+|old-\d+)")
+"""A file or folder being written or replaced (rundir.write_text, rundir.staged_folder)."""
+
+
+def foreign_entries(run: Path) -> list[Path]:
+    """What the folder ``run`` holds besides a run's own files (:data:`RUN_FILES` and their temporaries)."""
+    return sorted(
+        entry
+        for entry in run.iterdir()
+        if entry.name not in RUN_FILES
+        and not ((temporary := _TEMPORARY.fullmatch(entry.name)) and temporary["name"] in RUN_FILES)
+    )
+
+
 def written_by(name: str) -> str:
     """The first stage that writes run file or folder ``name``."""
     return next(stage.name for stage in REGISTRY.values() if name in stage.writes)
 
 
-__all__ = ["CREATION", "LATER", "LAUNCHABLE", "REGISTRY", "Stage", "StageRun", "written_by"]
+__all__ = [
+    "CREATION",
+    "LATER",
+    "LAUNCHABLE",
+    "REGISTRY",
+    "RUN_FILES",
+    "Stage",
+    "StageRun",
+    "foreign_entries",
+    "written_by",
+]
