@@ -35,15 +35,17 @@ def hostile_run(source: Path, root: Path) -> Path:
     _write(run / "manifest.json", manifest)
 
     metrics = _json(run / "metrics.json")
-    judged = metrics["selected"]["method"]
+    judged = metrics["selected"]["method"] if "selected" in metrics else metrics["reference"]
     metrics["methods"][EVIL] = metrics["methods"][judged]
-    metrics["selected"]["method"] = EVIL
+    if "selected" in metrics:  # a run with its LLM stages: the hostile method is the judged one
+        metrics["selected"]["method"] = EVIL
     _write(run / "metrics.json", metrics)
-    hybrid = _json(run / "hybrid.json")
-    for key in ("validation_ndcg@3", "validation_pairwise_accuracy"):
-        hybrid[key][EVIL] = hybrid[key][judged]
-    hybrid["selected"] = EVIL
-    _write(run / "hybrid.json", hybrid)
+    if (run / "hybrid.json").is_file():  # a run with its LLM stages
+        hybrid = _json(run / "hybrid.json")
+        for key in ("validation_ndcg@3", "validation_pairwise_accuracy"):
+            hybrid[key][EVIL] = hybrid[key][judged]
+        hybrid["selected"] = EVIL
+        _write(run / "hybrid.json", hybrid)
 
     rankings = pd.read_parquet(run / "rankings.parquet")
     copied = rankings[rankings["method"] == judged].assign(method=EVIL)
