@@ -7,11 +7,12 @@ import dataclasses
 import errno
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
 
-from recranker_core import launch
+from recranker_core import launch, rundir, terminal
 from recranker_core.errors import InputError
 from recranker_core.stages import LATER, LAUNCHABLE, REGISTRY
 
@@ -114,38 +115,82 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"  # every progress bar: ours, the Trainer's, transformers' loading
     log.propagate = False
-    try:
-        if launch.world_size() > 1 and args.command not in LAUNCHABLE:
-            raise InputError(
-                f"'{args.command}' runs in one process; launch only {' and '.join(LAUNCHABLE)} in several"
-            )
-        return COMMANDS[args.command](args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.errno not in WRITE_ERRORS:
-            raise
-        print(f"error: {_write_error(exc)}; earlier results are kept", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # Each stage writes its files whole or not at all, so what is left is what had finished.
-        print("interrupted: the stages that had finished are kept; the same command resumes", file=sys.stderr)
-        return 130
-    finally:
-        log.removeHandler(handler)
-        log.propagate = True
+    # Outside the try, so that a second signal while the first is reported is ignored, not a traceback.
+    with terminal.stoppable():
+        try:
+            if launch.world_size() > 1 and args.command not in LAUNCHABLE:
+                raise InputError(
+                    f"'{args.command}' runs in one process; launch only {' and '.join(LAUNCHABLE)} in several"
+                )
+            return COMMANDS[args.command](args)
+        except InputError as exc:
+            _say(f"error: {exc}")
+            return 2
+        except OSError as exc:
+            if not exc.filename and exc.errno not in WRITE_ERRORS:
+                raise  # no path's: a fault of the code or the machine, whose traceback is the report
+            _say(f"error: {_path_error(exc)}")
+            return 2
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            _say(_interrupted(args, exc, signum))
+            return 128 + signum
+        finally:
+            log.removeHandler(handler)
+            log.propagate = True
 
 
-def _write_error(exc: OSError) -> str:
-    """What could not be written. Every file is written under a hidden temporary name and renamed into
-    place (rundir.write_text, staged_folder), so nothing is half-written: the user needs the folder."""
+def _say(line: str) -> None:
+    print(terminal.plain(line), file=sys.stderr)
+
+
+def _show(text: str, *, lines: bool = False) -> None:
+    """Print a result; titles, ids and paths in it come from the data and the command line."""
+    print(terminal.plain(text, lines=lines))
+
+
+def _path_error(exc: OSError) -> str:
+    """What could not be opened, made or written, and why. Every file is written under a hidden temporary
+    name and renamed into place (rundir.write_text, staged_folder), and the lock and progress files are
+    hidden beside the run: for those the user needs the folder, not the name. Only the storage's errors
+    add that earlier results are kept: a path that cannot be read or made stopped before any writing."""
     path = Path(exc.filename) if exc.filename else None
+    reason = _reason(exc, path)
+    kept = "; earlier results are kept" if exc.errno in WRITE_ERRORS else ""
     if path is None:
-        return f"a run file: {exc.strerror}"
-    if path.name.startswith(".") and ".partial" in path.name:
-        return f"{path.parent}: cannot write in it ({exc.strerror.lower()})"
-    return f"{path}: {exc.strerror}"
+        return f"a run file: {reason}{kept}"
+    if path.name.startswith(".") and any(mark in path.name for mark in _HIDDEN_MARKS):
+        return f"{path.parent}: cannot write in it ({reason.lower()}){kept}"
+    return f"{path}: {reason}{kept}"
+
+
+def _reason(exc: OSError, path: Path | None) -> str:
+    """The system's reason, or a plainer one where it misleads: a folder above the path that is a file
+    ("Not a directory"), or something in the way of a folder to be made ("File exists")."""
+    if path is not None and exc.errno == errno.EEXIST and not path.is_dir():
+        try:
+            path.stat()
+        except OSError as inner:  # a link to nowhere, or a loop of links
+            return rundir.os_reason(inner)
+        return "is a file, not a folder"
+    if path is not None and exc.errno == errno.ENOTDIR:
+        return rundir.os_reason(exc)
+    return (exc.strerror or str(exc)).rstrip(".")
+
+
+_HIDDEN_MARKS = (".partial", ".lock", ".progress.json", ".old-")
+"""What the names of the hidden files and folders written beside a run file or folder contain."""
+
+
+def _interrupted(args: argparse.Namespace, exc: KeyboardInterrupt, signum: int) -> str:
+    """The one line an interrupted command prints: what was kept, and what the same command will do."""
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    if args.command in ("data", "report"):
+        return f"{how}: nothing was written"
+    creating = getattr(exc, "creating", False)
+    if creating or (args.command in ("run", "baselines") and not (args.out / rundir.MANIFEST).is_file()):
+        return f"{how}: the run was not created yet, so nothing of it is kept; the same command starts again"
+    return f"{how}: the stages that had finished are kept; the same command resumes"
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -157,10 +202,10 @@ def _data(args: argparse.Namespace) -> int:
     config = load_profile(args.profile)
     data = load_dataset(args.dataset, args.items)
     split = split_likes(data.ratings, config.data, name=data.name)
-    print(f"dataset      {data.name}  ({data.source})")
-    print(f"fingerprint  {data.fingerprint()}")
+    _show(f"dataset      {data.name}  ({data.source})")
+    _show(f"fingerprint  {data.fingerprint()}")
     for key, value in {**data.summary(), **split.summary()}.items():
-        print(f"{key:<20} {value:>10}")
+        _show(f"{key:<20} {value:>10}")
     check_usable(split, data, config)
     return 0
 
@@ -190,14 +235,14 @@ def _create(args: argparse.Namespace) -> int:
             until=args.until,
             force=args.force,
         )
-        print(f"done: {args.out}")
+        _show(f"done: {args.out}")
         return 0
     from recranker_core.runlock import writing
 
     check_out(args.out)  # before the lock file beside it
     with writing(args.out):
         created = create_run(args.dataset, args.out, config, items=args.items, overwrite=args.overwrite)
-    print(f"{'wrote' if created else 'up to date:'} {args.out}")
+    _show(f"{'wrote' if created else 'up to date:'} {args.out}")
     return 0
 
 
@@ -212,7 +257,7 @@ def _stage(args: argparse.Namespace) -> int:
             REGISTRY["evaluate"].run(args.run)
     if result is None:
         return 0
-    print(REPORTS[args.command](result, args.run))
+    _show(REPORTS[args.command](result, args.run))
     return 0
 
 
@@ -225,7 +270,7 @@ def _instructions(args: argparse.Namespace) -> int:
     if args.show is not None:
         from recranker_core.prompts.show import show_user
 
-        print(show_user(folder, args.show))
+        _show(show_user(folder, args.show), lines=True)
     return 0
 
 
@@ -248,7 +293,7 @@ REPORTS = {
 def _report(args: argparse.Namespace) -> int:
     from recranker_core.analysis import report
 
-    print(f"wrote {report.write(args.run, args.out, tuple(args.compare))}")
+    _show(f"wrote {report.write(args.run, args.out, tuple(args.compare))}")
     return 0
 
 
@@ -264,7 +309,7 @@ COMMANDS = {
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = terminal.plain(record.getMessage(), lines=True)
         return f"warning: {message}" if record.levelno >= logging.WARNING else message
 
 

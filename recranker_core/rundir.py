@@ -6,12 +6,14 @@ docs/run-format.md describes every file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,8 +107,55 @@ KEYS: dict[str, dict[str, type]] = {
 """What every prompt's meta holds for the stages that read it."""
 
 
-def runs_root() -> Path:
-    return Path(os.environ.get(RUNS_ENV, "runs"))
+def runs_root(*, write: bool = False) -> Path:
+    """The runs folder, ``$RECRANKER_RUNS`` or ./runs, as an absolute path (the same wherever the dashboard
+    or a command is started from), made where missing; an InputError when it cannot be one (see
+    :func:`usable_folder`), or cannot be written in when ``write``."""
+    named = os.environ.get(RUNS_ENV)
+    what = f"the runs folder, ${RUNS_ENV}" if named else "the runs folder"
+    return usable_folder(Path(named or "runs"), what, write=write)
+
+
+def usable_folder(path: Path, what: str, *, write: bool = False) -> Path:
+    """``path`` from the environment or a default, checked once where it is resolved: absolute (symbolic
+    links resolved), made where missing, a folder, readable, and writable when ``write``. Otherwise an
+    InputError naming the path and ``what`` it is for, instead of an OSError from whichever file is
+    opened in it first."""
+    try:
+        folder = path.expanduser().resolve()
+    except RuntimeError:  # how pathlib reports a loop
+        raise InputError(f"{path}: a loop of symbolic links ({what})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {os_reason(exc)} ({what})") from None
+    steps = (
+        ("", lambda: _refuse_file(folder)),
+        ("cannot make it: ", lambda: folder.mkdir(parents=True, exist_ok=True)),
+        ("cannot read it: ", lambda: os.scandir(folder).close()),
+        # A file made and removed: access() tells root yes even where nothing can be made (/proc).
+        ("cannot write in it: ", lambda: tempfile.TemporaryFile(dir=folder).close() if write else None),
+    )
+    for doing, step in steps:
+        try:
+            step()
+        except OSError as exc:
+            raise InputError(f"{folder}: {doing}{os_reason(exc)} ({what})") from None
+    return folder
+
+
+def _refuse_file(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder")
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a path could not be used, for one line: the folder above it that is a file, or the system's
+    reason."""
+    if isinstance(exc, NotADirectoryError) and exc.filename:
+        blocking = next((p for p in Path(exc.filename).parents if p.is_file()), None)
+        if blocking is not None:
+            return f"{blocking} is a file, not a folder"
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]
 
 
 PROGRESS = ".progress.json"
@@ -270,6 +319,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
     return rows
+
+
+STAGING = ".partial-"
+"""What the name of staged_folder's hidden folder holds between the target's name and the process id."""
+
+
+def is_staging(folder: Path) -> bool:
+    """Whether ``folder`` is staged_folder's hidden folder, not yet moved into place."""
+    return folder.name.startswith(".") and STAGING in folder.name
 
 
 @contextmanager

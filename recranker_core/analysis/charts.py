@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -77,7 +75,7 @@ def metric_bars(
             y=rows["value"],
             marker_color=colour,
             error_y=_whiskers(rows),
-            hovertemplate="%{x}<br>" + html.escape(str(name)) + " = %{y:.4f}<extra></extra>",
+            hovertemplate="%{x}<br>" + escaping.html_text(str(name)) + " = %{y:.4f}<extra></extra>",
         )
     ticks = _ticks(list(dict.fromkeys(long["method"])), judged)
     return _layout(figure, barmode="group", yaxis_title=ytitle, xaxis_title=None, xaxis=ticks)
@@ -130,20 +128,17 @@ def delta_bars(
     return _layout(
         figure,
         height=max(220, 34 * len(rows)),
-        xaxis_title=f"{metric}: paired difference from {html.escape(against)} "
+        xaxis_title=f"{metric}: paired difference from {escaping.html_text(against)} "
         "(faint: the interval includes 0)",
         yaxis={"autorange": "reversed", **_ticks(list(rows["method"]), judged)},
     )
 
 
 def _ticks(methods: list[str], judged: str | None) -> dict:
-    """Axis labels naming ``methods``, the judged one bold."""
-    return {"tickvals": methods, "ticktext": [_bold_judged(m, judged) for m in methods]}
-
-
-def _bold_judged(method: str, judged: str | None) -> str:
-    """A label naming ``method`` (escaped), bold when it is the judged one."""
-    return f"<b>{html.escape(method)} (judged)</b>" if method == judged else html.escape(method)
+    """Axis labels naming ``methods`` (escaped here, as the bold is markup), the judged one bold."""
+    names = [escaping.html_text(m) for m in methods]
+    bold = [f"<b>{n} (judged)</b>" if m == judged else n for m, n in zip(methods, names)]
+    return {"tickvals": methods, "ticktext": bold}
 
 
 def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
@@ -159,7 +154,7 @@ def bump(long: pd.DataFrame, titles: dict) -> go.Figure:
             name=title + (" (test item)" if test else ""),
             line={"color": HIGHLIGHT if test else MUTED, "width": 4 if test else 1.5},
             marker={"size": 10 if test else 6},
-            hovertemplate=f"{html.escape(title)}<br>%{{x}}: rank %{{y}}<extra></extra>",
+            hovertemplate=f"{escaping.html_text(title)}<br>%{{x}}: rank %{{y}}<extra></extra>",
             showlegend=test,
         )
     return _layout(
@@ -345,7 +340,7 @@ def slice_bars(
         rows=1,
         cols=max(1, len(methods)),
         shared_yaxes=True,
-        subplot_titles=[_bold_judged(m, judged) for m in methods],
+        subplot_titles=_ticks(methods, judged)["ticktext"],
         horizontal_spacing=0.015,
     )
     for column, method in enumerate(methods, start=1):
@@ -358,7 +353,7 @@ def slice_bars(
             error_x=_whiskers(part, "delta", "delta_low", "delta_high"),
             customdata=part[["users", "delta_low", "delta_high"]],
             hovertemplate=(
-                f"%{{y}}<br>{html.escape(method)}: %{{x:+.3f}} (%{{customdata[1]:+.3f}} to "
+                f"%{{y}}<br>{escaping.html_text(method)}: %{{x:+.3f}} (%{{customdata[1]:+.3f}} to "
                 "%{customdata[2]:+.3f}), "
                 "%{customdata[0]} users<extra></extra>"
             ),

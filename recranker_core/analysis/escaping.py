@@ -1,8 +1,11 @@
 """Values from a file, a link or the data, made safe for where they are shown: plotly's labels (a subset
-of HTML, links included) and Streamlit's Markdown (images, links, directives)."""
+of HTML, links included) and Streamlit's Markdown (images, links, directives); and the policy that keeps a
+self-contained HTML page (the report, a user's story) from running or loading anything else."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 import string
@@ -57,3 +60,29 @@ def markdown(value) -> str:
     still shows underlined: GitHub's autolinks are found in the text after escapes are read; it is a link to
     click, never fetched.)"""
     return _PUNCTUATION.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def policy(body: str) -> str:
+    """The Content-Security-Policy of a page with ``body``: its own inline scripts by hash (plotly.js and
+    each figure's call), inline styles (plotly.js sets them), images only from data: URLs (plotly's PNG
+    download), and nothing else: a value that slipped past the escaping can neither run nor fetch."""
+    hashes = sorted(
+        {
+            "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+            for code in _SCRIPT.findall(body)
+        }
+    )
+    scripts = " ".join(hashes) or "'none'"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {scripts}",
+            "style-src 'unsafe-inline'",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )

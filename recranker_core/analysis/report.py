@@ -6,17 +6,14 @@ download button, write the same file."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from recranker_core import rundir
-from recranker_core.analysis import bias, charts, slices, stories, tables, verdict
+from recranker_core.analysis import bias, charts, escaping, slices, stories, tables, verdict
 from recranker_core.analysis.titles import distinct_titles, title_map
 from recranker_core.errors import InputError
 from recranker_core.manifest import Manifest
@@ -60,39 +57,13 @@ def build(run: Path, compare: tuple[Path, ...] = ()) -> str:
 
 def page(title: str, body: str) -> str:
     """A whole self-contained HTML document in the report's style, under a policy that runs only the
-    scripts ``body`` holds and loads nothing from outside (:func:`policy`)."""
+    scripts ``body`` holds and loads nothing from outside (:func:`escaping.policy`)."""
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content=\"{policy(body)}\">"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{escaping.policy(body)}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # a phone: no zoomed-out page
         f"<title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>"
-    )
-
-
-_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
-
-
-def policy(body: str) -> str:
-    """The Content-Security-Policy of a page with ``body``: its own inline scripts by hash (plotly.js and
-    each figure's call), inline styles (plotly.js sets them), images only from data: URLs (plotly's PNG
-    download), and nothing else: a value that slipped past the escaping can neither run nor fetch."""
-    hashes = sorted(
-        {
-            "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
-            for code in _SCRIPT.findall(body)
-        }
-    )
-    scripts = " ".join(hashes) or "'none'"
-    return "; ".join(
-        (
-            "default-src 'none'",
-            f"script-src {scripts}",
-            "style-src 'unsafe-inline'",
-            "img-src data:",
-            "base-uri 'none'",
-            "form-action 'none'",
-        )
     )
 
 

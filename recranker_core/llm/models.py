@@ -47,14 +47,22 @@ GEMMA_TEMPLATE = (
 )
 
 
-def cache_dir() -> Path:
-    """$RECRANKER_CACHE, else .cache/ in the source checkout (git-ignored), else ~/.cache/recranker-studio."""
+def cache_dir(*, write: bool = False) -> Path:
+    """The models folder of $RECRANKER_CACHE, else of .cache/ in the source checkout (git-ignored), else of
+    ~/.cache/recranker-studio: absolute, made where missing, readable, and writable when ``write`` (to
+    convert or build a model into it); an InputError naming it otherwise."""
+    from recranker_core.rundir import usable_folder
+
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]) / "models"
+        return usable_folder(
+            Path(os.environ[CACHE_ENV]) / "models", f"the model cache, ${CACHE_ENV}", write=write
+        )
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file():
-        return checkout / ".cache" / "models"
-    return Path.home() / ".cache" / "recranker-studio" / "models"
+        folder = checkout / ".cache" / "models"
+    else:
+        folder = Path.home() / ".cache" / "recranker-studio" / "models"
+    return usable_folder(folder, f"the model cache (set ${CACHE_ENV} to use another)", write=write)
 
 
 def resolve_model(spec: str) -> Path:
@@ -188,6 +196,7 @@ def _converted(name: str, gguf: Path, provenance: str, template: str | None = No
     target = cache_dir() / name
     if (target / "model.safetensors").is_file():
         return target
+    cache_dir(write=True)
     import torch
     from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -231,6 +240,7 @@ def _tiny() -> Path:
     target = cache_dir() / "tiny-llama"
     if (target / "model.safetensors").is_file():
         return target
+    cache_dir(write=True)
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast

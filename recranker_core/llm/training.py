@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from recranker_core import launch
+from recranker_core import launch, terminal
 from recranker_core.errors import InputError
 from recranker_core.llm.train_rows import IGNORE, context_length, mixed_subset, tokenize_examples
 from recranker_core.llm_settings import LLMConfig
@@ -229,6 +229,9 @@ def build_trainer(
                 history.append(
                     {"step": state.global_step, **{k: round(float(v), 5) for k, v in logs.items()}}
                 )
+
+        def on_step_end(self, args, state, control, **kwargs):
+            terminal.check()  # a stop whose exception a finaliser swallowed ends here, within one step
 
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
     kind = _answer_trainer(config.rank_loss)

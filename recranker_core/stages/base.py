@@ -87,7 +87,7 @@ class Stage:
         try:
             result = self.work(StageRun(run, manifest, record, state, extras))
         except BaseException as exc:
-            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            error = _error(exc, run)
             record.update(status="failed", ended=_now(), error=error[:500])
             if writer:
                 _record_failure(manifest, self.name, record)
@@ -151,6 +151,16 @@ def _record_failure(manifest: Manifest, name: str, record: dict[str, Any]) -> No
         current = Manifest.read(manifest.where.parent)
         current.stages[name] = record
         current.write()
+
+
+def _error(exc: BaseException, run: Path) -> str:
+    """The error a stage failed with, as its record keeps it. An interruption inside a run's hidden staging
+    folder is marked for the CLI: the run was not created, so nothing of it was kept."""
+    if not isinstance(exc, KeyboardInterrupt):
+        return f"{type(exc).__name__}: {exc}"
+    if not hasattr(exc, "creating"):
+        exc.creating = rundir.is_staging(run)
+    return f"interrupted ({exc.args[0]})" if exc.args else "interrupted"
 
 
 def _now() -> str:

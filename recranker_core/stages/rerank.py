@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from recranker_core import methods, rundir
+from recranker_core import methods, rundir, terminal
 from recranker_core.config import RunConfig
 from recranker_core.manifest import Manifest
 from recranker_core.prompt_record import Prompt
@@ -134,6 +134,7 @@ def score_blocks(stage: StageRun, prompts: list[Prompt]) -> tuple[pd.DataFrame, 
     )
     with state.split_between_processes(todo) as mine:
         for family, index in mine:
+            terminal.check()  # a stop whose exception a finaliser swallowed ends here, within one block
             scored, record = score(family, blocks[index], f"{family} {index + 1}/{len(blocks)}")
             rundir.write_json(saved[family, index].with_suffix(".json"), record)
             rundir.write_table(saved[family, index], scored.assign(family=family))
