@@ -33,10 +33,10 @@ run: setup
 	@$(PY) -m recranker_core run --profile quick --dataset ml-100k --out $(RUN) --overwrite \
 		> $(BUILD_LOG) 2>&1 & build=$$!; \
 	trap 'kill $$build 2>/dev/null' EXIT INT TERM; \
-	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)
+	$(PY) -m recranker_core serve --port $(PORT)
 
 serve: setup
-	$(PY) -m streamlit run app/streamlit_app.py --server.port $(PORT)
+	$(PY) -m recranker_core serve --port $(PORT)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,5 @@
-"""RecRanker Studio dashboard: `streamlit run app/streamlit_app.py` (or `make run`).
+"""RecRanker Studio dashboard: `python -m recranker_core serve` (or `make run`), which runs this file with
+`streamlit run` and the server's settings (``recranker_core.serve``).
 
 Each page picks its run in the sidebar (``studio.session``; ``?run=NAME`` deep-links one) and is a
 thin layer over the pure functions in ``studio``."""

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, type=Path, help="the run directory")
     p.add_argument("--compare", nargs="+", type=Path, default=[], metavar="RUN", help="runs to compare with")
     p.add_argument("--out", required=True, type=Path, help="the .html file to write")
+    p = commands.add_parser(
+        "serve", parents=[common], help="serve the dashboard on http://127.0.0.1:PORT (this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8501, help="the port (default: 8501)")
     return parser
 
 
@@ -297,6 +301,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from recranker_core.serve import serve
+
+    serve(args.port)  # replaces this process with the server; returns only on an error
+    return 0
+
+
 COMMANDS = {
     "data": _data,
     "baselines": _create,
@@ -304,6 +315,7 @@ COMMANDS = {
     **dict.fromkeys(REPORTS, _stage),
     "instructions": _instructions,
     "report": _report,
+    "serve": _serve,
 }
 
 

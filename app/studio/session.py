@@ -82,7 +82,7 @@ def prompts(run: RunInfo, file: str) -> list[Prompt]:
 
 def pick_run() -> RunInfo | None:
     """The sidebar's run selector (``?run=NAME`` deep-links one); None when there are no runs."""
-    root = rundir.runs_root()
+    root = runs_folder()
     runs = list_runs(root)
     if not runs:
         return None
@@ -213,10 +213,20 @@ def failed(exc: Exception) -> None:
         st.code("".join(traceback.format_exception(exc)), language="text")
 
 
+def runs_folder(*, write: bool = False) -> Path:
+    """The runs folder (``rundir.runs_root``), or one line saying why it cannot be used, and stop."""
+    try:
+        return rundir.runs_root(write=write)
+    except InputError as exc:
+        st.error(f"The runs folder cannot be used: {md(exc)}", icon=":material/folder_off:")
+        st.caption(f"Point ${rundir.RUNS_ENV} at a folder you can read (and write, to start runs here).")
+        st.stop()
+
+
 def no_runs() -> None:
     root = rundir.runs_root()
     st.info(
-        f"No runs yet in {md(root.resolve())}. Start one here, or from the project folder:",
+        f"No runs yet in {md(root)}. Start one here, or from the project folder:",
         icon=":material/info:",
     )
     st.code(jobs.command("quick", root / "ml-100k-quick"), language="bash")
@@ -224,13 +234,14 @@ def no_runs() -> None:
     job = jobs.current()
     if job is None and not jobs.builds(root):
         left, right = st.columns(2)
-        if left.button("Start a smoke run (about a minute)", key="start_smoke", icon=":material/play_arrow:"):
-            jobs.start(root, "smoke")
-            st.rerun()
-        if right.button(
+        smoke = left.button(
+            "Start a smoke run (about a minute)", key="start_smoke", icon=":material/play_arrow:"
+        )
+        quick = right.button(
             "Start a quick run (about 15 minutes)", key="start_quick", icon=":material/play_arrow:"
-        ):
-            jobs.start(root, "quick")
+        )
+        if smoke or quick:
+            jobs.start(runs_folder(write=True), "smoke" if smoke else "quick")
             st.rerun()
     job_progress()
 

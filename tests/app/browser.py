@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -54,26 +53,17 @@ def free_port() -> int:
 def serve(
     runs_root: Path, timeout: float = 60.0, app: Path = ROOT / "app" / "streamlit_app.py"
 ) -> Iterator[str]:
-    """``streamlit run`` the dashboard (or another ``app``) on a free localhost port; yields its URL."""
+    """Serve the dashboard (or another ``app``) as `python -m recranker_core serve` does, on a free localhost
+    port, started outside the project's folder; yields its URL."""
+    from recranker_core.serve import command
+
     port = free_port()
     env = {**os.environ, "RECRANKER_RUNS": str(runs_root), "TOKENIZERS_PARALLELISM": "false"}
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Started outside the project's folder: the settings must travel with the command.
+    with tempfile.TemporaryDirectory() as elsewhere, tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            command(port, app), cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, server, log, timeout)

@@ -58,6 +58,21 @@ def test_no_runs_offers_the_command_and_a_button(tmp_path, monkeypatch):
     assert {b.key for b in at.button} >= {"start_smoke", "start_quick"}
 
 
+def test_a_runs_folder_that_is_a_file_is_one_line_on_every_page(tmp_path, monkeypatch):
+    (tmp_path / "runs").write_text("not a folder")
+    monkeypatch.setenv("RECRANKER_RUNS", str(tmp_path / "runs"))
+    at = app()
+    for page in (None, "views/users.py", "views/whatif.py"):
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception and len(at.error) == 1, page
+        said = shown(at.error[0].value)
+        assert (
+            said == f"The runs folder cannot be used: {tmp_path / 'runs'}: is a file, not a folder "
+            "(the runs folder, $RECRANKER_RUNS)"
+        ), said
+
+
 def progress_file(root, name: str, **state) -> None:
     """The progress file a `run` into root/name keeps (see runner.Progress), by this process's pid."""
     root.mkdir(parents=True, exist_ok=True)
