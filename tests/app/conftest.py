@@ -59,6 +59,12 @@ def texts(at: AppTest) -> str:
     return "\n".join(shown(str(p)) for p in parts)
 
 
+def lineup_table(at: AppTest):
+    """The page's first st.table (the lineup) as the viewer reads it: its cells and headers unescaped."""
+    grid = at.table[0].value
+    return grid.map(lambda cell: shown(cell) if isinstance(cell, str) else cell).rename(columns=shown)
+
+
 def shown(markdown: str) -> str:
     """Markdown as the viewer reads it, its backslash escapes (analysis.escaping.markdown) resolved."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

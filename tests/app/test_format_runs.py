@@ -8,7 +8,7 @@ import pytest
 from recranker_core import rundir
 from recranker_core.cli import main
 from recranker_core.manifest import Manifest
-from tests.app.conftest import app, texts
+from tests.app.conftest import app, lineup_table, texts
 from tests.app.test_pages import BIAS, HYBRID, PROMPTS, SLICES, USERS
 from tests.fixtures.formats import write_amazon, write_bookcrossing
 
@@ -63,7 +63,7 @@ def test_the_dashboard_shows_text_keyed_items_by_title(format_runs, monkeypatch,
         assert "BookCrossing · ratings 1-10 · likes ≥ 8 · order: fixed hash (no timestamps)" in texts(
             app(run=name)
         )
-    grid = app(USERS, run=name).table[0].value
+    grid = lineup_table(app(USERS, run=name))
     cells = [str(cell).split("  ")[0] for cell in grid.to_numpy().ravel()]  # without the move arrows
     ids = set(rundir.read_table(format_runs / name / rundir.ITEMS)["item_id"].astype(str))
     assert any(cell.startswith("Book") for cell in cells) and not ids & set(cells)  # titles, not the IDs

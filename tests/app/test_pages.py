@@ -14,7 +14,7 @@ import pytest
 from recranker_core import rundir
 from recranker_core.analysis import whatif
 from recranker_core.analysis.titles import distinct_titles
-from tests.app.conftest import app, charts, metric, shown, texts
+from tests.app.conftest import app, charts, lineup_table, metric, shown, texts
 
 USERS, PROMPTS, HYBRID, BIAS, SAMPLING, LIVE, SLICES, WHATIF = (
     "views/users.py",
@@ -59,23 +59,23 @@ def test_user_explorer_lines_up_the_methods_and_follows_the_user(full):
     at = app(USERS)
     assert at.selectbox(key="users_filter").value == "With LLM results"
     assert at.selectbox(key="users_user").value == users[0]
-    grid = at.table[0].value  # the test item's cells are highlighted in the browser
+    grid = lineup_table(at)  # the test item's cells are highlighted in the browser
     judged = json.loads((full / "metrics.json").read_text())["selected"]["method"]
     picked = at.multiselect(key="users_methods").value
     assert list(grid.columns) == ["base:implicitmf", *picked] and judged in picked and len(picked) <= 4
     assert len(grid) == 10
     at.multiselect(key="users_methods").set_value(["listwise", "fusion"]).run()
-    assert list(at.table[0].value.columns) == ["base:implicitmf", "listwise", "fusion"]
+    assert list(lineup_table(at).columns) == ["base:implicitmf", "listwise", "fusion"]
     at.selectbox(key="users_user").select(users[1]).run()
     assert at.query_params["user"] == str(users[1])
-    assert not at.table[0].value.equals(grid)  # another user, other candidates
+    assert not lineup_table(at).equals(grid)  # another user, other candidates
     assert "users_bump" in charts(at)
     metrics = json.loads((full / "metrics.json").read_text())
     judged = metrics["selected"]["method"]
     labelled = [o for o in at.selectbox(key="users_user").options if "→" in o]
     assert labelled and all(f"→ {judged} #" in o for o in labelled)  # the judged method, as on every page
     story = [b.proto for b in at.get("download_button") if b.proto.label == "This user's story (HTML)"]
-    assert len(story) == 1 and judged in story[0].help  # the page (report.user_story) is tested on its own
+    assert len(story) == 1 and judged in shown(story[0].help)  # report.user_story is tested on its own
 
 
 def test_user_filters_and_a_user_without_llm_results(full):
@@ -84,7 +84,7 @@ def test_user_filters_and_a_user_without_llm_results(full):
     options = at.selectbox(key="users_user").options
     assert options and all("not in the base top-10" in o for o in options)
     assert "No LLM results for this user" in texts(at)
-    assert list(at.table[0].value.columns) == ["base:implicitmf"]
+    assert list(lineup_table(at).columns) == ["base:implicitmf"]
 
 
 def test_user_deep_link(full):
@@ -222,7 +222,7 @@ def test_what_if_reranks_the_whole_user_with_a_replaced_candidate_and_another_hi
     judged = json.loads((full / "metrics.json").read_text())["selected"]["method"].removeprefix("zeroshot:")
     assert judged in at.multiselect(key="whatif_methods").value  # the judged method, as on every page
     at.multiselect(key="whatif_methods").set_value(["listwise", "hybrid"]).run()
-    lineup = at.table[0].value
+    lineup = lineup_table(at)
     assert list(lineup.columns) == [
         f"{name} · {kind}"
         for name in ("base:implicitmf", "listwise", "hybrid")
@@ -358,7 +358,7 @@ def test_live_rerank_matches_the_stored_rankings(full):
     # Fusion and the hint control are recomputed with the run's lambdas, and are among the identical ones.
     assert {"fusion", "control:hints"} <= set(at.session_state["live_result"][2]["method"])
     picked = at.multiselect(key="live_methods").value
-    assert list(at.table[0].value.columns) == ["base:implicitmf", *picked] and len(picked) <= 4
+    assert list(lineup_table(at).columns) == ["base:implicitmf", *picked] and len(picked) <= 4
     assert "pairwise" in picked  # the judged method is lined up
 
 
@@ -418,7 +418,7 @@ def test_a_run_with_collaborative_tokens_shows_them_and_scores_its_what_ifs(
     at.segmented_control(key="whatif_family").set_value("zeroshot").run()
     at.button(key="whatif_rerank").click().run()
     assert not at.exception
-    columns = list(at.table[0].value.columns)
+    columns = list(lineup_table(at).columns)
     # The candidates are unchanged: the stored base list, then each method's stored and edited lists.
     assert columns[0] == "base:implicitmf · stored" and len(columns) in (3, 5)
     assert "zeroshot:listwise · edited" in columns and all(c.startswith("zeroshot:") for c in columns[1:])
