@@ -4,10 +4,14 @@
 Each page picks its run in the sidebar (``studio.session``; ``?run=NAME`` deep-links one) and is a
 thin layer over the pure functions in ``studio``."""
 
+from pathlib import Path
+
 import streamlit as st
 from studio import session
 
-st.set_page_config(page_title="RecRanker Studio", page_icon=":material/leaderboard:", layout="wide")
+# A file of ours, served by the server: a Material icon as the page's icon is fetched from Google's fonts.
+ICON = str(Path(__file__).with_name("favicon.png"))
+st.set_page_config(page_title="RecRanker Studio", page_icon=ICON, layout="wide")
 
 pages = [
     st.Page("views/overview.py", title="Runs", icon=":material/leaderboard:", default=True),

@@ -131,9 +131,15 @@ def problems(page) -> list[str]:
 def walk(url: str, run: str, shots: Path) -> dict:
     """Open the dashboard on ``run``, visit every page through the sidebar, pick a user, rerank live.
 
-    Returns what was seen per page (problems, tables, charts) and the timings in seconds."""
-    seen: dict = {"pages": {}, "timings": {}}
+    Returns what was seen per page (problems, tables, charts, text), the addresses asked for outside the
+    server (``outside``: none, unless a page fetched what a run smuggled in), whether a smuggled script ran
+    (``pwned``) and the timings in seconds."""
+    seen: dict = {"pages": {}, "timings": {}, "outside": []}
     with browser() as page:
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith((url, "data:", "blob:")) else seen["outside"].append(r.url),
+        )
         start = time.perf_counter()
         page.goto(f"{url}/?run={run}")
         page.wait_for_selector('[data-testid="stDataFrame"]')
@@ -161,6 +167,7 @@ def walk(url: str, run: str, shots: Path) -> dict:
                 "tables": page.locator('[data-testid="stDataFrame"], [data-testid="stTable"]').count(),
                 "charts": page.locator('[data-testid="stPlotlyChart"]').count(),
                 "url": page.url,
+                "text": page.locator('[data-testid="stMain"]').inner_text(),
             }
             shot(page, shots, title.lower().replace(" ", "-"))
         started = time.perf_counter()  # the first page again, now that the server's caches are warm
@@ -168,6 +175,7 @@ def walk(url: str, run: str, shots: Path) -> dict:
         page.wait_for_selector('[data-testid="stPlotlyChart"]')
         settle(page)
         seen["timings"]["first_page_warm_s"] = time.perf_counter() - started
+        seen["pwned"] = page.evaluate("() => window.pwned")
     return seen
 
 

@@ -1,7 +1,8 @@
 """A hostile run: a copy of a real run whose every free-text field carries markup, a script, a Markdown
 image and a link, each pointing at a "trap" address; a safe page shows them as text and never asks for it.
 
-Used by tests/app/test_hostile.py (the dashboard and the report in Chromium) and tests/analysis."""
+Used by the browser tests (every page, hostile links, the report and a story in Chromium) and
+tests/analysis."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ EVIL = (
 )
 """Markup for every field: an HTML image with a script, a script, a Markdown image and link, Streamlit's
 directives and maths, emphasis and an HTML link."""
+WRITTEN = f"![md]({TRAP}/md.png)"
+"""A piece of :data:`EVIL` that a safe page shows as text: written, not rendered."""
 NAME = "evil_run_"
 """The run's folder: a run name cannot hold markup (rundir.RUN_NAME), but '_' is Markdown's emphasis."""
 

@@ -1,6 +1,7 @@
-"""The dashboard in a real browser: `streamlit run` on a free localhost port, driven by Playwright
-in Debian's headless Chromium. Screenshots and timings go to the test's temporary folder (pytest
-keeps the last three: /tmp/pytest-of-$USER/pytest-current/test_every_page_in_a_real_browse0/screenshots)."""
+"""The dashboard in a real browser: served as `python -m recranker_core serve` serves it, on a free
+localhost port, driven by Playwright in Debian's headless Chromium. Screenshots and timings go to the
+test's temporary folder (pytest keeps the last three:
+/tmp/pytest-of-$USER/pytest-current/test_every_page_in_a_real_browse0/screenshots)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import json
 import shutil
 
 from tests.app.browser import PAGES, browser, serve, walk
+from tests.app.hostile import WRITTEN, hostile_run
 
 
 def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
+    """Every page of a run whose free-text fields all carry markup, scripts and Markdown images
+    (tests/app/hostile.py): each page works, nothing runs, nothing is fetched, and the markup reads as
+    written."""
     root, shots = tmp_path / "runs", tmp_path / "screenshots"
-    shutil.copytree(smoke_run, root / smoke_run.name)
+    run = hostile_run(smoke_run, root)
     # A newer run that the dashboard would fall back to if it lost the chosen run between pages.
     shutil.copytree(mini_run, root / "newer")
     manifest = json.loads((root / "newer" / "manifest.json").read_text())
@@ -20,12 +25,15 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
         json.dumps({**manifest, "created": "2999-01-01T00:00:00+00:00"})
     )
     with serve(root) as url:
-        seen = walk(url, smoke_run.name, shots)
+        seen = walk(url, run.name, shots)
     (shots / "timings.json").write_text(json.dumps(seen, indent=1))
     assert list(seen["pages"]) == list(PAGES)
     for title, page in seen["pages"].items():
         assert page["problems"] == [], title
-        assert f"run={smoke_run.name}" in page["url"], title
+        assert f"run={run.name}" in page["url"], title
+    assert seen["outside"] == [] and seen["pwned"] is None
+    assert WRITTEN in seen["pages"]["Runs"]["text"]  # the judged method, named in the verdict
+    assert WRITTEN in seen["pages"]["User explorer"]["text"]  # the titles, in a table that reads Markdown
     assert seen["pages"]["Runs"]["tables"] >= 1 and seen["pages"]["Runs"]["charts"] >= 2
     explorer = seen["pages"]["User explorer"]
     assert explorer["tables"] >= 3 and explorer["charts"] == 1 and "user=" in explorer["url"]
@@ -37,18 +45,6 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
     assert whatif <= set(seen["timings"]) and seen["pages"]["What-if"]["charts"] == 1
     for name in ("runs", "user-explorer", "live-rerank", "what-if"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
-
-
-def test_the_report_draws_its_charts_offline(smoke_run, tmp_path):
-    from recranker_core.analysis import report
-
-    path = report.write(smoke_run, tmp_path / "report.html")
-    with browser(offline=True) as page:
-        page.goto(path.as_uri())
-        page.wait_for_selector(".js-plotly-plot .main-svg")
-        drawn = page.locator(".js-plotly-plot:has(.main-svg)").count()
-        page.screenshot(path=str(tmp_path / "report.png"))
-    assert drawn >= 8  # the answer's three, the metrics, four slices
 
 
 def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tmp_path):
