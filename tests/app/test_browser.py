@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from urllib.parse import quote
 
-from tests.app.browser import PAGES, browser, serve, walk
-from tests.app.hostile import WRITTEN, hostile_run
+from tests.app.browser import PAGES, browser, serve, settle, walk
+from tests.app.hostile import EVIL, WRITTEN, hostile_run
 
 
 def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
     """Every page of a run whose free-text fields all carry markup, scripts and Markdown images
     (tests/app/hostile.py): each page works, nothing runs, nothing is fetched, and the markup reads as
-    written."""
+    written; so do links whose run, slice and user are markup."""
     root, shots = tmp_path / "runs", tmp_path / "screenshots"
     run = hostile_run(smoke_run, root)
     # A newer run that the dashboard would fall back to if it lost the chosen run between pages.
@@ -26,7 +27,10 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
     )
     with serve(root) as url:
         seen = walk(url, run.name, shots)
+        links = _hostile_links(url, run.name)
     (shots / "timings.json").write_text(json.dumps(seen, indent=1))
+    assert links["outside"] == [] and links["pwned"] is None
+    assert all(WRITTEN in text for text in links["text"].values()), links  # named in a warning, as text
     assert list(seen["pages"]) == list(PAGES)
     for title, page in seen["pages"].items():
         assert page["problems"] == [], title
@@ -45,6 +49,24 @@ def test_every_page_in_a_real_browser(smoke_run, mini_run, tmp_path):
     assert whatif <= set(seen["timings"]) and seen["pages"]["What-if"]["charts"] == 1
     for name in ("runs", "user-explorer", "live-rerank", "what-if"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def _hostile_links(url: str, run: str) -> dict:
+    """Open links whose run, slice and user are each a piece of markup: what each page then says, the
+    addresses asked for outside the server, and whether a smuggled script ran."""
+    evil, seen = quote(EVIL), {"text": {}, "outside": []}
+    with browser() as page:
+        page.on(
+            "request", lambda r: None if r.url.startswith((url, "data:")) else seen["outside"].append(r.url)
+        )
+        for address in (f"/?run={evil}", f"/users?run={run}&slice={evil}", f"/users?run={run}&user={evil}"):
+            page.goto(url + address)
+            page.get_by_role("heading").first.wait_for()
+            settle(page)
+            page.wait_for_timeout(300)  # images drawn after the script ended
+            seen["text"][address] = page.locator("body").inner_text()
+        seen["pwned"] = page.evaluate("() => window.pwned")
+    return seen
 
 
 def test_a_link_to_a_page_is_the_first_request_a_fresh_server_gets(smoke_run, tmp_path):
