@@ -12,6 +12,7 @@ the full model) is saved as safetensors.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shutil
@@ -366,16 +367,25 @@ def _saving_projector(trainer: type, collab) -> type:
 
 def last_checkpoint(checkpoints: Path) -> Path | None:
     """The latest whole checkpoint of the Trainer's in ``checkpoints``. The Trainer writes trainer_state.json
-    last; a checkpoint without it was cut short by a stop, and is removed (its folder would be the one the
-    Trainer's own search resumes from, and fails on)."""
+    last; a checkpoint without it, or with one that does not parse (a kill while it was being written), was
+    cut short by a stop, and is removed (its folder would be the one the Trainer's own search resumes from,
+    and fails on)."""
     whole = None
     for folder in sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])):
-        if (folder / "trainer_state.json").is_file():
+        if _readable_json(folder / "trainer_state.json"):
             whole = folder
         else:
             log.warning("%s: a checkpoint cut short by a stop; removed", folder)
             shutil.rmtree(folder)
     return whole
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _resume_projector(collab, checkpoint: Path) -> None:
