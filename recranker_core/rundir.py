@@ -338,11 +338,11 @@ def staged_folder(target: Path, *, replace: bool = True) -> Iterator[Path]:
     existing ``target`` is replaced (when ``replace``) only after the new one is whole.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.partial-*"):  # left by a killed process
+    for stale in target.parent.glob(f".{target.name}{STAGING}*"):  # left by a killed process
         pid = stale.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    staging = target.with_name(f".{target.name}{STAGING}{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:

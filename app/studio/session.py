@@ -219,7 +219,7 @@ def runs_folder(*, write: bool = False) -> Path:
         return rundir.runs_root(write=write)
     except InputError as exc:
         st.error(f"The runs folder cannot be used: {md(exc)}", icon=":material/folder_off:")
-        st.caption(f"Point ${rundir.RUNS_ENV} at a folder you can read (and write, to start runs here).")
+        st.caption(md(f"Point ${rundir.RUNS_ENV} at a folder you can read (and write, to start runs here)."))
         st.stop()
 
 
